@@ -1,0 +1,281 @@
+"""encode / decode / info: the pipeline, in order.
+
+    frame ─colour─▶ planes ─search (encoder)─▶ chart ─predict─▶ residual q ─planes─▶ ANS ─▶ chunk
+
+Everything after the chart is shared by both directions: ``_Segment.code`` codes the chart and
+every channel's ternary planes with whichever coder it is given, and keeps the state the next
+frame's contexts read (previous residuals, K maps, chart, reference planes). The state is reset at
+every keyframe, so segments are independent.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import colour
+from .chart import Chart, code_chart
+from .container import ContainerReader, ContainerWriter
+from .entropy import Decoder, Encoder
+from .errors import CorruptStreamError, InputError
+from .kernels import context as ck
+from .kernels.predict import _decode_plane, _encode_plane
+from .model import ContextModel
+from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
+from .planes import PlaneStats, code_residual
+
+
+@dataclass
+class FrameLog:
+    """What one frame cost and which chart it used."""
+
+    index: int
+    keyframe: bool
+    side_bits: float = 0.0
+    residual_bits: float = 0.0
+    bytes: int = 0
+    modes: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "keyframe": self.keyframe, "bytes": self.bytes,
+                "side_bits": round(self.side_bits, 1), "residual_bits": round(self.residual_bits, 1),
+                "modes": dict(zip(("intra", "inter", "inter_med"), self.modes))}
+
+
+class _Segment:
+    """Coding state shared by encoder and decoder; one frame at a time."""
+
+    def __init__(self, header: StreamHeader):
+        fmt = header.format
+        self.header = header
+        self.fmt = fmt
+        self.shapes = [fmt.plane_shape(i, header.height, header.width) for i in range(fmt.planes)]
+        self.shifts = [(0, 0) if i == 0 or fmt.colour != "none" else (fmt.chroma_shift[1], fmt.chroma_shift[0])
+                       for i in range(fmt.planes)]  # (sy, sx)
+        self.maxima = colour.plane_maxima(fmt.colour, fmt.bit_depth, fmt.planes)
+        self.step = 3 ** EncodeParams(max_error=header.max_error).dropped_planes
+        self.stats = [PlaneStats() for _ in range(fmt.planes)]
+        self.reset()
+
+    def reset(self) -> None:
+        self.model = ContextModel()
+        self.ref: list[np.ndarray] | None = None
+        self.prev_q: list[np.ndarray] | None = None
+        self.prev_kb: list[np.ndarray] | None = None
+        self.prev_chart: Chart | None = None
+
+    def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog):
+        """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals."""
+        h, w = self.shapes[0]
+        block = self.header.block_size
+        if log.keyframe:
+            chart = chart or Chart.intra(h, w, block)
+        else:
+            chart, bits = code_chart(coder, self.model, chart, self.prev_chart, block, h, w)
+            log.side_bits += bits
+        out_q, out_kb = [], []
+        dummy = np.zeros((1, 1), np.int32)
+        for c, shape in enumerate(self.shapes):
+            sy, sx = self.shifts[c]
+            use_prev = self.prev_q is not None
+            use_luma = c > 0
+            e16 = ck.expected_magnitude(self.prev_q[c] if use_prev else dummy,
+                                        out_q[0] if use_luma else dummy,
+                                        sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
+                else np.full(shape, -1, np.int32)
+            stats = self.stats[c]
+            side_before = stats.side_bits
+            residual_before = sum(stats.bits.values())
+            q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
+                                  e16, self.prev_kb[c] if self.prev_kb is not None else None, stats)
+            log.side_bits += stats.side_bits - side_before
+            log.residual_bits += sum(stats.bits.values()) - residual_before
+            out_q.append(q)
+            out_kb.append(kb)
+        log.modes = chart.mode_histogram()
+        self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
+        return chart, out_q
+
+    def plane_args(self, c: int, chart: Chart):
+        sy, sx = self.shifts[c]
+        ref = self.ref[c] if self.ref is not None else np.zeros((1, 1), np.int32)
+        return (ref, chart.modes, chart.mvy, chart.mvx, chart.block >> sy, chart.block >> sx,
+                sy, sx, self.maxima[c], self.step)
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------------------
+
+class FrameEncoder:
+    """Turns frames into chunk payloads, one at a time (memory: the reference window)."""
+
+    def __init__(self, header: StreamHeader, params: EncodeParams):
+        from .search import choose_chart  # encoder only: the decoder never imports the search
+
+        self._choose_chart = choose_chart
+        self.params = params
+        self.segment = _Segment(header)
+        self.count = 0
+
+    def encode(self, frame: Frame) -> tuple[bytes, bool, FrameLog]:
+        seg = self.segment
+        keyframe = self.count % self.params.keyint == 0
+        if keyframe:
+            seg.reset()
+        planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
+        ref0 = None if keyframe else seg.ref[0]
+        chart = self._choose_chart(planes[0], ref0, seg.prev_chart, seg.header.block_size,
+                                   self.params.search_range, seg.maxima[0])
+        qs, recs = [], []
+        for c, plane in enumerate(planes):
+            q, rec = _encode_plane(plane, *seg.plane_args(c, chart))
+            qs.append(q)
+            recs.append(rec)
+        coder = Encoder(measure=True)
+        log = FrameLog(self.count, keyframe)
+        seg.code(coder, chart, qs, log)
+        seg.ref = recs
+        payload = coder.finish()
+        log.bytes = len(payload)
+        self.count += 1
+        return payload, keyframe, log
+
+
+def _header_for(source, params: EncodeParams) -> StreamHeader:
+    return StreamHeader(width=source.width, height=source.height, pix_fmt=source.pix_fmt,
+                        frame_rate=Fraction(source.frame_rate), frame_count=0,
+                        keyint=params.keyint, max_error=params.max_error, block_size=params.block_size)
+
+
+def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset: str = "medium",
+           max_error: int = 0, block_size: int = 16,
+           progress: Callable[[int, int | None], None] | None = None) -> dict:
+    """Encode a video (path, image folder/glob, array or iterable of Frames) into ``dest`` (.tri).
+
+    Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
+    """
+    from .io import open_source
+
+    params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size)
+    if frames is not None and frames < 1:
+        raise InputError(f"--frames must be at least 1, got {frames}")
+    start = time.perf_counter()
+    logs: list[FrameLog] = []
+    with open_source(source, frames=frames) as src:
+        header = _header_for(src, params)
+        fmt = header.format
+        encoder = FrameEncoder(header, params)
+        with ContainerWriter(dest, header) as writer:
+            for frame in src:
+                validate_frame(frame, fmt, header.height, header.width)
+                payload, keyframe, log = encoder.encode(frame)
+                writer.write_frame(payload, keyframe)
+                logs.append(log)
+                if progress:
+                    progress(len(logs), src.frame_count)
+            if not logs:
+                raise InputError("the source has no frames")
+        size = writer.bytes_written
+    pixels = header.width * header.height * len(logs)
+    return {"bytes": size, "frames": len(logs), "width": header.width, "height": header.height,
+            "pix_fmt": header.pix_fmt, "bpppf": 8.0 * size / pixels,
+            "seconds": time.perf_counter() - start, "frames_log": [l.as_dict() for l in logs]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoder
+# --------------------------------------------------------------------------------------------------
+
+class FrameDecoder:
+    """Turns chunk payloads back into frames, in order."""
+
+    def __init__(self, header: StreamHeader, measure: bool = False):
+        self.segment = _Segment(header)
+        self.measure = measure
+        self.count = 0
+        self.logs: list[FrameLog] = []
+
+    def decode(self, payload: bytes, keyframe: bool) -> Frame:
+        seg = self.segment
+        if keyframe:
+            seg.reset()
+        elif seg.ref is None:
+            raise CorruptStreamError(f"frame {self.count} is not a keyframe but follows no reference")
+        coder = Decoder(payload, measure=self.measure)
+        log = FrameLog(self.count, keyframe, bytes=len(payload))
+        chart, qs = seg.code(coder, None, None, log)
+        recs = [_decode_plane(q, *seg.plane_args(c, chart)) for c, q in enumerate(qs)]
+        seg.ref = recs
+        if self.measure:
+            self.logs.append(log)
+        self.count += 1
+        planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
+        return Frame(tuple(planes), seg.header.pix_fmt)
+
+
+def decode(src, *, measure: bool = False) -> Iterator[Frame]:
+    """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects."""
+    with ContainerReader(src) as reader:
+        decoder = FrameDecoder(reader.header, measure)
+        for index, keyframe, payload in reader.frames():
+            yield decoder.decode(payload, keyframe)
+
+
+def read_header(src) -> StreamHeader:
+    with ContainerReader(src) as reader:
+        return reader.header
+
+
+def info(src, *, detail: bool = True) -> dict:
+    """Header fields, sizes and (with ``detail``) per-plane and per-frame statistics of a .tri file.
+
+    ``detail`` decodes the stream to measure ρ_k and bits per plane, so it takes as long as decoding.
+    """
+    with ContainerReader(src) as reader:
+        header = reader.header
+        size = reader.file_size
+        out = {"width": header.width, "height": header.height, "frames": header.frame_count,
+               "pix_fmt": header.pix_fmt, "bit_depth": header.bit_depth,
+               "colour_transform": header.colour_transform,
+               "frame_rate": f"{header.frame_rate.numerator}/{header.frame_rate.denominator}",
+               "keyint": header.keyint, "max_error": header.max_error,
+               "block_size": header.block_size, "bytes": size,
+               "bpppf": 8.0 * size / max(1, header.width * header.height * header.frame_count)}
+        if not detail:
+            return out
+        decoder = FrameDecoder(header, measure=True)
+        for index, keyframe, payload in reader.frames():
+            decoder.decode(payload, keyframe)
+    seg = decoder.segment
+    names = _channel_names(seg.fmt)
+    planes = []
+    for c, stats in enumerate(seg.stats):
+        for k in sorted(stats.bits, reverse=True):
+            planes.append({"channel": names[c], "k": k, "rho": stats.nonzero[k] / max(1, stats.samples),
+                           "bits": round(stats.bits[k], 1), "samples": stats.samples})
+    logs = decoder.logs
+    out["side_bits"] = round(sum(l.side_bits for l in logs), 1)
+    out["residual_bits"] = round(sum(l.residual_bits for l in logs), 1)
+    out["planes"] = planes
+    out["frames_log"] = [l.as_dict() for l in logs]
+    return out
+
+
+def _channel_names(fmt: PixelFormat) -> list[str]:
+    if fmt.planes == 1:
+        return ["Y"]
+    return ["Y", "Co", "Cg"] if fmt.colour == "ycocg-r" else ["Y", "U", "V"]
+
+
+def check(data: bytes) -> bool:
+    """True if ``data`` starts like a .tri stream (a magic sniff; nothing is decoded)."""
+    from .container import check as container_check
+
+    return container_check(data)

@@ -1,0 +1,101 @@
+"""Pass coding with constriction's ANS: the only module that imports constriction.
+
+``Encoder`` and ``Decoder`` share one interface so that the code that walks the passes is
+written once and runs in both directions: ``bits(values, p1)`` and ``symbols(values, probs)``
+take the symbols to write (encoder) or ``None`` (decoder) and return the symbols either way.
+ANS is a stack, so the encoder records every pass and writes them in reverse at ``finish``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from .errors import CorruptStreamError
+
+_BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+
+def _information(values: np.ndarray, p: np.ndarray) -> float:
+    """Ideal code length in bits of binary ``values`` under P(1) = p."""
+    q = np.where(values != 0, p, 1.0 - p)
+    return float(-np.log2(np.maximum(q, 1e-300)).sum())
+
+
+class Encoder:
+    """Records passes, then writes them as one ANS stream."""
+
+    def __init__(self, measure: bool = False):
+        self._passes: list[tuple[bool, np.ndarray, np.ndarray]] = []
+        self.measure = measure
+        self.last_bits = 0.0
+
+    def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
+        values = np.ascontiguousarray(values, dtype=np.int32)
+        self._passes.append((True, values, p1))
+        if self.measure:
+            self.last_bits = _information(values, p1)
+        return values
+
+    def symbols(self, values: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        values = np.ascontiguousarray(values, dtype=np.int32)
+        self._passes.append((False, values, probs))
+        if self.measure:
+            norm = probs / probs.sum(axis=1, keepdims=True)
+            self.last_bits = float(-np.log2(norm[np.arange(values.size), values]).sum())
+        return values
+
+    def finish(self) -> bytes:
+        coder = constriction.stream.stack.AnsCoder()
+        passes = self._passes
+        i = len(passes)
+        while i > 0:  # reverse order; consecutive binary passes go in one call
+            j = i - 1
+            if passes[j][0]:
+                while j > 0 and passes[j - 1][0]:
+                    j -= 1
+                values = np.concatenate([p[1] for p in passes[j:i]])
+                p1 = np.concatenate([p[2] for p in passes[j:i]])
+                if values.size:
+                    coder.encode_reverse(values, _BERNOULLI, p1)
+            elif passes[j][1].size:
+                coder.encode_reverse(passes[j][1], _CATEGORICAL, passes[j][2])
+            i = j
+        words = coder.get_compressed()
+        return words.astype("<u4", copy=False).tobytes()
+
+
+class Decoder:
+    """Reads passes back from an ANS stream, in the order the encoder recorded them."""
+
+    def __init__(self, data: bytes, measure: bool = False):
+        if len(data) % 4:
+            raise CorruptStreamError("ANS stream length is not a multiple of 4 bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._coder = constriction.stream.stack.AnsCoder(words)
+        self.measure = measure
+        self.last_bits = 0.0
+
+    def bits(self, values, p1: np.ndarray) -> np.ndarray:
+        if p1.size == 0:
+            return np.zeros(0, dtype=np.int32)
+        try:
+            out = np.asarray(self._coder.decode(_BERNOULLI, p1), dtype=np.int32)
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
+        if self.measure:
+            self.last_bits = _information(out, p1)
+        return out
+
+    def symbols(self, values, probs: np.ndarray) -> np.ndarray:
+        if probs.shape[0] == 0:
+            return np.zeros(0, dtype=np.int32)
+        try:
+            out = np.asarray(self._coder.decode(_CATEGORICAL, probs), dtype=np.int32)
+        except Exception as exc:
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
+        if self.measure:
+            norm = probs / probs.sum(axis=1, keepdims=True)
+            self.last_bits = float(-np.log2(norm[np.arange(out.size), out]).sum())
+        return out

@@ -1,0 +1,234 @@
+"""Context kernels for the ternary plane passes, and the adaptive binary counts.
+
+A plane k of one channel is coded in passes, most significant plane first:
+  block pass      for every block not yet open, is the block's top digit at k?  (K map)
+  magnitude pass  M_k of every sample in an open block, checkerboard phase 0 then 1
+  sign pass       the sign of every nonzero digit just coded (same phase)
+Contexts read only what the decoder holds before the pass: the partial residual ``V`` (digits
+above k everywhere, digit k at the earlier phase), the expected magnitude ``E16`` made from the
+previous frame and from the luma of this frame, and the previous frame's K map.
+"""
+
+import numpy as np
+from numba import njit
+
+#: Samples per side of the blocks of the K map (each plane, in its own samples).
+KBLOCK = 8
+
+# Context sizes (the index layouts are in the kernels below).
+LEVELS = 7                     # magnitude level of a local mean relative to 3^k
+OWN_STATES = 4                 # |V / 3^(k+1)|: 0, 1, 2..4, 5+
+K_CLASSES = 3                  # plane 0, 1, 2+
+CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
+NUM_MAGNITUDE_CONTEXTS = OWN_STATES * 2 * LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES
+SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
+NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * 2 * K_CLASSES * CHANNEL_CLASSES
+NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
+
+
+@njit(cache=True, inline="always")
+def _level(q4):
+    """Quantise a local mean, in quarters of 3^k, to 0..LEVELS-1 (log2 buckets)."""
+    if q4 <= 0:
+        return 0
+    if q4 == 1:
+        return 1
+    if q4 < 4:
+        return 2
+    if q4 < 8:
+        return 3
+    if q4 < 16:
+        return 4
+    if q4 < 32:
+        return 5
+    return 6
+
+
+@njit(cache=True, inline="always")
+def _k_class(k):
+    return k if k < K_CLASSES else K_CLASSES - 1
+
+
+@njit(cache=True)
+def block_digits(q, kblock):
+    """Per block, the number of ternary digits its largest |q| needs (the K map), int8."""
+    h, w = q.shape
+    nby = (h + kblock - 1) // kblock
+    nbx = (w + kblock - 1) // kblock
+    out = np.zeros((nby, nbx), dtype=np.int8)
+    for by in range(nby):
+        for bx in range(nbx):
+            m = 0
+            for y in range(by * kblock, min(h, by * kblock + kblock)):
+                for x in range(bx * kblock, min(w, bx * kblock + kblock)):
+                    a = abs(q[y, x])
+                    if a > m:
+                        m = a
+            k = 0
+            reach = 0
+            while reach < m:
+                reach = 3 * reach + 1
+                k += 1
+            out[by, bx] = k
+    return out
+
+
+@njit(cache=True)
+def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
+    """E16: 16 x the expected |residual| of each sample, from what the decoder already has.
+
+    ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
+    ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
+    Samples with neither source get -1.
+    """
+    if use_prev:
+        h, w = prev_q.shape
+    else:
+        h = -(-luma_q.shape[0] >> sy)
+        w = -(-luma_q.shape[1] >> sx)
+    out = np.empty((h, w), dtype=np.int32)
+    for y in range(h):
+        for x in range(w):
+            total = 0
+            sources = 0
+            if use_prev:
+                s = 0
+                n = 0
+                for yy in range(max(0, y - 1), min(h, y + 2)):
+                    for xx in range(max(0, x - 1), min(w, x + 2)):
+                        s += abs(prev_q[yy, xx])
+                        n += 1
+                total += 16 * s // n
+                sources += 1
+            if use_luma:
+                lh, lw = luma_q.shape
+                s = 0
+                n = 0
+                for yy in range(y << sy, min(lh, (y + 1) << sy)):
+                    for xx in range(x << sx, min(lw, (x + 1) << sx)):
+                        s += abs(luma_q[yy, xx])
+                        n += 1
+                if n:
+                    total += 16 * s // n
+                    sources += 1
+            out[y, x] = total // sources if sources else -1
+    return out
+
+
+@njit(cache=True)
+def block_contexts(is_open, prev_kb, use_prev, k, chan):
+    """Candidates (flat block indices, not yet open at plane k+1) and their contexts."""
+    nby, nbx = is_open.shape
+    idx = np.empty(nby * nbx, dtype=np.int32)
+    ctx = np.empty(nby * nbx, dtype=np.int32)
+    n = 0
+    kc = _k_class(k)
+    for by in range(nby):
+        for bx in range(nbx):
+            if is_open[by, bx]:
+                continue
+            c = 0
+            for yy in range(max(0, by - 1), min(nby, by + 2)):
+                for xx in range(max(0, bx - 1), min(nbx, bx + 2)):
+                    c += is_open[yy, xx]
+            c = min(c, 3)
+            if use_prev:
+                d = prev_kb[by, bx] - (k + 1)
+                t = 0 if d <= -2 else (1 if d == -1 else (2 if d == 0 else 3))
+            else:
+                t = 4
+            idx[n] = by * nbx + bx
+            ctx[n] = ((c * 5 + t) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+            n += 1
+    return idx[:n], ctx[:n]
+
+
+@njit(cache=True)
+def magnitude_contexts(v, is_open, kblock, e16, k, phase, chan, pow3k):
+    """Samples of this pass (flat indices, raster order) and the contexts of their M_k."""
+    h, w = v.shape
+    pos = np.empty(((h * w) + 1) // 2 + 1, dtype=np.int32)
+    ctx = np.empty(pos.size, dtype=np.int32)
+    n = 0
+    kc = _k_class(k)
+    step = 3 * pow3k
+    for y in range(h):
+        by = y // kblock
+        for x in range((y + phase) & 1, w, 2):
+            if not is_open[by, x // kblock]:
+                continue
+            u = abs(v[y, x]) // step
+            own = 0 if u == 0 else (1 if u == 1 else (2 if u <= 4 else 3))
+            s = 0
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    s += abs(v[yy, xx])
+            s -= abs(v[y, x])
+            lev_n = _level(s // (2 * pow3k))
+            e = e16[y, x]
+            lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
+            pos[n] = y * w + x
+            ctx[n] = ((((own * 2 + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+                      * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+            n += 1
+    return pos[:n], ctx[:n]
+
+
+@njit(cache=True)
+def sign_contexts(v, pos, k, phase, chan, pow3k):
+    """Contexts of the signs of the nonzero digits at flat positions ``pos``."""
+    h, w = v.shape
+    ctx = np.empty(pos.size, dtype=np.int32)
+    kc = _k_class(k)
+    step = 3 * pow3k
+    for i in range(pos.size):
+        y = pos[i] // w
+        x = pos[i] - y * w
+        own_v = v[y, x]
+        u = abs(own_v) // step
+        if own_v == 0:
+            own = 0
+        elif own_v > 0:
+            own = 1 if u == 1 else 2
+        else:
+            own = 3 if u == 1 else 4
+        s = 0
+        if y > 0:
+            s += np.sign(v[y - 1, x])
+        if x > 0:
+            s += np.sign(v[y, x - 1])
+        if y + 1 < h:
+            s += np.sign(v[y + 1, x])
+        if x + 1 < w:
+            s += np.sign(v[y, x + 1])
+        t = 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
+        ctx[i] = (((own * 5 + t) * 2 + phase) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+    return ctx
+
+
+# --------------------------------------------------------------------------------------------------
+# Adaptive binary counts: both directions update them identically between stripes.
+# --------------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def count_probabilities(counts, ctx):
+    """P(bit = 1) per symbol from integer counts (counts[c, 0] zeros, counts[c, 1] ones)."""
+    p = np.empty(ctx.size, dtype=np.float64)
+    for i in range(ctx.size):
+        c = ctx[i]
+        n0 = counts[c, 0]
+        n1 = counts[c, 1]
+        p[i] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
+    return p
+
+
+@njit(cache=True)
+def count_update(counts, ctx, bits, limit):
+    """Add the stripe's symbols to the counts; halve a context's counts past ``limit``."""
+    for i in range(ctx.size):
+        counts[ctx[i], bits[i]] += 1
+    for i in range(ctx.size):
+        c = ctx[i]
+        if counts[c, 0] + counts[c, 1] > limit:
+            counts[c, 0] = (counts[c, 0] + 1) >> 1
+            counts[c, 1] = (counts[c, 1] + 1) >> 1

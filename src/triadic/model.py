@@ -1,0 +1,72 @@
+"""The context model: adaptive integer counts that turn contexts into probabilities.
+
+Encoder and decoder hold one ``ContextModel`` each and update it identically, so the
+probabilities they hand the entropy coder agree bit for bit. The model is reset at every
+segment start (keyframe), which makes segments independently decodable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import context as ck
+
+#: A binary context's counts are halved once they pass this total (the adaptation rate).
+BINARY_LIMIT = 1 << 13
+#: Row stripes a pass is split into; counts are updated between stripes.
+STRIPES = 16
+#: Smallest stripe, in symbols (tiny stripes cost Python overhead and gain nothing).
+MIN_STRIPE = 1024
+
+#: Alphabet of the per-channel top plane K (0..MAX_DIGITS).
+MAX_DIGITS = 12
+#: Motion vector difference classes: 0, then (sign, bit length 1..16).
+MV_CLASSES = 33
+
+
+class BinaryCounts:
+    """Adaptive probabilities of a binary symbol under ``size`` contexts."""
+
+    def __init__(self, size: int, limit: int = BINARY_LIMIT):
+        self.counts = np.zeros((size, 2), dtype=np.int32)
+        self.limit = limit
+
+    def probabilities(self, ctx: np.ndarray) -> np.ndarray:
+        return ck.count_probabilities(self.counts, ctx)
+
+    def update(self, ctx: np.ndarray, bits: np.ndarray) -> None:
+        ck.count_update(self.counts, ctx, bits, self.limit)
+
+
+class SymbolCounts:
+    """Adaptive probabilities of a symbol from a small alphabet under a few contexts."""
+
+    def __init__(self, contexts: int, alphabet: int, limit: int = 1 << 12):
+        self.counts = np.zeros((contexts, alphabet), dtype=np.int64)
+        self.limit = limit
+
+    def probabilities(self, ctx: np.ndarray) -> np.ndarray:
+        return (2 * self.counts[ctx] + 1).astype(np.float64)
+
+    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
+        np.add.at(self.counts, (ctx, symbols), 1)
+        over = self.counts.sum(axis=1) > self.limit
+        self.counts[over] = (self.counts[over] + 1) >> 1
+
+
+class ContextModel:
+    """All adaptive statistics of one segment."""
+
+    def __init__(self) -> None:
+        self.magnitude = BinaryCounts(ck.NUM_MAGNITUDE_CONTEXTS)
+        self.sign = BinaryCounts(ck.NUM_SIGN_CONTEXTS)
+        self.block = BinaryCounts(ck.NUM_BLOCK_CONTEXTS)
+        self.top_digit = SymbolCounts(ck.CHANNEL_CLASSES, MAX_DIGITS + 1)
+        self.mode = SymbolCounts(4, 3)
+        self.mv_class = SymbolCounts(2, MV_CLASSES)
+
+
+def stripes(n: int) -> list[slice]:
+    """The stripes a pass of n symbols is coded in (count updates happen between them)."""
+    size = max(MIN_STRIPE, -(-n // STRIPES))
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]

@@ -1,0 +1,150 @@
+"""Ternary digit planes of a residual, their fold, and the passes that code them.
+
+``code_residual`` walks the passes of one channel of one frame and is the same code in both
+directions: given a coder that encodes it reads the residual's digits, given one that decodes it
+rebuilds them. See kernels/context.py for the pass structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import CorruptStreamError
+from .kernels import context as ck
+from .kernels import ternary as kt
+from .model import MAX_DIGITS, BinaryCounts, ContextModel, stripes
+
+
+# --------------------------------------------------------------------------------------------------
+# Digits and fold (public wrappers of the kernels)
+# --------------------------------------------------------------------------------------------------
+
+def num_digits(max_abs: int) -> int:
+    """Smallest K such that every |r| <= max_abs fits in K balanced-ternary digits."""
+    if max_abs < 0:
+        raise ValueError("max_abs must be >= 0")
+    return int(kt._num_digits(int(max_abs)))
+
+
+def to_digits(values: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Balanced-ternary digit planes S_k of an integer array: shape (K, *values.shape), int8."""
+    values = np.asarray(values)
+    flat = np.ascontiguousarray(values, dtype=np.int64).ravel()
+    need = num_digits(int(np.abs(flat).max())) if flat.size else 0
+    k = need if k is None else k
+    if k < need:
+        raise ValueError(f"{k} digits cannot hold |r| = {int(np.abs(flat).max())}")
+    return kt._digits(flat, k).reshape((k,) + values.shape)
+
+
+def from_digits(digits: np.ndarray) -> np.ndarray:
+    """Inverse of ``to_digits``: sum_k S_k 3^k (int32)."""
+    digits = np.asarray(digits, dtype=np.int8)
+    shape = digits.shape[1:]
+    flat = np.ascontiguousarray(digits.reshape(digits.shape[0], -1))
+    return kt._undigits(flat).reshape(shape)
+
+
+def fold(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q(s) = (m, sigma): magnitude planes M in {0,1} and sign planes in {-1,+1} (0 off support)."""
+    digits = np.asarray(digits, dtype=np.int8)
+    return (digits != 0).astype(np.uint8), digits.copy()
+
+
+def unfold(magnitude: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Inverse of ``fold``: the digit is the sign where the magnitude is 1, else 0."""
+    return np.where(np.asarray(magnitude) != 0, np.asarray(sign, dtype=np.int8), 0).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pass coding
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class PlaneStats:
+    """What one channel's planes cost: per plane k, nonzero digits and bits (when measured)."""
+
+    samples: int = 0
+    side_bits: float = 0.0
+    nonzero: dict[int, int] = field(default_factory=dict)
+    bits: dict[int, float] = field(default_factory=dict)
+
+    def add(self, k: int, nonzero: int, bits: float) -> None:
+        self.nonzero[k] = self.nonzero.get(k, 0) + nonzero
+        self.bits[k] = self.bits.get(k, 0.0) + bits
+
+
+def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Code one binary pass stripe by stripe, adapting the counts between stripes."""
+    out = np.empty(ctx.size, dtype=np.int32)
+    bits = 0.0
+    for s in stripes(ctx.size):
+        c = ctx[s]
+        got = coder.bits(None if values is None else values[s], counts.probabilities(c))
+        counts.update(c, got)
+        out[s] = got
+        bits += coder.last_bits
+    return out, bits
+
+
+def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
+                  q: np.ndarray | None, e16: np.ndarray, prev_kb: np.ndarray | None,
+                  stats: PlaneStats | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Code the ternary planes of one channel's residual ``q`` (None when decoding).
+
+    Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
+    """
+    h, w = shape
+    encoding = q is not None
+    top = num_digits(int(np.abs(q).max())) if encoding and q.size else 0
+    top = int(coder.symbols(np.array([top]) if encoding else None,
+                            model.top_digit.probabilities(np.array([chan])))[0])
+    model.top_digit.update(np.array([chan]), np.array([top]))
+    kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
+    if stats is not None:
+        stats.samples += h * w
+        stats.side_bits += coder.last_bits  # K itself is side information
+    if top == 0:
+        return np.zeros(shape, dtype=np.int32), np.zeros(kb_shape, dtype=np.int8)
+    if top > MAX_DIGITS:
+        raise CorruptStreamError(f"residual claims {top} ternary digits (at most {MAX_DIGITS})")
+
+    if encoding:
+        q = np.ascontiguousarray(q, dtype=np.int32)
+        digits = kt._digits(q.ravel(), top)
+        kb = ck.block_digits(q, ck.KBLOCK)
+    kb_out = np.zeros(kb_shape, dtype=np.int8)
+    is_open = np.zeros(kb_shape, dtype=np.int8)
+    use_prev = prev_kb is not None
+    prev = prev_kb if use_prev else kb_out
+    v = np.zeros(shape, dtype=np.int32)
+    v_flat = v.ravel()
+
+    for k in range(top - 1, -1, -1):
+        pow3k = int(kt.POW3[k])
+        # block pass: which blocks start at plane k
+        idx, ctx = ck.block_contexts(is_open, prev, use_prev, k, chan)
+        want = (kb.ravel()[idx] == k + 1).astype(np.int32) if encoding else None
+        opened, bits_k = code_bits(coder, model.block, ctx, want)
+        if k == top - 1 and idx.size and not opened.any():
+            raise CorruptStreamError("top plane has no significant block")
+        newly = idx[opened != 0]
+        is_open.ravel()[newly] = 1
+        kb_out.ravel()[newly] = k + 1
+        nonzero = 0
+        for phase in (0, 1):
+            pos, ctx = ck.magnitude_contexts(v, is_open, ck.KBLOCK, e16, k, phase, chan, pow3k)
+            d = digits[k, pos] if encoding else None
+            mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
+            bits_k += b
+            where = pos[mag != 0]
+            sctx = ck.sign_contexts(v, where, k, phase, chan, pow3k)
+            sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
+            bits_k += b
+            v_flat[where] += np.where(sgn != 0, pow3k, -pow3k).astype(np.int32)
+            nonzero += where.size
+        if stats is not None:
+            stats.add(k, nonzero, bits_k)
+    return v, kb_out
