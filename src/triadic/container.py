@@ -323,12 +323,12 @@ def _signature_problem(start: bytes) -> str:
 # Writing
 # --------------------------------------------------------------------------------------------------
 
-def _create_exclusive(directory: str, stem: str) -> tuple[str, Any]:
+def _create_exclusive(directory: str, stem: str, mode: str = "xb") -> tuple[str, Any]:
     """Create a new file ``stem`` (or ``stem-1``, ``stem-2`` ...) in ``directory``; never clobber."""
     for attempt in range(1000):
         path = os.path.join(directory, stem if attempt == 0 else f"{stem}-{attempt}")
         try:
-            return path, open(path, "xb")
+            return path, open(path, mode)
         except FileExistsError:
             continue
     raise InputError(f"cannot create a temporary file {stem!r} in {directory}")
@@ -429,7 +429,7 @@ class ContainerWriter:
         try:
             if self._spill is None:
                 self._spill_path, self._spill = _create_exclusive(
-                    self._directory, f".{self._name}.idx-tmp-{os.getpid()}"
+                    self._directory, f".{self._name}.idx-tmp-{os.getpid()}", "x+b"
                 )
             self._spill.write(self._entries)
         except OSError as exc:
