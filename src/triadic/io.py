@@ -572,7 +572,10 @@ class _AvWriter:
             self._container.close()
 
     def abort(self) -> None:
-        self._container.close()
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):
+            pass  # best effort: the output is being discarded anyway (e.g. a closed pipe)
 
 
 class _PngWriter:

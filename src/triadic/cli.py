@@ -1,0 +1,256 @@
+"""The ``triadic`` command line: encode, decode, info, verify, bench.
+
+Exit codes: 0 success, 1 verify found a mismatch, 2 bad input or a damaged stream (one line on
+stderr, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import __version__, codec
+from .errors import TriadicError
+from .params import MAX_ERRORS, PRESETS, DEFAULT_PRESET
+
+
+class Progress:
+    """A one-line progress bar on stderr, shown only on a terminal and without --quiet."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label = label
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        fps = done / max(1e-9, time.perf_counter() - self.start)
+        if total:
+            width = 30
+            filled = int(width * min(done, total) / total)
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        else:
+            bar = f"{done} frames"
+        sys.stderr.write(f"\r{self.label} {bar} {fps:.1f} fps ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _max_error(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value not in MAX_ERRORS:
+        raise argparse.ArgumentTypeError(
+            f"--max-error must be one of {', '.join(map(str, MAX_ERRORS))} (= (3^j-1)/2), got {text}")
+    return value
+
+
+def _add_encode_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=_positive, help="encode at most N frames")
+    p.add_argument("--keyint", type=_positive, default=60, help="keyframe (segment) interval (default 60)")
+    p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
+                   help=f"search effort (default {DEFAULT_PRESET})")
+    p.add_argument("--max-error", type=_max_error, default=0, metavar="E",
+                   help="per-sample error bound: 0 (lossless, default), 1, 4, 13, 40 or 121")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triadic", description="Lossless video compression on balanced-ternary residuals.")
+    parser.add_argument("--version", action="version", version=f"triadic {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("encode", help="compress a video into a .tri file")
+    p.add_argument("input", help="video file, folder or glob of PNG/TIFF frames")
+    p.add_argument("output", help="the .tri file to write")
+    _add_encode_options(p)
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    p = sub.add_parser("decode", help="decompress a .tri file")
+    p.add_argument("input", help="the .tri file")
+    p.add_argument("output", help="OUT.y4m, OUT.mkv (FFV1), a folder for PNG frames, or - for y4m on stdout")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    p = sub.add_parser("info", help="describe a .tri file")
+    p.add_argument("input", help="the .tri file")
+    p.add_argument("--json", action="store_true", help="print JSON (with per-plane and per-frame statistics)")
+    p.add_argument("--brief", action="store_true", help="header and sizes only; do not decode")
+
+    p = sub.add_parser("verify", help="encode, decode and compare with the source")
+    p.add_argument("input", help="video file, folder or glob of frames")
+    p.add_argument("tri", nargs="?", help="an existing .tri of INPUT to check (default: encode to a temporary file)")
+    _add_encode_options(p)
+    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+
+    p = sub.add_parser("bench", help="benchmark against other codecs (see docs/benchmarks.md)", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _encode(args) -> int:
+    progress = Progress("encode", args.quiet)
+    try:
+        report = codec.encode(args.input, args.output, frames=args.frames, keyint=args.keyint,
+                              preset=args.preset, max_error=args.max_error, progress=progress)
+    finally:
+        progress.done()
+    if not args.quiet:
+        fps = report["frames"] / max(1e-9, report["seconds"])
+        print(f"{args.output}: {report['frames']} frames {report['width']}x{report['height']} "
+              f"{report['pix_fmt']}, {report['bytes']} bytes, {report['bpppf']:.4f} bpppf, "
+              f"{fps:.1f} fps")
+    return 0
+
+
+def _decode(args) -> int:
+    from .io import open_sink
+
+    header = codec.read_header(args.input)
+    progress = Progress("decode", args.quiet or args.output == "-")
+    with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
+                   frame_rate=header.frame_rate) as sink:
+        count = 0
+        for frame in codec.decode(args.input):
+            sink.write(frame)
+            count += 1
+            progress(count, header.frame_count)
+    progress.done()
+    if not args.quiet and args.output != "-":
+        print(f"{args.output}: {count} frames {header.width}x{header.height} {header.pix_fmt}")
+    return 0
+
+
+def _info(args) -> int:
+    meta = codec.info(args.input, detail=not args.brief)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    print(f"{args.input}: {meta['frames']} frames {meta['width']}x{meta['height']} {meta['pix_fmt']} "
+          f"({meta['bit_depth']} bit, colour transform {meta['colour_transform']}), {meta['frame_rate']} fps")
+    print(f"  {meta['bytes']} bytes, {meta['bpppf']:.4f} bpppf, keyint {meta['keyint']}, "
+          f"max error {meta['max_error']}")
+    if "planes" in meta:
+        pixels = meta["width"] * meta["height"] * max(1, meta["frames"])
+        print(f"  side info {meta['side_bits'] / pixels:.4f} bpppf, residual planes "
+              f"{meta['residual_bits'] / pixels:.4f} bpppf")
+        print("  channel  k   rho_k    bits/pixel")
+        for p in meta["planes"]:
+            print(f"  {p['channel']:<7} {p['k']:>2}  {p['rho']:.4f}  {p['bits'] / pixels:.4f}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .io import open_source
+
+    with tempfile.TemporaryDirectory(prefix="triadic-verify-") as tmp:
+        tri = args.tri
+        if tri is None or not os.path.exists(tri):
+            target = tri or os.path.join(tmp, "verify.tri")
+            progress = Progress("encode", args.quiet)
+            try:
+                report = codec.encode(args.input, target, frames=args.frames, keyint=args.keyint,
+                                      preset=args.preset, max_error=args.max_error, progress=progress)
+            finally:
+                progress.done()
+            tri = target
+            seconds = report["seconds"]
+        else:
+            seconds = None
+        header = codec.read_header(tri)
+        frames = args.frames if args.frames else header.frame_count
+        bound = header.max_error
+        exact = True
+        worst = 0
+        count = 0
+        sq_err = 0.0
+        samples = 0
+        start = time.perf_counter()
+        with open_source(args.input, frames=frames) as source:
+            decoded = codec.decode(tri)
+            for original in source:
+                got = next(decoded, None)
+                if got is None or not got.pix_fmt == original.pix_fmt:
+                    exact = False
+                    break
+                for a, b in zip(original.planes, got.planes):
+                    diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+                    worst = max(worst, int(diff.max(initial=0)))
+                    sq_err += float((diff * diff).sum())
+                    samples += diff.size
+                count += 1
+            if next(decoded, None) is not None:
+                exact = False
+        dec_seconds = time.perf_counter() - start
+        size = os.path.getsize(tri)
+    exact = exact and count == header.frame_count and worst == 0
+    bpppf = 8.0 * size / max(1, header.width * header.height * count)
+    if not args.quiet:
+        print(f"frames: {count}  size: {size} bytes  bpppf: {bpppf:.4f}")
+        if seconds is not None:
+            print(f"encode: {count / max(1e-9, seconds):.1f} fps  decode+compare: {count / max(1e-9, dec_seconds):.1f} fps")
+        if bound:
+            peak = (1 << header.bit_depth) - 1
+            psnr = 10 * np.log10(peak * peak / (sq_err / samples)) if sq_err else float("inf")
+            print(f"max error: {worst} (bound {bound})  PSNR: {psnr:.2f} dB")
+    if bound:
+        ok = count == header.frame_count and worst <= bound
+        print(f"within bound: {'yes' if ok else 'no'}")
+        return 0 if ok else 1
+    print(f"bit-exact: {'yes' if exact else 'no'}")
+    return 0 if exact else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bench":
+        from .bench.run import main as bench_main
+
+        return bench_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify}
+    try:
+        return handlers[args.command](args)
+    except TriadicError as exc:
+        print(f"triadic: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("triadic: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (e.g. `| head`); silence Python's flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        print(f"triadic: error: {exc.strerror or exc}{': ' + exc.filename if exc.filename else ''}",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
