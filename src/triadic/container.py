@@ -200,8 +200,8 @@ def _header_values(header: StreamHeader, frame_count: int | None = None) -> dict
     if _pix_fmt_ok(values["pix_fmt"]):
         values["pix_fmt"] = pixel_format(values["pix_fmt"]).name  # files hold the canonical name
     for f in FIELDS:
-        if f.derive is not None and _pix_fmt_ok(values["pix_fmt"]):
-            values[f.name] = f.derive(values)
+        if f.derive is not None:
+            values[f.name] = f.derive(values) if _pix_fmt_ok(values["pix_fmt"]) else None
     _check_values(values, InputError)
     return values
 
