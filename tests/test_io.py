@@ -46,7 +46,8 @@ def packed(order: tuple[int | None, ...], dtype: str):
     """Serialise as interleaved channels; channel k is our plane order[k] (None: zero padding)."""
     def serialise(planes):
         zero = np.zeros_like(planes[0])
-        return np.stack([zero if i is None else planes[i] for i in order], axis=-1).astype(dtype).tobytes()
+        channels = [zero if i is None else planes[i] for i in order]
+        return np.stack(channels, axis=-1).astype(dtype).tobytes()
     return serialise
 
 
@@ -161,7 +162,8 @@ def test_array_source(shape, dtype, pix_fmt):
     array = rng.integers(0, np.iinfo(np.dtype(dtype)).max + 1, shape).astype(dtype)
     src, got = read_all(array)
     video = array if len(shape) - (shape[-1] == 3) == 3 else array[np.newaxis]
-    assert (src.pix_fmt, src.width, src.height, src.frame_count) == (pix_fmt, WIDTH, HEIGHT, len(video))
+    assert (src.pix_fmt, src.width, src.height) == (pix_fmt, WIDTH, HEIGHT)
+    assert src.frame_count == len(video)
     video = video.astype(video.dtype.newbyteorder("="))  # frames are always native-order
     planes = [(img,) if img.ndim == 2 else tuple(img[..., c] for c in range(3)) for img in video]
     assert_same_planes(got, [Frame(p, pix_fmt) for p in planes])
@@ -302,14 +304,22 @@ def test_sink_keeps_existing_target_on_abort(tmp_path):
 
 
 def test_sink_rejects(tmp_path):
+    gray8 = dict(pix_fmt="gray", width=8, height=8, frame_rate=Fraction(25))
     with pytest.raises(InputError, match=r"\.y4m or \.mkv"):
-        io.open_sink(tmp_path / "out.xyz", pix_fmt="gray", width=8, height=8, frame_rate=Fraction(25))
+        io.open_sink(tmp_path / "out.xyz", **gray8)
     with pytest.raises(UnsupportedFormatError, match="nv12"):
-        io.open_sink(tmp_path / "out.mkv", pix_fmt="nv12", width=8, height=8, frame_rate=Fraction(25))
+        io.open_sink(tmp_path / "out.mkv", **{**gray8, "pix_fmt": "nv12"})
+    with pytest.raises(InputError, match="y4m cannot hold gray14le"):
+        io.open_sink(tmp_path / "out.y4m", **{**gray8, "pix_fmt": "gray14le"})
+    with pytest.raises(InputError, match="does not exist"):
+        io.open_sink(tmp_path / "nowhere" / "out.mkv", **gray8)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
     with pytest.raises(InputError, match="not empty"):
-        io.open_sink(tmp_path / "full", pix_fmt="gray", width=8, height=8, frame_rate=Fraction(25))
+        io.open_sink(tmp_path / "full", **gray8)
+    (tmp_path / "plainfile").write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        io.open_sink(tmp_path / "plainfile", **gray8)
     with io.open_sink(tmp_path / "out.y4m", pix_fmt="gray", width=8, height=8,
                       frame_rate=Fraction(25)) as sink:
         with pytest.raises(InputError, match="gray16le"):
@@ -351,11 +361,12 @@ def bad_sources(tmp: pathlib.Path) -> dict[str, object]:
     write_video(tmp / "zero.mkv", "yuv420p", count=0)
     with av.open(str(tmp / "audio.wav"), "w") as container:
         stream = container.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        silence = np.zeros((1, 800), np.int16)
+        frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
         frame.sample_rate = 8000
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    resized = [Frame((np.zeros((4, 4), np.uint8),), "gray")] * 2 + [Frame((np.zeros((4, 6), np.uint8),), "gray")]
+    resized = [Frame((np.zeros((4, width), np.uint8),), "gray") for width in (4, 4, 6)]
     (tmp / "sizes").mkdir()
     for index, frame in enumerate(resized):
         write_png(tmp / "sizes" / f"{index}.png", frame.planes[0], "gray")
@@ -406,7 +417,9 @@ def test_bad_input(bad, case):
     assert not isinstance(info.value.__cause__, av.FFmpegError)
 
 
-@pytest.mark.parametrize("av_fmt, codec", [("yuva420p", "ffv1"), ("bgra", "ffv1"), ("nv12", "rawvideo")])
+@pytest.mark.parametrize(
+    "av_fmt, codec", [("yuva420p", "ffv1"), ("bgra", "ffv1"), ("nv12", "rawvideo")]
+)
 def test_unsupported_pixel_format(tmp_path, av_fmt, codec):
     path = tmp_path / "video.mkv"
     write_video(path, av_fmt, codec)
@@ -420,3 +433,24 @@ def test_rgba_png_is_unsupported(tmp_path):
     write_png(tmp_path / "a.png", np.zeros((4, 4, 4), np.uint8), "rgba")
     with pytest.raises(UnsupportedFormatError, match="'rgba'"):
         io.open_source(tmp_path)
+
+
+def test_tiff_folder(tmp_path):
+    frames = random_frames("gray16le", count=2)
+    for index, frame in enumerate(frames):
+        codec = av.CodecContext.create("tiff", "w")
+        codec.width, codec.height, codec.pix_fmt = WIDTH, HEIGHT, "gray16le"
+        image = av.VideoFrame.from_ndarray(frame.planes[0], format="gray16le")
+        packets = codec.encode(image) + codec.encode(None)
+        (tmp_path / f"img{index}.tif").write_bytes(b"".join(bytes(p) for p in packets))
+    src, got = read_all(tmp_path)
+    assert (src.pix_fmt, src.frame_count, src.frame_rate) == ("gray16le", 2, Fraction(25))
+    assert_same_planes(got, frames)
+
+
+def test_float_frame_rate(tmp_path):
+    frames = random_frames("gray", count=1)
+    with io.open_sink(tmp_path / "out.y4m", pix_fmt="gray", width=WIDTH, height=HEIGHT,
+                      frame_rate=29.97) as sink:
+        sink.write(frames[0])
+    assert read_all(tmp_path / "out.y4m")[0].frame_rate == Fraction(2997, 100)

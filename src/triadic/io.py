@@ -17,9 +17,9 @@ import importlib.util
 import itertools
 import os
 import pathlib
+import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -102,7 +102,7 @@ def _layout_of(av_name: str, label: str) -> _Layout:
     return layout
 
 
-def _plane_view(plane: av.video.plane.VideoPlane, dtype: np.dtype, rows: int, values: int) -> np.ndarray:
+def _plane_view(plane, dtype: np.dtype, rows: int, values: int) -> np.ndarray:
     """The first ``values`` samples of each of ``rows`` lines of ``plane``, without line padding."""
     line = plane.line_size // dtype.itemsize
     data = np.frombuffer(memoryview(plane), dtype=dtype)
@@ -453,7 +453,9 @@ def _frames_source(frames: Iterable, limit: int | None) -> VideoSource:
                 raise UnsupportedFormatError(f"frame {index}: {exc}") from None
             if any(p.dtype != fmt.dtype for p in frame.planes):
                 dtypes = ", ".join(str(p.dtype) for p in frame.planes)
-                raise InputError(f"frame {index}: {fmt.name} needs {fmt.dtype} planes, got {dtypes}")
+                raise InputError(
+                    f"frame {index}: {fmt.name} needs {fmt.dtype} planes, not {dtypes}"
+                )
             if not all(p.flags.c_contiguous for p in frame.planes):
                 frame = Frame(tuple(np.ascontiguousarray(p) for p in frame.planes), frame.pix_fmt)
             yield frame
@@ -462,7 +464,7 @@ def _frames_source(frames: Iterable, limit: int | None) -> VideoSource:
 
 
 def probe(source) -> dict:
-    """pix_fmt, width, height, frame_rate and frame_count (an estimate, maybe None) of ``source``."""
+    """pix_fmt, width, height, frame_rate and frame_count (an estimate or None) of ``source``."""
     with open_source(source) as src:
         return {
             "pix_fmt": src.pix_fmt,
@@ -526,10 +528,9 @@ def _png_format(fmt: PixelFormat, planes: int) -> str:
     return "gray16be" if wide else "gray"
 
 
-#: Formats the yuv4mpegpipe muxer writes (with strict=-1 beyond 8 bits).
+#: Formats the yuv4mpegpipe muxer writes (with strict=-1 beyond 8 bits); it has no gray14.
 _Y4M_FORMATS = frozenset(
-    name for name, fmt in PIXEL_FORMATS.items()
-    if fmt.colour == "none" and name != "gray14le"
+    name for name, fmt in PIXEL_FORMATS.items() if fmt.colour == "none" and name != "gray14le"
 )
 
 _SINK_KINDS = "a .y4m or .mkv file, a folder (PNG images), or '-' (y4m to stdout)"
@@ -538,10 +539,9 @@ _SINK_KINDS = "a .y4m or .mkv file, a folder (PNG images), or '-' (y4m to stdout
 class _AvWriter:
     """Frames into a PyAV container (y4m or FFV1 .mkv), in a fixed PyAV pixel format."""
 
-    def __init__(self, target, container_format: str, codec: str, av_fmt: str,
-                 fmt: PixelFormat, width: int, height: int, frame_rate: Fraction,
-                 options: dict[str, str]) -> None:
-        self._fmt = fmt
+    def __init__(self, target, container_format: str, codec: str, av_fmt: str, width: int,
+                 height: int, frame_rate: Fraction, options: dict[str, str]) -> None:
+        self._target = target
         self._av_fmt = av_fmt
         self._time_base = 1 / frame_rate
         self._index = 0
@@ -570,12 +570,33 @@ class _AvWriter:
             self._container.mux(self._stream.encode(None))
         finally:
             self._container.close()
+        if hasattr(self._target, "flush"):
+            self._target.flush()  # stdout: the reader at the other end of the pipe gets it all
 
     def abort(self) -> None:
         try:
             self._container.close()
         except (av.FFmpegError, OSError):
             pass  # best effort: the output is being discarded anyway (e.g. a closed pipe)
+
+
+def _y4m_writer(target, fmt: PixelFormat, width: int, height: int, frame_rate: Fraction,
+                label: str) -> _AvWriter:
+    if fmt.name not in _Y4M_FORMATS:
+        hint = ".mkv or a PNG folder" if fmt.colour != "none" else ".mkv"
+        raise InputError(f"{label}: y4m cannot hold {fmt.name}; write {hint} instead")
+    # The y4m muxer refuses more than 8 bits per sample unless told not to be strict.
+    return _AvWriter(target, "yuv4mpegpipe", "rawvideo", fmt.name, width, height, frame_rate,
+                     {"strict": "-1"})
+
+
+def _mkv_writer(target, fmt: PixelFormat, width: int, height: int, frame_rate: Fraction,
+                label: str) -> _AvWriter:
+    return _AvWriter(target, "matroska", "ffv1", _ffv1_format(fmt), width, height, frame_rate, {})
+
+
+#: File extension -> writer of that kind of file.
+_FILE_WRITERS = {".y4m": _y4m_writer, ".mkv": _mkv_writer}
 
 
 class _PngWriter:
@@ -586,7 +607,7 @@ class _PngWriter:
         self._fmt = fmt
         self._index = 0
         # Frames of 3 planes all of one size (rgb family) go as one colour image; yuv as 3 grays.
-        self._suffixes = ("",) if fmt.planes == 1 or fmt.colour != "none" else ("_y", "_u", "_v")
+        self._suffixes = ("",) if fmt.planes == 1 or fmt.colour != "none" else _PLANE_SUFFIXES
 
     def write(self, frame: Frame) -> None:
         groups = [frame.planes] if len(self._suffixes) == 1 else [(p,) for p in frame.planes]
@@ -615,7 +636,7 @@ class VideoSink:
     """
 
     def __init__(self, writer, *, fmt: PixelFormat, width: int, height: int,
-                 temp: pathlib.Path | None, target: pathlib.Path | None) -> None:
+                 temp: pathlib.Path | None = None, target: pathlib.Path | None = None) -> None:
         self._writer = writer
         self._fmt = fmt
         self._width = width
@@ -645,17 +666,18 @@ class VideoSink:
             return
         try:
             self._writer.close()
-        except av.FFmpegError as exc:
+            if self._temp is not None:
+                if self._target.is_dir():
+                    self._target.rmdir()  # empty (checked when opened); a folder can't be replaced
+                os.replace(self._temp, self._target)
+        except (av.FFmpegError, OSError) as exc:
             self.abort()
-            raise InputError(f"cannot finish the output: {_reason(exc)}") from None
+            where = self._target or "stdout"
+            raise InputError(f"{where}: cannot finish the output: {_reason(exc)}") from None
         except BaseException:
             self.abort()
             raise
         self._done = True
-        if self._temp is not None:
-            if self._target.is_dir():
-                self._target.rmdir()  # empty (checked when opened): a folder cannot be replaced
-            os.replace(self._temp, self._target)
 
     def abort(self) -> None:
         """Drop everything written so far; the target is left as it was."""
@@ -665,11 +687,10 @@ class VideoSink:
         try:
             self._writer.abort()
         finally:
-            if self._temp is not None:
-                if self._temp.is_dir():
-                    shutil.rmtree(self._temp, ignore_errors=True)
-                else:
-                    self._temp.unlink(missing_ok=True)
+            if self._temp is not None and self._temp.is_dir():
+                shutil.rmtree(self._temp, ignore_errors=True)
+            elif self._temp is not None:
+                self._temp.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":
         return self
@@ -685,60 +706,39 @@ def open_sink(dest, *, pix_fmt: str, width: int, height: int, frame_rate: Fracti
     """Open ``dest`` for writing frames of ``pix_fmt`` and size ``width``×``height``.
 
     ``dest`` is a ``.y4m`` path (yuv and gray), a ``.mkv`` path (FFV1, every format), a folder
-    (an existing one, or a path without extension; PNG per frame, per plane for yuv), or ``"-"``
-    (y4m to stdout). Writing goes to a temporary file renamed into place on ``close()``.
+    (an existing empty one, or a path without extension; one PNG per frame, or per plane for yuv:
+    ``frame_000000_y.png``...), or ``"-"`` (y4m to stdout). Output goes to a temporary file or
+    folder beside the target and is renamed into place by ``close()``.
     """
     fmt = pixel_format(pix_fmt)
     if width < 1 or height < 1:
         raise InputError(f"frame size {width}x{height} is empty")
-    frame_rate = Fraction(frame_rate) if frame_rate else DEFAULT_FRAME_RATE
+    # A float such as 29.97 means 2997/100, not the binary fraction closest to it.
+    rate = Fraction(str(frame_rate)) if isinstance(frame_rate, float) else Fraction(frame_rate or 0)
+    rate = rate if rate > 0 else DEFAULT_FRAME_RATE
     if str(dest) == "-":
-        writer = _y4m_writer(sys.stdout.buffer, fmt, width, height, frame_rate, "stdout")
-        return VideoSink(writer, fmt=fmt, width=width, height=height, temp=None, target=None)
+        writer = _y4m_writer(sys.stdout.buffer, fmt, width, height, rate, "stdout")
+        return VideoSink(writer, fmt=fmt, width=width, height=height)
 
     target = pathlib.Path(dest)
     suffix = target.suffix.lower()
+    if not target.parent.is_dir():
+        raise InputError(f"{target}: folder {target.parent} does not exist")
+    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     if target.is_dir() or not suffix:
+        if target.exists() and not target.is_dir():
+            raise InputError(f"{target}: is a file; name a folder, or a .y4m or .mkv file")
         if target.is_dir() and any(target.iterdir()):
-            raise InputError(f"{target}: output folder is not empty; choose a new or empty folder")
-        _parent_of(target)
-        temp = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+            raise InputError(f"{target}: output folder is not empty; choose a new or empty one")
+        temp.mkdir()
         return VideoSink(_PngWriter(temp, fmt), fmt=fmt, width=width, height=height,
                          temp=temp, target=target)
-    if suffix not in (".y4m", ".mkv"):
+    make_writer = _FILE_WRITERS.get(suffix)
+    if make_writer is None:
         raise InputError(f"{target}: cannot write {suffix!r} files; write {_SINK_KINDS}")
-    if suffix == ".y4m":
-        _y4m_check(fmt, str(target))
-    _parent_of(target)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    temp = pathlib.Path(name)
     try:
-        if suffix == ".y4m":
-            writer = _y4m_writer(str(temp), fmt, width, height, frame_rate, str(target))
-        else:
-            writer = _AvWriter(str(temp), "matroska", "ffv1", _ffv1_format(fmt), fmt,
-                               width, height, frame_rate, {})
+        writer = make_writer(str(temp), fmt, width, height, rate, str(target))
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return VideoSink(writer, fmt=fmt, width=width, height=height, temp=temp, target=target)
-
-
-def _parent_of(target: pathlib.Path) -> None:
-    if not target.parent.is_dir():
-        raise InputError(f"{target}: folder {target.parent} does not exist")
-
-
-def _y4m_check(fmt: PixelFormat, label: str) -> None:
-    if fmt.name not in _Y4M_FORMATS:
-        hint = ".mkv or a PNG folder" if fmt.colour != "none" else ".mkv"
-        raise InputError(f"{label}: y4m cannot hold {fmt.name}; write {hint} instead")
-
-
-def _y4m_writer(target, fmt: PixelFormat, width: int, height: int, frame_rate: Fraction,
-                label: str) -> _AvWriter:
-    _y4m_check(fmt, label)
-    # The y4m muxer refuses more than 8 bits per sample unless told not to be strict.
-    return _AvWriter(target, "yuv4mpegpipe", "rawvideo", fmt.name, fmt, width, height,
-                     frame_rate, {"strict": "-1"})
