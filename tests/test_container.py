@@ -497,7 +497,7 @@ def test_index_count_must_match():
     assert_corrupt(ref_file(PAYLOADS, KEYFRAMES, index_entries=entries[:2]))
 
 
-@pytest.mark.parametrize("tamper", ["offset", "flag", "order"])
+@pytest.mark.parametrize("tamper", ["offset", "flag", "order", "huge"])
 def test_index_that_lies_about_the_chunks(tamper):
     with ContainerReader(ref_file(PAYLOADS, KEYFRAMES)) as reader:
         entries = [(o, int(k)) for o, k in reader.index()]
@@ -505,6 +505,8 @@ def test_index_that_lies_about_the_chunks(tamper):
         entries[1] = (entries[1][0] + 1, entries[1][1])
     elif tamper == "flag":
         entries[1] = (entries[1][0], 1)
+    elif tamper == "huge":
+        entries[2] = (2**64 - 1, 1)
     else:
         entries[1], entries[2] = entries[2], entries[1]
     data = ref_file(PAYLOADS, KEYFRAMES, index_entries=entries)
@@ -572,6 +574,13 @@ def test_abort_leaves_an_existing_target_untouched(tmp_path, monkeypatch):
         writer.write_frame(b"k", True)
     with pytest.raises(InputError, match="aborted"):
         writer.close()
+
+
+def test_dropped_writer_removes_its_temporary_file(tmp_path):
+    writer = ContainerWriter(tmp_path / "out.tri", HEADER)
+    writer.write_frame(b"k", True)
+    del writer
+    assert os.listdir(tmp_path) == []
 
 
 def test_close_replaces_an_existing_target(tmp_path):
