@@ -43,7 +43,7 @@ def from_digits(digits: np.ndarray) -> np.ndarray:
     """Inverse of ``to_digits``: sum_k S_k 3^k (int32)."""
     digits = np.asarray(digits, dtype=np.int8)
     shape = digits.shape[1:]
-    flat = np.ascontiguousarray(digits.reshape(digits.shape[0], -1))
+    flat = np.ascontiguousarray(digits.reshape(digits.shape[0], int(np.prod(shape))))
     return kt._undigits(flat).reshape(shape)
 
 

@@ -85,12 +85,16 @@ def _encode_plane(src, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
-    [0, maxval]; with step == 1 this is lossless and the reconstruction equals ``src``.
+    [0, maxval]; with step == 1 this is lossless, the reconstruction equals ``src`` and the
+    residual is reduced modulo maxval + 1 into [-(maxval+1)/2, (maxval+1)/2) (as JPEG-LS does:
+    the decoder knows the sample range, so wrap-around costs nothing and noise stays b bits).
     """
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     rec = np.empty((h, w), dtype=np.int32)
     half = step // 2
+    modulus = maxval + 1
+    wrap = modulus // 2
     for y in range(h):
         by = y // bh
         for x in range(w):
@@ -98,7 +102,7 @@ def _encode_plane(src, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
             p = _predict_at(rec, ref, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], sy, sx, maxval)
             r = src[y, x] - p
             if step == 1:
-                q[y, x] = r
+                q[y, x] = (r + wrap) % modulus - wrap
                 rec[y, x] = src[y, x]
             else:
                 qi = (r + half) // step
@@ -112,10 +116,14 @@ def _decode_plane(q, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
+    modulus = maxval + 1
     for y in range(h):
         by = y // bh
         for x in range(w):
             bx = x // bw
             p = _predict_at(rec, ref, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], sy, sx, maxval)
-            rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
+            if step == 1:
+                rec[y, x] = (p + q[y, x]) % modulus
+            else:
+                rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
     return rec
