@@ -1,0 +1,307 @@
+"""Plots of a benchmark run, made from results.json alone (benchmarks write data, plots read data).
+
+    python benchmarks/plot.py DIR [--out IMG_DIR]
+
+writes, into IMG_DIR (default DIR):
+
+- ``rho_planes.png``: the ρ_k "money plot": ρ_k per plane and channel, and where the bits go,
+  plane by plane, with the cumulative measured rate against the two rate models;
+- ``bpppf.png``: lossless bits per pixel per frame of every codec, per clip;
+- ``speed.png``: encode and decode frames per second of every codec, per clip;
+- ``frame_bits.png``: triadic's side and residual bits, frame by frame;
+- ``rd.png``: PSNR against bpppf for the lossy and near-lossless sweeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+TRIADIC_COLOUR = "#d62728"
+CHANNEL_COLOURS = {"Y": "#1f77b4", "U": "#2ca02c", "V": "#ff7f0e", "Co": "#2ca02c", "Cg": "#ff7f0e"}
+FAMILY_STYLE = {
+    "svtav1-crf": ("SVT-AV1 p8 (crf sweep)", "#9467bd", "o"),
+    "jpegls-near": ("JPEG-LS per frame (NEAR = E)", "#8c564b", "s"),
+    "triadic-near": ("triadic (max_error = E)", TRIADIC_COLOUR, "D"),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(plt, n: int, rows: int = 1, width: float = 5.2, height: float = 4.2, **kw):
+    fig, axes = plt.subplots(rows, n, figsize=(width * n, height * rows), squeeze=False, **kw)
+    return fig, axes
+
+
+def _clip_title(clip: dict) -> str:
+    return f"{clip['name']} ({clip['width']}×{clip['height']}, {clip['frames']} frames)"
+
+
+def _save(fig, path: str) -> str:
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def _lossless_rows(clip: dict) -> list[dict]:
+    return [r for r in clip.get("lossless", []) if not r.get("error") and r.get("bpppf") is not None]
+
+
+def _best_peer(clip: dict) -> dict | None:
+    rows = [r for r in _lossless_rows(clip) if r["codec"] != "triadic" and r.get("exact")]
+    return min(rows, key=lambda r: r["bpppf"]) if rows else None
+
+
+# --------------------------------------------------------------------------------------------------
+
+def plot_rho(results: dict, path: str) -> str | None:
+    """ρ_k per plane (top) and the rate per plane with cumulative rates (bottom), one column per clip."""
+    clips = [c for c in results["clips"] if ((c.get("triadic") or {}).get("rates") or {}).get("channels")]
+    if not clips:
+        return None
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(clips), rows=2, height=3.8)
+    for col, clip in enumerate(clips):
+        rates = clip["triadic"]["rates"]
+        channels = rates["channels"]
+        top, bottom = axes[0][col], axes[1][col]
+        kmax = max(p["k"] for ch in channels for p in ch["planes"])
+        ks = list(range(kmax + 1))
+
+        for ch in channels:
+            pts = [(p["k"], p["rho"]) for p in ch["planes"] if p["rho"] > 0]
+            if pts:
+                top.semilogy(*zip(*pts), marker="o", color=CHANNEL_COLOURS.get(ch["channel"]),
+                             label=f"{ch['channel']} (weight {ch['weight']:.2f})")
+        top.set_title(_clip_title(clip), fontsize=10)
+        top.set_xlabel("ternary plane k (0 = least significant)")
+        top.set_ylabel("ρ_k: fraction of nonzero digits")
+        top.set_xticks(ks)
+        top.grid(True, which="major", alpha=0.3)
+        top.legend(fontsize=8, title="channel", title_fontsize=8)
+
+        # per-plane measured rate, stacked by channel
+        base = [0.0] * len(ks)
+        width = 0.6
+        for ch in channels:
+            per_k = {p["k"]: (p.get("rate") or 0.0) for p in ch["planes"]}
+            heights = [per_k.get(k, 0.0) for k in ks]
+            bottom.bar(ks, heights, width, bottom=base, color=CHANNEL_COLOURS.get(ch["channel"]),
+                       alpha=0.55, label=f"{ch['channel']} measured, this plane")
+            base = [b + h for b, h in zip(base, heights)]
+
+        def cumulative(field: str) -> list[float]:
+            total, out = rates["side"], []
+            for k in ks:
+                total += sum(p.get(field) or 0.0 for ch in channels for p in ch["planes"] if p["k"] == k)
+                out.append(total)
+            return out
+
+        bottom.plot(ks, cumulative("rate"), "k-o", ms=4, label="cumulative, measured")
+        bottom.plot(ks, cumulative("estimate"), "--", color="#7f7f7f",
+                    label="cumulative, estimate r_side + log2(3)·Σρ_k")
+        bottom.plot(ks, cumulative("memoryless"), ":", color="#17becf", lw=2,
+                    label="cumulative, memoryless r_side + Σ[h(ρ_k)+ρ_k]")
+        best = _best_peer(clip)
+        if best is not None:
+            bottom.axhline(best["bpppf"], color="#9467bd", lw=1,
+                           label=f"best peer: {best['label']} {best['bpppf']:.2f}")
+        bottom.set_xlabel("ternary plane k (cumulative: side info + planes 0..k)")
+        bottom.set_ylabel("bits per pixel per frame")
+        bottom.set_xticks(ks)
+        bottom.grid(True, axis="y", alpha=0.3)
+        bottom.set_title(f"measured {rates.get('coded') or 0:.3f}, estimate {rates['estimate']:.3f}, "
+                         f"memoryless {rates['memoryless']:.3f} bpppf (side {rates['side']:.3f})",
+                         fontsize=9)
+        bottom.legend(fontsize=7, loc="center right")
+    fig.suptitle("triadic: where the bits go, ternary plane by plane", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_bpppf(results: dict, path: str) -> str | None:
+    """Horizontal bars of lossless bpppf, best first, one panel per clip."""
+    clips = [c for c in results["clips"] if _lossless_rows(c)]
+    if not clips:
+        return None
+    plt = _pyplot()
+    n_rows = max(len(_lossless_rows(c)) for c in clips)
+    fig, axes = _grid(plt, len(clips), height=0.9 + 0.38 * n_rows)
+    for ax, clip in zip(axes[0], clips):
+        rows = sorted(_lossless_rows(clip), key=lambda r: r["bpppf"], reverse=True)
+        labels = [r["label"] + ("" if r.get("exact") else " (NOT exact)") for r in rows]
+        values = [r["bpppf"] for r in rows]
+        colours = [TRIADIC_COLOUR if r["codec"] == "triadic" else "#7f7f7f" for r in rows]
+        bars = ax.barh(labels, values, color=colours)
+        for bar, row in zip(bars, rows):
+            if not row.get("exact"):
+                bar.set_hatch("//")
+                bar.set_facecolor("white")
+                bar.set_edgecolor("#7f7f7f")
+        ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
+        ax.set_xlim(0, max(values) * 1.18)
+        ax.set_xlabel("bits per pixel per frame (lossless, lower is better)")
+        ax.set_title(_clip_title(clip), fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Lossless rate of every codec on the same frames", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_speed(results: dict, path: str) -> str | None:
+    """Encode and decode frames per second (log scale), one panel per clip."""
+    clips = [c for c in results["clips"] if _lossless_rows(c)]
+    if not clips:
+        return None
+    plt = _pyplot()
+    n_rows = max(len(_lossless_rows(c)) for c in clips)
+    fig, axes = _grid(plt, len(clips), height=0.9 + 0.45 * n_rows)
+    for ax, clip in zip(axes[0], clips):
+        rows = [r for r in _lossless_rows(clip) if r.get("encode_fps") and r.get("decode_fps")]
+        rows.sort(key=lambda r: r["encode_fps"])
+        ys = range(len(rows))
+        h = 0.4
+        enc = ax.barh([y + h / 2 for y in ys], [r["encode_fps"] for r in rows], h, label="encode",
+                      color=["#d62728" if r["codec"] == "triadic" else "#1f77b4" for r in rows])
+        dec = ax.barh([y - h / 2 for y in ys], [r["decode_fps"] for r in rows], h, label="decode",
+                      color=["#ff9896" if r["codec"] == "triadic" else "#aec7e8" for r in rows])
+        for bars in (enc, dec):
+            ax.bar_label(bars, labels=[f"{b.get_width():.3g}" for b in bars], padding=2, fontsize=7)
+        ax.set_yticks(list(ys), [r["label"] for r in rows])
+        ax.set_xscale("log")
+        lo = min(min(r["encode_fps"], r["decode_fps"]) for r in rows)
+        hi = max(max(r["encode_fps"], r["decode_fps"]) for r in rows)
+        ax.set_xlim(lo / 2, hi * 4)
+        ax.set_xlabel("frames per second (log scale, higher is faster)")
+        ax.set_title(_clip_title(clip), fontsize=10)
+        ax.grid(True, axis="x", which="both", alpha=0.2)
+        ax.legend(fontsize=8, loc="lower right")
+    threads = results.get("settings", {}).get("threads")
+    fig.suptitle(f"Speed on the same frames (peers with {threads} thread(s); "
+                 f"{results.get('host', {}).get('cpu_count')} CPUs)", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_frame_bits(results: dict, path: str) -> str | None:
+    """triadic's side and residual bits per frame (per pixel), stacked; keyframes marked."""
+    clips = [c for c in results["clips"] if (c.get("triadic") or {}).get("frames_log")]
+    if not clips:
+        return None
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(clips), height=3.8)
+    for ax, clip in zip(axes[0], clips):
+        log = clip["triadic"]["frames_log"]
+        px = clip["width"] * clip["height"]
+        xs = [e.get("frame", i) for i, e in enumerate(log)]
+        residual = [(e.get("residual_bits") or 0.0) / px for e in log]
+        side = [(e.get("side_bits") or 0.0) / px for e in log]
+        ax.bar(xs, residual, color="#1f77b4", label="residual planes")
+        ax.bar(xs, side, bottom=residual, color=TRIADIC_COLOUR, label="side info")
+        keys = [x for x, e in zip(xs, log) if e.get("keyframe")]
+        top = max(r + s for r, s in zip(residual, side)) if log else 1.0
+        for x in keys:
+            ax.annotate("key", (x, top * 1.02), ha="center", fontsize=7, color="#555555")
+        ax.set_ylim(0, top * 1.12)
+        total_side = sum(side)
+        share = total_side / max(1e-12, total_side + sum(residual))
+        ax.set_title(f"{_clip_title(clip)}\nside info {100 * share:.1f}% of the coded bits", fontsize=10)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("bits per pixel (this frame)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle("triadic: side information against residual bits, frame by frame", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_rd(results: dict, path: str) -> str | None:
+    """PSNR over all planes against bpppf for each lossy sweep; lossless rates as vertical lines."""
+    clips = [c for c in results["clips"] if any(not r.get("error") for r in c.get("lossy", []))]
+    if not clips:
+        return None
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(clips), height=4.4)
+    for ax, clip in zip(axes[0], clips):
+        families: dict[str, list[dict]] = {}
+        for row in clip["lossy"]:
+            if row.get("error") or row.get("psnr") is None or not row.get("bpppf"):
+                continue
+            families.setdefault(row.get("family", row["codec"]), []).append(row)
+        for family, rows in families.items():
+            label, colour, marker = FAMILY_STYLE.get(family, (family, None, "o"))
+            rows.sort(key=lambda r: r["bpppf"])
+            ax.plot([r["bpppf"] for r in rows], [r["psnr"] for r in rows], marker=marker, ms=5,
+                    color=colour, label=label)
+            for r in rows:
+                ax.annotate(f"{'crf' if r['param'] == 'crf' else 'E'}={r['value']}", (r["bpppf"], r["psnr"]),
+                            textcoords="offset points", xytext=(4, -9), fontsize=6, color=colour)
+        tri = next((r for r in _lossless_rows(clip) if r["codec"] == "triadic" and r.get("exact")), None)
+        if tri is not None:
+            ax.axvline(tri["bpppf"], color=TRIADIC_COLOUR, ls="--", lw=1,
+                       label=f"triadic lossless ({tri['bpppf']:.2f})")
+        best = _best_peer(clip)
+        if best is not None:
+            ax.axvline(best["bpppf"], color="#7f7f7f", ls="--", lw=1,
+                       label=f"best lossless peer: {best['label']} ({best['bpppf']:.2f})")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel per frame (log scale)")
+        ax.set_ylabel("PSNR over Y, U and V (dB)")
+        ax.set_title(_clip_title(clip), fontsize=10)
+        ax.grid(True, which="both", alpha=0.2)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Lossy and near-lossless: quality against rate (up and left is better)", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+PLOTS = {
+    "rho_planes.png": plot_rho,
+    "bpppf.png": plot_bpppf,
+    "speed.png": plot_speed,
+    "frame_bits.png": plot_frame_bits,
+    "rd.png": plot_rd,
+}
+
+
+def plot_all(results: dict, out: str) -> list[str]:
+    """Every plot the results allow; returns the paths written."""
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for name, func in PLOTS.items():
+        path = func(results, os.path.join(out, name))
+        if path:
+            written.append(path)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/plot.py",
+                                     description="Plot a benchmark run from its results.json.")
+    parser.add_argument("dir", nargs="?", default="bench-out",
+                        help="folder holding results.json, or the JSON file itself (default bench-out)")
+    parser.add_argument("--out", default=None, help="folder for the PNGs (default: next to results.json)")
+    args = parser.parse_args(argv)
+    path = args.dir if args.dir.endswith(".json") else os.path.join(args.dir, "results.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except OSError as exc:
+        parser.error(f"cannot read {path}: {exc.strerror}; run python benchmarks/run.py first")
+    out = args.out or os.path.dirname(os.path.abspath(path))
+    for written in plot_all(results, out):
+        print(written, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""results.md: the benchmark's tables in Markdown, made from results.json alone."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+#: Display names of the lossy sweeps (the "family" field of a lossy row).
+FAMILY_LABELS = {"svtav1-crf": "SVT-AV1 p8", "jpegls-near": "JPEG-LS", "triadic-near": "triadic"}
+
+
+def _num(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _fps(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+def _codec_order(results: dict, section: str = "lossless") -> list[tuple[str, str]]:
+    """(codec key, label) in first-seen order over all clips, triadic first."""
+    seen: dict[str, str] = {}
+    for clip in results["clips"]:
+        for row in clip.get(section, []):
+            seen.setdefault(row["codec"], row.get("label", row["codec"]))
+    keys = sorted(seen, key=lambda k: (k != "triadic",))
+    return [(k, seen[k]) for k in keys]
+
+
+def _row(clip: dict, codec: str, section: str = "lossless") -> dict | None:
+    for row in clip.get(section, []):
+        if row["codec"] == codec:
+            return row
+    return None
+
+
+def _triadic_bpppf(clip: dict) -> float | None:
+    row = _row(clip, "triadic")
+    if row is None or not row.get("exact") or row.get("bpppf") is None:
+        return None
+    return row["bpppf"]
+
+
+def lossless_table(results: dict) -> str:
+    clips = results["clips"]
+    head = "| codec | " + " | ".join(f"{c['name']} ({c['frames']} fr.)" for c in clips) + " |"
+    lines = [head, "|---|" + "---|" * len(clips)]
+    for key, label in _codec_order(results):
+        cells = []
+        for clip in clips:
+            row = _row(clip, key)
+            if row is None:
+                cells.append("–")
+            elif row.get("error"):
+                cells.append("failed")
+            else:
+                cell = _num(row["bpppf"])
+                ref = _triadic_bpppf(clip)
+                if ref and key != "triadic":
+                    cell += f" ({row['bpppf'] / ref:.2f}×)"
+                if not row.get("exact"):
+                    cell += " **not exact**"
+                cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def speed_table(results: dict) -> str:
+    clips = results["clips"]
+    head = "| codec | " + " | ".join(c["name"] for c in clips) + " |"
+    lines = [head, "|---|" + "---|" * len(clips)]
+    for key, label in _codec_order(results):
+        cells = []
+        for clip in clips:
+            row = _row(clip, key)
+            if row is None or row.get("error"):
+                cells.append("–")
+            else:
+                cells.append(f"{_fps(row.get('encode_fps'))} / {_fps(row.get('decode_fps'))}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def exact_table(results: dict) -> str:
+    lines = ["| clip | codec | bytes | exact | frames decoded | max error |", "|---|---|---|---|---|---|"]
+    for clip in results["clips"]:
+        for row in clip.get("lossless", []):
+            if row.get("error"):
+                lines.append(f"| {clip['name']} | {row['label']} | – | failed: {row['error']} | – | – |")
+                continue
+            lines.append(f"| {clip['name']} | {row['label']} | {row['bytes']} | "
+                         f"{'yes' if row.get('exact') else '**no**'} | {row.get('frames_decoded')} | "
+                         f"{row.get('max_error')} |")
+    return "\n".join(lines)
+
+
+def rate_model_table(results: dict) -> str:
+    lines = ["| clip | measured (file) | coded (side + residual) | side | estimate r_side + log2(3)·Σρ_k "
+             "| memoryless r_side + Σ[h(ρ_k)+ρ_k] |", "|---|---|---|---|---|---|"]
+    any_row = False
+    for clip in results["clips"]:
+        tri = clip.get("triadic") or {}
+        rates = tri.get("rates")
+        if not rates:
+            continue
+        any_row = True
+        lines.append(f"| {clip['name']} | {_num(rates.get('measured'))} | {_num(rates.get('coded'))} | "
+                     f"{_num(rates.get('side'))} | {_num(rates.get('estimate'))} | "
+                     f"{_num(rates.get('memoryless'))} |")
+    return "\n".join(lines) if any_row else ""
+
+
+def plane_table(results: dict) -> str:
+    """ρ_k and bits per pixel per plane, per clip and channel."""
+    blocks = []
+    for clip in results["clips"]:
+        rates = (clip.get("triadic") or {}).get("rates")
+        if not rates or not rates.get("channels"):
+            continue
+        lines = [f"**{clip['name']}**", "", "| channel | k | ρ_k | measured bits/px | estimate | memoryless |",
+                 "|---|---|---|---|---|---|"]
+        for ch in rates["channels"]:
+            for p in ch["planes"]:
+                lines.append(f"| {ch['channel']} | {p['k']} | {p['rho']:.4f} | {_num(p.get('rate'), 4)} | "
+                             f"{p['estimate']:.4f} | {p['memoryless']:.4f} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def lossy_table(results: dict) -> str:
+    lines = ["| clip | codec | setting | bpppf | PSNR all planes (dB) | PSNR Y (dB) | max abs error |",
+             "|---|---|---|---|---|---|---|"]
+    any_row = False
+    for clip in results["clips"]:
+        for row in clip.get("lossy", []):
+            any_row = True
+            if row.get("error"):
+                lines.append(f"| {clip['name']} | {row['label']} | {row['param']}={row['value']} | "
+                             f"failed: {row['error']} | | | |")
+                continue
+            psnr = "∞" if row.get("psnr") is None and row.get("max_error") == 0 else _num(row.get("psnr"), 2)
+            psnr_y = "∞" if row.get("psnr_y") is None and row.get("max_error") == 0 else _num(row.get("psnr_y"), 2)
+            family = FAMILY_LABELS.get(row.get("family"), row["label"])
+            lines.append(f"| {clip['name']} | {family} | "
+                         f"{row['param']}={row['value']} | {_num(row['bpppf'])} | {psnr} | {psnr_y} | "
+                         f"{row.get('max_error')} |")
+    return "\n".join(lines) if any_row else ""
+
+
+def versions_block(results: dict) -> str:
+    v = results.get("versions", {})
+    libs = ", ".join(f"{k} {val}" for k, val in v.get("ffmpeg_libraries", {}).items())
+    enc = ", ".join(f"{k} {val}" for k, val in v.get("encoders", {}).items())
+    items = [
+        f"triadic {v.get('triadic')}",
+        f"PyAV {v.get('pyav')} (FFmpeg {v.get('ffmpeg')}: {libs})",
+        f"encoders: {enc}",
+        f"imagecodecs {v.get('imagecodecs')} ({v.get('jpegxl')}, {v.get('jpegls')})",
+        f"numpy {v.get('numpy')}, Python {v.get('python')}",
+    ]
+    return "\n".join(f"- {item}" for item in items)
+
+
+def markdown(results: dict) -> str:
+    """The whole results.md."""
+    settings = results.get("settings", {})
+    host = results.get("host", {})
+    parts = [
+        "# triadic benchmark results",
+        "",
+        f"Run {results.get('created')} on {host.get('platform')} ({host.get('cpu_count')} CPUs); "
+        f"peers with {settings.get('threads')} thread(s); triadic {settings.get('triadic')}."
+        + (f" Elapsed {results['elapsed_s']:.0f} s." if results.get("elapsed_s") else ""),
+        "",
+        "## Lossless rate (bpppf: bits per pixel per frame, chroma included; lower is better)",
+        "",
+        "In brackets: the codec's rate over triadic's. **not exact** marks a codec whose decoded "
+        "frames differ from the input.",
+        "",
+        lossless_table(results),
+        "",
+        "## Speed (frames per second, encode / decode, same run and frames)",
+        "",
+        speed_table(results),
+    ]
+    rate_model = rate_model_table(results)
+    if rate_model:
+        parts += ["", "## triadic: measured rate against the rate model (bits per pixel per frame)", "",
+                  rate_model, "", plane_table(results)]
+    lossy = lossy_table(results)
+    if lossy:
+        parts += ["", "## Lossy and near-lossless points", "", lossy]
+    parts += ["", "## Bit-exactness check", "", exact_table(results),
+              "", "## Versions", "", versions_block(results)]
+    return "\n".join(parts)
+
+
+def main(argv=None) -> int:
+    """Print results.md for a results.json (``python -m triadic.bench.report DIR/results.json``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    path = argv[0] if argv else "bench-out/results.json"
+    if not path.endswith(".json"):
+        path = f"{path.rstrip('/')}/results.json"
+    with open(path, encoding="utf-8") as f:
+        print(markdown(json.load(f)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
