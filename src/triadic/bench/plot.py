@@ -52,6 +52,10 @@ def _save(fig, path: str) -> str:
     return path
 
 
+def _fps_label(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _lossless_rows(clip: dict) -> list[dict]:
     return [r for r in clip.get("lossless", []) if not r.get("error") and r.get("bpppf") is not None]
 
@@ -113,8 +117,10 @@ def plot_rho(results: dict, path: str) -> str | None:
                     label="cumulative, memoryless r_side + Σ[h(ρ_k)+ρ_k]")
         best = _best_peer(clip)
         if best is not None:
-            bottom.axhline(best["bpppf"], color="#9467bd", lw=1,
-                           label=f"best peer: {best['label']} {best['bpppf']:.2f}")
+            bottom.axhline(best["bpppf"], color="#9467bd", lw=1, label="best lossless peer (named)")
+            bottom.annotate(f"{best['label']} {best['bpppf']:.2f}", (0.02, best["bpppf"]),
+                            xycoords=("axes fraction", "data"), textcoords="offset points",
+                            xytext=(0, 3), fontsize=7, color="#9467bd")
         bottom.set_xlabel("ternary plane k (cumulative: side info + planes 0..k)")
         bottom.set_ylabel("bits per pixel per frame")
         bottom.set_xticks(ks)
@@ -122,9 +128,10 @@ def plot_rho(results: dict, path: str) -> str | None:
         bottom.set_title(f"measured {rates.get('coded') or 0:.3f}, estimate {rates['estimate']:.3f}, "
                          f"memoryless {rates['memoryless']:.3f} bpppf (side {rates['side']:.3f})",
                          fontsize=9)
-        bottom.legend(fontsize=7, loc="center right")
+    handles, labels = axes[1][0].get_legend_handles_labels()
     fig.suptitle("triadic: where the bits go, ternary plane by plane", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     return _save(fig, path)
 
 
@@ -175,7 +182,7 @@ def plot_speed(results: dict, path: str) -> str | None:
         dec = ax.barh([y - h / 2 for y in ys], [r["decode_fps"] for r in rows], h, label="decode",
                       color=["#ff9896" if r["codec"] == "triadic" else "#aec7e8" for r in rows])
         for bars in (enc, dec):
-            ax.bar_label(bars, labels=[f"{b.get_width():.3g}" for b in bars], padding=2, fontsize=7)
+            ax.bar_label(bars, labels=[_fps_label(b.get_width()) for b in bars], padding=2, fontsize=7)
         ax.set_yticks(list(ys), [r["label"] for r in rows])
         ax.set_xscale("log")
         lo = min(min(r["encode_fps"], r["decode_fps"]) for r in rows)
@@ -226,6 +233,8 @@ def plot_frame_bits(results: dict, path: str) -> str | None:
 
 def plot_rd(results: dict, path: str) -> str | None:
     """PSNR over all planes against bpppf for each lossy sweep; lossless rates as vertical lines."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     clips = [c for c in results["clips"] if any(not r.get("error") for r in c.get("lossy", []))]
     if not clips:
         return None
@@ -246,21 +255,30 @@ def plot_rd(results: dict, path: str) -> str | None:
                 ax.annotate(f"{'crf' if r['param'] == 'crf' else 'E'}={r['value']}", (r["bpppf"], r["psnr"]),
                             textcoords="offset points", xytext=(4, -9), fontsize=6, color=colour)
         tri = next((r for r in _lossless_rows(clip) if r["codec"] == "triadic" and r.get("exact")), None)
-        if tri is not None:
-            ax.axvline(tri["bpppf"], color=TRIADIC_COLOUR, ls="--", lw=1,
-                       label=f"triadic lossless ({tri['bpppf']:.2f})")
         best = _best_peer(clip)
-        if best is not None:
-            ax.axvline(best["bpppf"], color="#7f7f7f", ls="--", lw=1,
-                       label=f"best lossless peer: {best['label']} ({best['bpppf']:.2f})")
+        notes = []
+        for row, colour, label in ((tri, TRIADIC_COLOUR, "triadic lossless"),
+                                   (best, "#7f7f7f", "best lossless peer (see title)")):
+            if row is not None:
+                ax.axvline(row["bpppf"], color=colour, ls="--", lw=1, label=label)
+                notes.append(f"{row['label']} {row['bpppf']:.2f}")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("bits per pixel per frame (log scale)")
         ax.set_ylabel("PSNR over Y, U and V (dB)")
-        ax.set_title(_clip_title(clip), fontsize=10)
+        lossless = f"\nlossless (dashed): {', '.join(notes)} bpppf" if notes else ""
+        ax.set_title(_clip_title(clip) + lossless, fontsize=10)
         ax.grid(True, which="both", alpha=0.2)
-        ax.legend(fontsize=7, loc="lower right")
+    handles: dict = {}
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
     fig.suptitle("Lossy and near-lossless: quality against rate (up and left is better)", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=5, fontsize=8,
+               frameon=False)
     return _save(fig, path)
 
 

@@ -230,7 +230,7 @@ def run(args: argparse.Namespace, api="import") -> dict:
     results = {
         "schema": SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": ["triadic", "bench", *sys.argv[1:]] if sys.argv else [],
+        "argv": list(getattr(args, "argv", None) or []),
         "host": {"platform": platform.platform(), "machine": platform.machine(),
                  "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "settings": {"threads": args.threads, "codecs": sorted(codecs),
@@ -273,7 +273,10 @@ def write(results: dict, out: str) -> None:
 
 
 def main(argv=None) -> int:
-    run(parse_args(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    args.argv = argv
+    run(args)
     return 0
 
 

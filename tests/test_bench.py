@@ -1,0 +1,197 @@
+"""Smoke tests of the benchmark suite (triadic.bench): a tiny synthetic clip, two cheap peers and
+triadic, through the same entry point as ``triadic bench``; then the plots from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import av
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from triadic.bench import SCHEMA
+from triadic.bench.frames import load_clip, synthetic_clip, to_video_frame
+from triadic.bench.peers import Peer, compare
+from triadic.bench.plot import PLOTS
+from triadic.bench.plot import main as plot_main
+from triadic.bench.rates import LOG2_3, binary_entropy, rate_breakdown
+from triadic.bench.run import main as run_main
+
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    """The synthetic clip written losslessly (FFV1 in Matroska), so the run decodes exactly it."""
+    clip = synthetic_clip(frames=FRAMES, width=64, height=48)
+    path = str(tmp_path_factory.mktemp("clip") / "synthetic.mkv")
+    with av.open(path, "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
+        for i, planes in enumerate(clip.frames):
+            out.mux(stream.encode(to_video_frame(planes, pts=i)))
+        out.mux(stream.encode(None))
+    return path, clip
+
+
+@pytest.fixture(scope="module")
+def bench_out(clip_file, tmp_path_factory):
+    path, _ = clip_file
+    out = str(tmp_path_factory.mktemp("bench"))
+    argv = [path, "--frames", str(FRAMES), "--out", out,
+            "--codecs", "ffv1", "x264-medium", "triadic", "jpegls-near"]
+    assert run_main(argv) == 0
+    with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
+        first = json.load(f)
+    assert run_main(argv) == 0  # second run: peers come from the cache, triadic runs again
+    with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
+        second = json.load(f)
+    return out, first, second
+
+
+def test_clip_file_decodes_to_the_synthetic_frames(clip_file):
+    path, clip = clip_file
+    loaded = load_clip(path, FRAMES)
+    assert (loaded.width, loaded.height, len(loaded.frames)) == (64, 48, FRAMES)
+    assert compare(clip.frames, loaded.frames)["exact"]
+
+
+def test_results_schema(bench_out):
+    out, results, _ = bench_out
+    assert results["schema"] == SCHEMA
+    for key in ("created", "host", "settings", "versions", "clips", "elapsed_s"):
+        assert key in results
+    versions = results["versions"]
+    assert versions["pyav"] == av.__version__
+    assert "libavcodec" in versions["ffmpeg_libraries"]
+    assert versions["triadic"]
+    (clip,) = results["clips"]
+    assert (clip["width"], clip["height"], clip["frames"], clip["pix_fmt"]) == (64, 48, FRAMES, "yuv420p")
+    assert clip["pixels"] == 64 * 48 * FRAMES
+    codecs = [row["codec"] for row in clip["lossless"]]
+    assert codecs == ["triadic", "ffv1", "x264-medium"]
+    for row in clip["lossless"]:
+        assert row["error"] is None, row
+        assert row["exact"] is True, row
+        assert row["frames_decoded"] == FRAMES
+        assert row["bpppf"] == pytest.approx(8 * row["bytes"] / clip["pixels"])
+        assert row["encode_s"] > 0 and row["decode_s"] > 0
+        assert row["encode_fps"] == pytest.approx(FRAMES / row["encode_s"])
+    assert [row["value"] for row in clip["lossy"]] == [1, 4, 13, 40]
+    for row in clip["lossy"]:
+        assert row["family"] == "jpegls-near" and row["param"] == "near"
+        assert 0 < row["max_error"] <= row["value"]
+        assert row["psnr"] is not None and row["psnr_y"] is not None
+
+
+def test_triadic_rates(bench_out):
+    _, results, _ = bench_out
+    (clip,) = results["clips"]
+    tri = clip["triadic"]
+    assert tri["available"] is True
+    rates = tri["rates"]
+    assert [ch["channel"] for ch in rates["channels"]] == ["Y", "U", "V"]
+    assert [ch["weight"] for ch in rates["channels"]] == pytest.approx([1.0, 0.25, 0.25])
+    row = clip["lossless"][0]
+    assert rates["measured"] == pytest.approx(row["bpppf"])
+    assert rates["coded"] <= rates["measured"] + 1e-9
+    # the three rates are recomputed here from the per-plane figures
+    estimate = rates["side"] + sum(ch["weight"] * LOG2_3 * p["rho"]
+                                   for ch in rates["channels"] for p in ch["planes"])
+    memoryless = rates["side"] + sum(ch["weight"] * (binary_entropy(p["rho"]) + p["rho"])
+                                     for ch in rates["channels"] for p in ch["planes"])
+    assert rates["estimate"] == pytest.approx(estimate)
+    assert rates["memoryless"] == pytest.approx(memoryless)
+    assert len(tri["frames_log"]) == FRAMES
+    assert all("side_bits" in e and "residual_bits" in e for e in tri["frames_log"])
+
+
+def test_second_run_uses_the_cache(bench_out):
+    _, first, second = bench_out
+    rows1 = {r["codec"]: r for r in first["clips"][0]["lossless"] + first["clips"][0]["lossy"]}
+    rows2 = {r["codec"]: r for r in second["clips"][0]["lossless"] + second["clips"][0]["lossy"]}
+    for codec, row in rows2.items():
+        assert row["cached"] is (codec != "triadic"), codec
+        assert row["bytes"] == rows1[codec]["bytes"]
+
+
+def test_markdown_table(bench_out):
+    out, _, _ = bench_out
+    with open(os.path.join(out, "results.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert "| codec | synthetic (3 fr.) |" in text
+    assert "| FFV1 |" in text and "| x264 medium |" in text and "| triadic |" in text
+    assert "not exact" not in text.split("## Speed")[0].replace("**not exact** marks", "")
+
+
+def test_plots_from_json_only(bench_out, tmp_path):
+    out, _, _ = bench_out
+    img = tmp_path / "img"
+    assert plot_main([out, "--out", str(img)]) == 0
+    written = sorted(os.listdir(img))
+    assert written == sorted(PLOTS)
+    for name in written:
+        with open(img / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_lossy_peer_is_reported_not_exact(tmp_path):
+    from triadic.bench.cache import ResultCache
+    from triadic.bench.run import _run_cached
+
+    clip = synthetic_clip(frames=2)
+    peer = Peer("x264-qp30", "x264 qp 30", "video", "libx264", "h264", {"qp": "30"})
+    row = _run_cached(peer, clip, ResultCache(None), {}, threads=1)
+    assert row["error"] is None
+    assert row["exact"] is False and row["max_error"] > 0 and row["frames_decoded"] == 2
+
+
+def test_a_failing_peer_is_reported():
+    from triadic.bench.cache import ResultCache
+    from triadic.bench.run import _run_cached
+
+    clip = synthetic_clip(frames=1)
+    peer = Peer("bogus", "bogus", "video", "libx264", "h264", {"preset": "no-such-preset"})
+    row = _run_cached(peer, clip, ResultCache(None), {}, threads=1)
+    assert row["error"] and row["exact"] is False and row["bpppf"] is None
+
+
+def test_compare_counts_frames_and_errors():
+    clip = synthetic_clip(frames=3)
+    assert compare(clip.frames, clip.frames)["exact"]
+    assert not compare(clip.frames, clip.frames[:2])["exact"]  # a dropped frame
+    assert not compare(clip.frames, clip.frames + clip.frames[-1:])["exact"]  # a duplicated one
+    bad = [tuple(p.copy() for p in f) for f in clip.frames]
+    bad[1][2][0, 0] ^= 3
+    result = compare(clip.frames, bad)
+    assert not result["exact"] and result["mismatched_frames"] == 1 and result["max_error"] == 3
+    assert result["psnr_y"] is None and math.isfinite(result["psnr"])
+
+
+def test_rate_breakdown_by_hand():
+    info = {
+        "side_bits": 100.0, "residual_bits": 900.0,
+        "planes": [
+            {"channel": "Y", "k": 0, "rho": 0.5, "bits": 600.0},
+            {"channel": "Y", "k": 1, "rho": 0.25, "bits": 200.0},
+            {"channel": "U", "k": 0, "rho": 0.5, "bits": 50.0},
+            {"channel": "V", "k": 0, "rho": 0.0, "bits": 50.0},
+        ],
+    }
+    r = rate_breakdown(info, [16, 4, 4], width=4, height=4, frames=10, file_bytes=150)
+    pixels = 160
+    assert r["side"] == pytest.approx(100 / pixels)
+    assert r["measured"] == pytest.approx(1200 / pixels)
+    assert r["coded"] == pytest.approx(1000 / pixels)
+    assert r["estimate"] == pytest.approx(100 / pixels + LOG2_3 * (0.75 + 0.25 * 0.5))
+    assert r["memoryless"] == pytest.approx(100 / pixels + (1.5 + binary_entropy(0.25) + 0.25)
+                                            + 0.25 * 1.5)
+    assert binary_entropy(0.5) == 1.0 and binary_entropy(0.0) == 0.0
+    y = r["channels"][0]
+    assert y["rate"] == pytest.approx(800 / pixels)
+    assert np.allclose([p["k"] for p in y["planes"]], [0, 1])
