@@ -7,7 +7,7 @@
     triadic.check(open("clip.tri", "rb").read(16))  # is this a .tri stream?
 """
 
-from .codec import check, decode, encode, info
+from .codec import analyse, check, decode, encode, info
 from .errors import CorruptStreamError, InputError, TriadicError, UnsupportedFormatError, VersionError
 from .io import open_source as read_frames
 from .io import sample_clip
@@ -16,7 +16,7 @@ from .params import Frame, PixelFormat, pixel_format
 __version__ = "0.1.0"
 
 __all__ = [
-    "encode", "decode", "info", "check", "read_frames", "sample_clip",
+    "encode", "decode", "info", "check", "analyse", "read_frames", "sample_clip",
     "Frame", "PixelFormat", "pixel_format",
     "TriadicError", "InputError", "UnsupportedFormatError", "CorruptStreamError", "VersionError",
 ]

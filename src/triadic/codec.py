@@ -220,12 +220,35 @@ class FrameDecoder:
         return Frame(tuple(planes), seg.header.pix_fmt)
 
 
-def decode(src, *, measure: bool = False) -> Iterator[Frame]:
+def decode(src) -> Iterator[Frame]:
     """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects."""
     with ContainerReader(src) as reader:
-        decoder = FrameDecoder(reader.header, measure)
+        decoder = FrameDecoder(reader.header)
         for index, keyframe, payload in reader.frames():
             yield decoder.decode(payload, keyframe)
+
+
+@dataclass
+class FrameAnalysis:
+    """One decoded frame with what produced it: the chart, the residual of every codec plane
+    (int32; after the colour transform, before reconstruction) and the frame's cost log."""
+
+    frame: Frame
+    residuals: list[np.ndarray]
+    chart: Chart
+    log: FrameLog
+    channels: list[str]
+
+
+def analyse(src) -> Iterator[FrameAnalysis]:
+    """Decode a .tri file frame by frame, exposing residuals, charts and bits (for plots)."""
+    with ContainerReader(src) as reader:
+        decoder = FrameDecoder(reader.header, measure=True)
+        names = _channel_names(decoder.segment.fmt)
+        for index, keyframe, payload in reader.frames():
+            frame = decoder.decode(payload, keyframe)
+            seg = decoder.segment
+            yield FrameAnalysis(frame, seg.prev_q, seg.prev_chart, decoder.logs[-1], names)
 
 
 def read_header(src) -> StreamHeader:
