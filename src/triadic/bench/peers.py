@@ -208,7 +208,8 @@ def _run_image(peer: Peer, clip: Clip, threads: int) -> Coded:
 
 def _encoder_banner(encoder: str, head: bytes) -> str:
     """x264 and x265 write their version into an SEI (extradata or first packet); read it back."""
-    patterns = {"libx264": rb"x264 - core [0-9]+ r[0-9]+ [0-9a-f]+", "libx265": rb"x265 \(build [0-9]+\) [^\s-]+"}
+    patterns = {"libx264": rb"x264 - core [0-9]+( r[0-9]+ [0-9a-f]+)?",
+                "libx265": rb"x265 \(build [0-9]+\) - [^:\s]+"}
     pattern = patterns.get(encoder)
     if pattern is None:
         return ""

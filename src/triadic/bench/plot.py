@@ -47,8 +47,17 @@ def _clip_title(clip: dict) -> str:
 
 
 def _save(fig, path: str) -> str:
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    """Write ``fig`` as a palette PNG: line plots need few colours, and the files stay small."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=90, bbox_inches="tight", format="png")
     _pyplot().close(fig)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        image.convert("RGB").quantize(colors=128).save(path, optimize=True)
     return path
 
 
@@ -120,7 +129,8 @@ def plot_rho(results: dict, path: str) -> str | None:
             bottom.axhline(best["bpppf"], color="#9467bd", lw=1, label="best lossless peer (named)")
             bottom.annotate(f"{best['label']} {best['bpppf']:.2f}", (0.02, best["bpppf"]),
                             xycoords=("axes fraction", "data"), textcoords="offset points",
-                            xytext=(0, 3), fontsize=7, color="#9467bd")
+                            xytext=(0, 2), va="bottom", fontsize=7, color="#9467bd",
+                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
         bottom.set_xlabel("ternary plane k (cumulative: side info + planes 0..k)")
         bottom.set_ylabel("bits per pixel per frame")
         bottom.set_xticks(ks)
@@ -166,6 +176,8 @@ def plot_bpppf(results: dict, path: str) -> str | None:
 
 def plot_speed(results: dict, path: str) -> str | None:
     """Encode and decode frames per second (log scale), one panel per clip."""
+    from matplotlib.patches import Patch
+
     clips = [c for c in results["clips"] if _lossless_rows(c)]
     if not clips:
         return None
@@ -191,7 +203,10 @@ def plot_speed(results: dict, path: str) -> str | None:
         ax.set_xlabel("frames per second (log scale, higher is faster)")
         ax.set_title(_clip_title(clip), fontsize=10)
         ax.grid(True, axis="x", which="both", alpha=0.2)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(handles=[Patch(color="#1f77b4", label="encode"), Patch(color="#aec7e8", label="decode"),
+                           Patch(color="#d62728", label="triadic encode"),
+                           Patch(color="#ff9896", label="triadic decode")],
+                  fontsize=7, loc="lower right")
     threads = results.get("settings", {}).get("threads")
     fig.suptitle(f"Speed on the same frames (peers with {threads} thread(s); "
                  f"{results.get('host', {}).get('cpu_count')} CPUs)", fontsize=12)
@@ -201,6 +216,8 @@ def plot_speed(results: dict, path: str) -> str | None:
 
 def plot_frame_bits(results: dict, path: str) -> str | None:
     """triadic's side and residual bits per frame (per pixel), stacked; keyframes marked."""
+    from matplotlib.ticker import MaxNLocator
+
     clips = [c for c in results["clips"] if (c.get("triadic") or {}).get("frames_log")]
     if not clips:
         return None
@@ -223,6 +240,7 @@ def plot_frame_bits(results: dict, path: str) -> str | None:
         share = total_side / max(1e-12, total_side + sum(residual))
         ax.set_title(f"{_clip_title(clip)}\nside info {100 * share:.1f}% of the coded bits", fontsize=10)
         ax.set_xlabel("frame")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("bits per pixel (this frame)")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")

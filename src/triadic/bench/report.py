@@ -158,6 +158,7 @@ def versions_block(results: dict) -> str:
         f"triadic {v.get('triadic')}",
         f"PyAV {v.get('pyav')} (FFmpeg {v.get('ffmpeg')}: {libs})",
         f"encoders: {enc}",
+        *(f"{k} bitstream banner: {val}" for k, val in v.get("encoder_banners", {}).items()),
         f"imagecodecs {v.get('imagecodecs')} ({v.get('jpegxl')}, {v.get('jpegls')})",
         f"numpy {v.get('numpy')}, Python {v.get('python')}",
     ]

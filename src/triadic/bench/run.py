@@ -148,6 +148,8 @@ def bench_clip(clip: Clip, codecs: set[str], cache: ResultCache, versions: dict,
             continue
         log(f"{tag} {peer.label:<16} ...")
         row = _run_cached(peer, clip, cache, versions, threads)
+        if row.get("encoder_info"):  # the banner the encoder wrote into its own bitstream
+            versions.setdefault("encoder_banners", {})[peer.encoder] = row["encoder_info"]
         entry["lossless"].append(row)
         log(f"{tag} {peer.label:<16} {_describe(row)}")
 
