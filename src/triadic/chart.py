@@ -17,13 +17,13 @@ from .errors import CorruptStreamError
 from .kernels.predict import INTRA, NUM_MODES
 from .model import ContextModel
 
-#: Largest motion vector component a decoder accepts (luma pels).
-MAX_MV = 1 << 12
+#: Largest motion vector component a decoder accepts (quarter luma samples).
+MAX_MV = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
 class Chart:
-    """Per-block modes (int8) and motion vectors (int32, luma pels) of one frame."""
+    """Per-block modes (int8) and motion vectors (int32, quarter luma samples) of one frame."""
 
     block: int
     modes: np.ndarray

@@ -25,6 +25,7 @@ from .container import ContainerReader, ContainerWriter
 from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
+from .kernels.interp import upsample_h264
 from .kernels.predict import _decode_plane, _encode_plane
 from .model import ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
@@ -48,6 +49,11 @@ class FrameLog:
                 "modes": dict(zip(("intra", "inter", "inter_med"), self.modes))}
 
 
+#: Edge replication around reference planes before quarter-sample interpolation.
+PAD = 8
+_NONE = np.zeros((1, 1), np.int32)
+
+
 class _Segment:
     """Coding state shared by encoder and decoder; one frame at a time."""
 
@@ -66,6 +72,7 @@ class _Segment:
     def reset(self) -> None:
         self.model = ContextModel()
         self.ref: list[np.ndarray] | None = None
+        self.up: list[np.ndarray] | None = None
         self.prev_q: list[np.ndarray] | None = None
         self.prev_kb: list[np.ndarray] | None = None
         self.prev_chart: Chart | None = None
@@ -102,11 +109,18 @@ class _Segment:
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         return chart, out_q
 
+    def set_reference(self, planes: list[np.ndarray]) -> None:
+        """Reconstructed planes become the reference; full-resolution ones get quarter samples."""
+        self.ref = planes
+        self.up = [upsample_h264(p, PAD, self.maxima[c]) if self.shifts[c] == (0, 0) else _NONE
+                   for c, p in enumerate(planes)]
+
     def plane_args(self, c: int, chart: Chart):
         sy, sx = self.shifts[c]
-        ref = self.ref[c] if self.ref is not None else np.zeros((1, 1), np.int32)
-        return (ref, chart.modes, chart.mvy, chart.mvx, chart.block >> sy, chart.block >> sx,
-                sy, sx, self.maxima[c], self.step)
+        ref = self.ref[c] if self.ref is not None else _NONE
+        up = self.up[c] if self.up is not None else _NONE
+        return (ref, up, chart.modes, chart.mvy, chart.mvx, chart.block >> sy, chart.block >> sx,
+                2 + sy, 2 + sx, PAD, self.maxima[c], self.step)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,7 +145,8 @@ class FrameEncoder:
             seg.reset()
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
         ref0 = None if keyframe else seg.ref[0]
-        chart = self._choose_chart(planes[0], ref0, seg.prev_chart, seg.header.block_size,
+        up0 = None if keyframe else seg.up[0]
+        chart = self._choose_chart(planes[0], ref0, up0, PAD, seg.prev_chart, seg.header.block_size,
                                    self.params.search_range, seg.maxima[0])
         qs, recs = [], []
         for c, plane in enumerate(planes):
@@ -141,7 +156,7 @@ class FrameEncoder:
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log)
-        seg.ref = recs
+        seg.set_reference(recs)
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
@@ -212,7 +227,7 @@ class FrameDecoder:
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         chart, qs = seg.code(coder, None, None, log)
         recs = [_decode_plane(q, *seg.plane_args(c, chart)) for c, q in enumerate(qs)]
-        seg.ref = recs
+        seg.set_reference(recs)
         if self.measure:
             self.logs.append(log)
         self.count += 1

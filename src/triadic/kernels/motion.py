@@ -8,7 +8,7 @@ the platform's floating point. Ties break on the first candidate tried.
 import numpy as np
 from numba import njit
 
-from .predict import INTER, INTER_MED, INTRA, _clamp, _med, _predict_at, _sample
+from .predict import INTER, INTER_MED, INTRA, _clamp, _predict_at
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -56,6 +56,20 @@ def _sad(cur, ref, y0, x0, y1, x1, dy, dx, limit):
 
 
 @njit(cache=True)
+def _sad_up(cur, up, y0, x0, y1, x1, mvy, mvx, pad, limit):
+    """SAD against the quarter-sample plane at a quarter-sample vector."""
+    hh, ww = up.shape
+    s = 0
+    for y in range(y0, y1):
+        ry = _clamp(4 * (y + pad) + mvy, 0, hh - 1)
+        for x in range(x0, x1):
+            s += abs(cur[y, x] - up[ry, _clamp(4 * (x + pad) + mvx, 0, ww - 1)])
+        if s >= limit:
+            return s
+    return s
+
+
+@njit(cache=True)
 def _mvd_cost(d):
     a = abs(d)
     n = 0
@@ -66,11 +80,13 @@ def _mvd_cost(d):
 
 
 @njit(cache=True)
-def search_frame(cur, ref, cur2, ref2, block, search_range, prev_mvy, prev_mvx, maxval, cost,
-                 allow_inter):
-    """Per block: mode and integer motion vector minimising estimated bits (residual + vector).
+def search_frame(cur, ref, up, pad, cur2, ref2, block, search_range, prev_mvy, prev_mvx, maxval,
+                 cost):
+    """Per block: mode and quarter-sample motion vector minimising estimated bits.
 
-    ``cur2``/``ref2`` are 2x2-averaged planes for the coarse full search. Returns
+    Integer full search on the 2x2-averaged planes ``cur2``/``ref2``, integer refinement at full
+    resolution around it and around the predicted and previous vectors, then half- and
+    quarter-sample refinement on the H.264 quarter-sample plane ``up``. Returns
     (modes int8, mvy int32, mvx int32, est_bits int64 per block in 1/256 bit).
     """
     h, w = cur.shape
@@ -80,79 +96,93 @@ def search_frame(cur, ref, cur2, ref2, block, search_range, prev_mvy, prev_mvx, 
     mvy = np.zeros((nby, nbx), dtype=np.int32)
     mvx = np.zeros((nby, nbx), dtype=np.int32)
     est = np.zeros((nby, nbx), dtype=np.int64)
-    half = block // 2
     r2 = max(1, search_range // 2)
     big = np.int64(1) << 60
+    dummy = np.zeros((1, 1), dtype=np.int32)
     for by in range(nby):
         for bx in range(nbx):
             y0 = by * block
             x0 = bx * block
             y1 = min(y0 + block, h)
             x1 = min(x0 + block, w)
-            # intra cost (MED on the source, which equals the reconstruction when lossless)
             c_intra = 0
             for y in range(y0, y1):
                 for x in range(x0, x1):
-                    p = _predict_at(cur, ref, y, x, INTRA, 0, 0, 0, 0, maxval)
+                    p = _predict_at(cur, dummy, dummy, y, x, INTRA, 0, 0, 0, 0, 0, maxval)
                     c_intra += _cost(cost, cur[y, x] - p)
-            best_mode = INTRA
-            best_cost = c_intra + 256
-            best_y = 0
-            best_x = 0
-            if allow_inter:
-                # coarse full search on the 2x2-averaged planes
-                cy0 = y0 // 2
-                cx0 = x0 // 2
-                cy1 = max(cy0 + 1, (y1 + 1) // 2)
-                cx1 = max(cx0 + 1, (x1 + 1) // 2)
-                bsad = big
-                gy = 0
-                gx = 0
-                for dy in range(-r2, r2 + 1):
-                    for dx in range(-r2, r2 + 1):
-                        s = _sad(cur2, ref2, cy0, cx0, cy1, cx1, dy, dx, bsad)
+            # coarse integer full search on the 2x2-averaged planes
+            cy0 = y0 // 2
+            cx0 = x0 // 2
+            cy1 = max(cy0 + 1, (y1 + 1) // 2)
+            cx1 = max(cx0 + 1, (x1 + 1) // 2)
+            bsad = big
+            gy = 0
+            gx = 0
+            for dy in range(-r2, r2 + 1):
+                for dx in range(-r2, r2 + 1):
+                    s = _sad(cur2, ref2, cy0, cx0, cy1, cx1, dy, dx, bsad)
+                    if s < bsad:
+                        bsad = s
+                        gy = dy
+                        gx = dx
+            # integer refinement around the coarse winner, zero, the prediction and last frame's
+            py, px = mv_predictor(mvy, mvx, modes, by, bx)
+            cand_y = np.array([2 * gy, 0, (py + 2) >> 2, (prev_mvy[by, bx] + 2) >> 2], dtype=np.int32)
+            cand_x = np.array([2 * gx, 0, (px + 2) >> 2, (prev_mvx[by, bx] + 2) >> 2], dtype=np.int32)
+            bsad = big
+            iy = 0
+            ix = 0
+            for c in range(cand_y.size):
+                for dy in range(-1, 2):
+                    for dx in range(-1, 2):
+                        ty = cand_y[c] + dy
+                        tx = cand_x[c] + dx
+                        if abs(ty) > search_range or abs(tx) > search_range:
+                            continue
+                        s = _sad(cur, ref, y0, x0, y1, x1, ty, tx, bsad)
+                        s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
                         if s < bsad:
                             bsad = s
-                            gy = dy
-                            gx = dx
-                # full-resolution refinement around the coarse winner and the candidates
-                py, px = mv_predictor(mvy, mvx, modes, by, bx)
-                cand_y = np.array([2 * gy, 0, py, prev_mvy[by, bx]], dtype=np.int32)
-                cand_x = np.array([2 * gx, 0, px, prev_mvx[by, bx]], dtype=np.int32)
-                bsad = big
-                sy = 0
-                sx = 0
-                for c in range(cand_y.size):
-                    for dy in range(-1, 2):
-                        for dx in range(-1, 2):
-                            ty = cand_y[c] + dy
-                            tx = cand_x[c] + dx
-                            if abs(ty) > search_range or abs(tx) > search_range:
-                                continue
-                            s = _sad(cur, ref, y0, x0, y1, x1, ty, tx, bsad)
-                            s += (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
-                            if s < bsad:
-                                bsad = s
-                                sy = ty
-                                sx = tx
-                side = _mvd_cost(sy - py) + _mvd_cost(sx - px) + 256
-                c_inter = side
-                c_med = side
-                for y in range(y0, y1):
-                    for x in range(x0, x1):
-                        p = _sample(ref, y, x, sy, sx, 0, 0)
-                        c_inter += _cost(cost, cur[y, x] - p)
-                        p2 = _predict_at(cur, ref, y, x, INTER_MED, sy, sx, 0, 0, maxval)
-                        c_med += _cost(cost, cur[y, x] - p2)
-                if c_inter < best_cost:
-                    best_mode, best_cost = INTER, c_inter
-                if c_med < best_cost:
-                    best_mode, best_cost = INTER_MED, c_med
-                best_y = sy
-                best_x = sx
+                            iy = ty
+                            ix = tx
+            # half, then quarter sample refinement on the interpolated plane
+            sy = 4 * iy
+            sx = 4 * ix
+            bsad = _sad_up(cur, up, y0, x0, y1, x1, sy, sx, pad, big) \
+                + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
+            for step in (2, 1):
+                cy = sy
+                cx = sx
+                for dy in range(-step, step + 1, step):
+                    for dx in range(-step, step + 1, step):
+                        if dy == 0 and dx == 0:
+                            continue
+                        ty = cy + dy
+                        tx = cx + dx
+                        s = _sad_up(cur, up, y0, x0, y1, x1, ty, tx, pad, bsad) \
+                            + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                        if s < bsad:
+                            bsad = s
+                            sy = ty
+                            sx = tx
+            side = _mvd_cost(sy - py) + _mvd_cost(sx - px) + 256
+            c_inter = side
+            c_med = side
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    p = _predict_at(cur, ref, up, y, x, INTER, sy, sx, 2, 2, pad, maxval)
+                    c_inter += _cost(cost, cur[y, x] - p)
+                    p2 = _predict_at(cur, ref, up, y, x, INTER_MED, sy, sx, 2, 2, pad, maxval)
+                    c_med += _cost(cost, cur[y, x] - p2)
+            best_mode = INTRA
+            best_cost = c_intra + 256
+            if c_inter < best_cost:
+                best_mode, best_cost = INTER, c_inter
+            if c_med < best_cost:
+                best_mode, best_cost = INTER_MED, c_med
             modes[by, bx] = best_mode
             if best_mode != INTRA:
-                mvy[by, bx] = best_y
-                mvx[by, bx] = best_x
+                mvy[by, bx] = sy
+                mvx[by, bx] = sx
             est[by, bx] = best_cost
     return modes, mvy, mvx, est

@@ -5,7 +5,8 @@ Per block a mode:
   INTER     the reference plane sampled at a motion vector (bilinear at chroma sub-pel);
   INTER_MED the inter prediction plus a MED prediction of the temporal residual from the
             causal neighbours (corrects lighting changes and smooth motion mismatch).
-Motion vectors are in luma integer pels; a subsampled plane sees them at 1/2^shift precision.
+Motion vectors are in quarter luma samples: full-resolution planes sample the H.264 quarter-sample
+plane (kernels/interp.py), subsampled ones interpolate bilinearly at 1/(4 * 2^shift).
 
 The encoder kernel quantises the residual in the loop (step 3^j, j dropped ternary planes) and
 reconstructs as it goes, so the decoder, which sees only the quantised residual, rebuilds
@@ -37,29 +38,36 @@ def _clamp(v, lo, hi):
 
 
 @njit(cache=True)
-def _sample(ref, y, x, mvy, mvx, sy, sx):
-    """ref at (y, x) displaced by (mvy / 2^sy, mvx / 2^sx), bilinear, edges extended."""
+def _sample(ref, up, y, x, mvy, mvx, fby, fbx, pad):
+    """The reference at (y, x) displaced by (mvy / 2^fby, mvx / 2^fbx), edges extended.
+
+    With a quarter-sample plane ``up`` (shape > 1x1; fby = fbx = 2) the sample is read from it;
+    otherwise bilinear interpolation of ``ref`` with rounding (H.264's chroma rule at 1/8).
+    """
+    if up.shape[0] > 1:
+        return up[_clamp(4 * (y + pad) + mvy, 0, up.shape[0] - 1),
+                  _clamp(4 * (x + pad) + mvx, 0, up.shape[1] - 1)]
     h, w = ref.shape
-    iy = y + (mvy >> sy)
-    ix = x + (mvx >> sx)
-    fy = mvy & ((1 << sy) - 1)
-    fx = mvx & ((1 << sx) - 1)
+    iy = y + (mvy >> fby)
+    ix = x + (mvx >> fbx)
+    fy = mvy & ((1 << fby) - 1)
+    fx = mvx & ((1 << fbx) - 1)
     y0 = _clamp(iy, 0, h - 1)
     x0 = _clamp(ix, 0, w - 1)
     if fy == 0 and fx == 0:
         return ref[y0, x0]
     y1 = _clamp(iy + 1, 0, h - 1)
     x1 = _clamp(ix + 1, 0, w - 1)
-    wy = 1 << sy
-    wx = 1 << sx
+    wy = 1 << fby
+    wx = 1 << fbx
     acc = ((wy - fy) * ((wx - fx) * ref[y0, x0] + fx * ref[y0, x1])
            + fy * ((wx - fx) * ref[y1, x0] + fx * ref[y1, x1]))
-    shift = sy + sx
+    shift = fby + fbx
     return (acc + (1 << (shift - 1))) >> shift
 
 
 @njit(cache=True)
-def _predict_at(rec, ref, y, x, mode, mvy, mvx, sy, sx, maxval):
+def _predict_at(rec, ref, up, y, x, mode, mvy, mvx, fby, fbx, pad, maxval):
     """Prediction of sample (y, x) from reconstructed causal neighbours and the reference."""
     if mode == INTRA:
         if y == 0:
@@ -67,12 +75,12 @@ def _predict_at(rec, ref, y, x, mode, mvy, mvx, sy, sx, maxval):
         if x == 0:
             return rec[y - 1, 0]
         return _med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1])
-    t = _sample(ref, y, x, mvy, mvx, sy, sx)
+    t = _sample(ref, up, y, x, mvy, mvx, fby, fbx, pad)
     if mode == INTER_MED:
-        dl = rec[y, x - 1] - _sample(ref, y, x - 1, mvy, mvx, sy, sx) if x > 0 else 0
-        du = rec[y - 1, x] - _sample(ref, y - 1, x, mvy, mvx, sy, sx) if y > 0 else 0
+        dl = rec[y, x - 1] - _sample(ref, up, y, x - 1, mvy, mvx, fby, fbx, pad) if x > 0 else 0
+        du = rec[y - 1, x] - _sample(ref, up, y - 1, x, mvy, mvx, fby, fbx, pad) if y > 0 else 0
         if x > 0 and y > 0:
-            dul = rec[y - 1, x - 1] - _sample(ref, y - 1, x - 1, mvy, mvx, sy, sx)
+            dul = rec[y - 1, x - 1] - _sample(ref, up, y - 1, x - 1, mvy, mvx, fby, fbx, pad)
             t += _med(dl, du, dul)
         else:
             t += dl + du
@@ -81,7 +89,7 @@ def _predict_at(rec, ref, y, x, mode, mvy, mvx, sy, sx, maxval):
 
 
 @njit(cache=True)
-def _encode_plane(src, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
+def _encode_plane(src, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
@@ -99,7 +107,7 @@ def _encode_plane(src, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, ref, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], sy, sx, maxval)
+            p = _predict_at(rec, ref, up, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], fby, fbx, pad, maxval)
             r = src[y, x] - p
             if step == 1:
                 q[y, x] = (r + wrap) % modulus - wrap
@@ -112,7 +120,7 @@ def _encode_plane(src, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
 
 
 @njit(cache=True)
-def _decode_plane(q, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
+def _decode_plane(q, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
@@ -121,7 +129,7 @@ def _decode_plane(q, ref, modes, mvy, mvx, bh, bw, sy, sx, maxval, step):
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, ref, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], sy, sx, maxval)
+            p = _predict_at(rec, ref, up, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], fby, fbx, pad, maxval)
             if step == 1:
                 rec[y, x] = (p + q[y, x]) % modulus
             else:
