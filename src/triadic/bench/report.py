@@ -155,7 +155,7 @@ def versions_block(results: dict) -> str:
     libs = ", ".join(f"{k} {val}" for k, val in v.get("ffmpeg_libraries", {}).items())
     enc = ", ".join(f"{k} {val}" for k, val in v.get("encoders", {}).items())
     items = [
-        f"triadic {v.get('triadic')}",
+        f"triadic {v.get('triadic')}" + (f" (git {v['triadic_git']})" if v.get("triadic_git") else ""),
         f"PyAV {v.get('pyav')} (FFmpeg {v.get('ffmpeg')}: {libs})",
         f"encoders: {enc}",
         *(f"{k} bitstream banner: {val}" for k, val in v.get("encoder_banners", {}).items()),
@@ -199,14 +199,44 @@ def markdown(results: dict) -> str:
     return "\n".join(parts)
 
 
+DOC_BEGIN = "<!-- bench-results:begin -->"
+DOC_END = "<!-- bench-results:end -->"
+
+
+def update_doc(doc_path: str, results: dict) -> None:
+    """Replace the part of ``doc_path`` between the bench-results markers with this run's tables."""
+    with open(doc_path, encoding="utf-8") as f:
+        text = f.read()
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise SystemExit(f"{doc_path}: no {DOC_BEGIN} ... {DOC_END} markers")
+    body = markdown(results).split("\n", 1)[1].replace("\n## ", "\n### ")
+    head, rest = text.split(DOC_BEGIN, 1)
+    _, tail = rest.split(DOC_END, 1)
+    with open(doc_path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{DOC_BEGIN}\n{body.strip()}\n{DOC_END}{tail}")
+
+
 def main(argv=None) -> int:
-    """Print results.md for a results.json (``python -m triadic.bench.report DIR/results.json``)."""
-    argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else "bench-out/results.json"
-    if not path.endswith(".json"):
-        path = f"{path.rstrip('/')}/results.json"
+    """Print results.md for a run, or write its tables into a document.
+
+    ``python -m triadic.bench.report DIR [--doc docs/benchmarks.md]``
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m triadic.bench.report",
+                                     description="Markdown tables of a benchmark run (from results.json).")
+    parser.add_argument("dir", nargs="?", default="bench-out",
+                        help="folder holding results.json, or the file itself (default bench-out)")
+    parser.add_argument("--doc", default=None,
+                        help="write the tables between the bench-results markers of this file instead")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    path = args.dir if args.dir.endswith(".json") else f"{args.dir.rstrip('/')}/results.json"
     with open(path, encoding="utf-8") as f:
-        print(markdown(json.load(f)))
+        results = json.load(f)
+    if args.doc:
+        update_doc(args.doc, results)
+    else:
+        print(markdown(results))
     return 0
 
 

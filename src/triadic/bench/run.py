@@ -50,9 +50,25 @@ def _import_triadic():
     return triadic
 
 
+def _git_describe(api) -> str | None:
+    """``git describe --always --dirty`` of the checkout triadic was imported from, if any."""
+    import subprocess
+
+    path = getattr(api, "__file__", None)
+    if not path:
+        return None
+    try:
+        proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=os.path.dirname(path),
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 def _versions(api) -> dict:
     out = library_versions()
     out["triadic"] = getattr(api, "__version__", None) if api is not None else None
+    out["triadic_git"] = _git_describe(api)
     out["python"] = platform.python_version()
     return out
 
