@@ -96,6 +96,8 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
+            if self.ref is not None:  # inter frame: mix in the texture of the prediction
+                ck.mix_activity(e16, ck.prediction_activity(*self.plane_args(c, chart)[:10]))
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())

@@ -12,6 +12,8 @@ previous frame and from the luma of this frame, and the previous frame's K map.
 import numpy as np
 from numba import njit
 
+from .predict import _sample
+
 #: Samples per side of the blocks of the K map (each plane, in its own samples).
 KBLOCK = 8
 
@@ -232,3 +234,42 @@ def count_update(counts, ctx, bits, limit):
         if counts[c, 0] + counts[c, 1] > limit:
             counts[c, 0] = (counts[c, 0] + 1) >> 1
             counts[c, 1] = (counts[c, 1] + 1) >> 1
+
+
+@njit(cache=True)
+def prediction_activity(ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad):
+    """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T.
+
+    T is known to the decoder before any residual of the frame (it needs only the reference and
+    the chart); intra blocks read the reference at zero motion.
+    """
+    h = modes.shape[0] * bh
+    w = modes.shape[1] * bw
+    hh, ww = ref.shape
+    t = np.empty((hh, ww), dtype=np.int32)
+    for y in range(hh):
+        by = min(y // bh, modes.shape[0] - 1)
+        for x in range(ww):
+            bx = min(x // bw, modes.shape[1] - 1)
+            if modes[by, bx] == 0:
+                t[y, x] = ref[y, x]
+            else:
+                t[y, x] = _sample(ref, up, y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+    out = np.empty((hh, ww), dtype=np.int32)
+    for y in range(hh):
+        for x in range(ww):
+            gx = abs(t[y, min(x + 1, ww - 1)] - t[y, max(x - 1, 0)])
+            gy = abs(t[min(y + 1, hh - 1), x] - t[max(y - 1, 0), x])
+            out[y, x] = 16 * (gx + gy)
+    return out
+
+
+@njit(cache=True)
+def mix_activity(e16, act16):
+    """In place: average E16 with a quarter of the prediction's activity (activity alone where
+    E16 has no source). Tuned on carphone and bikes: about 0.5% fewer bits."""
+    h, w = e16.shape
+    for y in range(h):
+        for x in range(w):
+            a = act16[y, x] // 4
+            e16[y, x] = a if e16[y, x] < 0 else (e16[y, x] + a) // 2
