@@ -173,7 +173,8 @@ def markdown(results: dict) -> str:
         "# triadic benchmark results",
         "",
         f"Run {results.get('created')} on {host.get('platform')} ({host.get('cpu_count')} CPUs); "
-        f"peers with {settings.get('threads')} thread(s); triadic {settings.get('triadic')}."
+        f"peers with {settings.get('threads')} thread(s); triadic "
+        f"{', '.join(f'{k}={v}' for k, v in (settings.get('triadic') or {}).items())}."
         + (f" Elapsed {results['elapsed_s']:.0f} s." if results.get("elapsed_s") else ""),
         "",
         "## Lossless rate (bpppf: bits per pixel per frame, chroma included; lower is better)",
