@@ -1,4 +1,4 @@
-"""The ``triadic`` command line: encode, decode, info, verify, bench.
+"""The ``triadic`` command line: encode, decode, info, verify, plot, bench.
 
 Exit codes: 0 success, 1 verify found a mismatch, 2 bad input or a damaged stream (one line on
 stderr, no traceback), 130 interrupted.
@@ -106,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tri", nargs="?", help="an existing .tri of INPUT to check (default: encode to a temporary file)")
     _add_encode_options(p)
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
+
+    p = sub.add_parser("plot", help="draw one of the formalism's pictures (needs matplotlib)",
+                       description="Draw a picture of a .tri file, or of a video encoded first. KIND: "
+                       "barcode (trits of a pixel over time), planes (fold of plane K of a frame), "
+                       "sheet (digit pairs and the 9->5 fold), depth (digits needed per pixel), "
+                       "mdl (bits per frame and modes), money (rho_k and the rate models), "
+                       "tree (3-adic walk of a pixel's digits). See docs/cli.md.")
+    p.add_argument("kind", choices=["barcode", "planes", "sheet", "depth", "mdl", "money", "tree"],
+                   metavar="KIND", help="barcode, planes, sheet, depth, mdl, money or tree")
+    p.add_argument("input", help="a .tri file, or a video (encoded to a temporary .tri first)")
+    p.add_argument("--out", required=True, help="picture to write: .png, .svg or .pdf")
+    p.add_argument("--frame", type=int, metavar="T", help="frame (planes, depth; sheet and tree: only T)")
+    p.add_argument("--pixel", metavar="Y,X", help="pixel in frame coordinates (barcode, tree; default: centre)")
+    p.add_argument("--plane", type=int, metavar="K", help="ternary plane (planes: default 1; sheet: default 0)")
+    p.add_argument("--channel", metavar="C", help="channel name or index: Y, U, V, Co, Cg or 0..2 (default Y)")
+    p.add_argument("--block", type=_positive, metavar="N", help="N x N pixels around --pixel (barcode: 1, tree: 8)")
+    _add_encode_options(p)
 
     p = sub.add_parser("bench", help="benchmark against other codecs (see docs/benchmarks.md)", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -227,6 +244,16 @@ def _verify(args) -> int:
     return 0 if exact else 1
 
 
+def _plot(args) -> int:
+    from .viz import plot
+
+    plot(args.kind, args.input, args.out, frame=args.frame, pixel=args.pixel, plane=args.plane,
+         channel=args.channel, block=args.block, frames=args.frames, keyint=args.keyint,
+         preset=args.preset, max_error=args.max_error)
+    print(f"{args.out}: {args.kind} of {args.input}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "bench":
@@ -235,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify}
+    handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify, "plot": _plot}
     try:
         return handlers[args.command](args)
     except TriadicError as exc:
