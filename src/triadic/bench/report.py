@@ -79,8 +79,11 @@ def speed_table(results: dict) -> str:
             if row is None or row.get("error"):
                 cells.append("–")
             else:
-                cells.append(f"{_fps(row.get('encode_fps'))} / {_fps(row.get('decode_fps'))}")
+                mark = " †" if row.get("cached") else ""
+                cells.append(f"{_fps(row.get('encode_fps'))} / {_fps(row.get('decode_fps'))}{mark}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if any(row.get("cached") for clip in clips for row in clip.get("lossless", [])):
+        lines += ["", "† from the cache: timed in the run that computed it, not in this one."]
     return "\n".join(lines)
 
 
