@@ -219,15 +219,31 @@ class FrameDecoder:
         self.count = 0
         self.logs: list[FrameLog] = []
 
-    def decode(self, payload: bytes, keyframe: bool) -> Frame:
+    def decode(self, payload: bytes, keyframe: bool, index: int | None = None) -> Frame:
+        """The next frame (or frame ``index``, after a gap: salvage). Damage raises
+        CorruptStreamError naming the frame; an unexpected exception from a damaged payload is
+        wrapped into one (chained, so the fuzz tests still see it)."""
+        if index is not None:
+            self.count = index
         seg = self.segment
         if keyframe:
             seg.reset()
         elif seg.ref is None:
             raise CorruptStreamError(f"frame {self.count} is not a keyframe but follows no reference")
+        try:
+            return self._decode(payload, keyframe)
+        except CorruptStreamError as exc:
+            raise CorruptStreamError(f"frame {self.count} is damaged: {exc}") from exc.__cause__
+        except Exception as exc:  # noqa: BLE001 - a payload with a valid CRC can still be nonsense
+            raise CorruptStreamError(f"frame {self.count} is damaged: its payload does not decode "
+                                     f"({type(exc).__name__}: {exc})") from exc
+
+    def _decode(self, payload: bytes, keyframe: bool) -> Frame:
+        seg = self.segment
         coder = Decoder(payload, measure=self.measure)
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         chart, qs = seg.code(coder, None, None, log)
+        coder.finish()
         recs = [_decode_plane(q, *seg.plane_args(c, chart)) for c, q in enumerate(qs)]
         seg.set_reference(recs)
         if self.measure:

@@ -73,7 +73,10 @@ class Decoder:
         if len(data) % 4:
             raise CorruptStreamError("ANS stream length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._coder = constriction.stream.stack.AnsCoder(words)
+        try:
+            self._coder = constriction.stream.stack.AnsCoder(words)
+        except ValueError as exc:  # e.g. a last word of zero, which no encoder writes
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
         self.measure = measure
         self.last_bits = 0.0
 
@@ -87,6 +90,12 @@ class Decoder:
         if self.measure:
             self.last_bits = _information(out, p1)
         return out
+
+    def finish(self) -> None:
+        """Check that the frame used its stream exactly: an encoder's words decode to an empty coder."""
+        if not self._coder.is_empty():
+            raise CorruptStreamError(
+                f"ANS stream is damaged ({self._coder.num_valid_bits()} bits left after the last symbol)")
 
     def symbols(self, values, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] == 0:
