@@ -1,9 +1,15 @@
 """The chart g_t of a frame (the formalism's chosen predictor) and its coding as side information.
 
-A chart holds, per luma block, a prediction mode and an integer motion vector. Subsampled planes
-use the same blocks (smaller in samples) and see the vector at sub-sample precision. The chart is
-coded with ANS under adaptive counts: modes conditioned on the previous frame's co-located mode,
-vectors as differences from the median of their neighbours (class + raw mantissa bits).
+A chart partitions the frame into root blocks (``root`` luma samples, the header's block_size),
+each a quadtree down to CELL x CELL leaves. Every leaf has a prediction mode, and inter leaves a
+reference lag (1 = previous frame) and a motion vector in quarter luma samples. The chart is held
+as per-cell grids (a cell is CELL x CELL luma samples), which is what the prediction kernels read;
+subsampled planes use the same cells, smaller in samples.
+
+Side information is coded with ANS under adaptive counts, in this order: split flags depth by depth
+(context: depth and the previous frame's depth there), leaf modes (context: the previous frame's
+mode there), lags of inter leaves, then motion vector differences against the median of the left,
+top and top-right neighbours (class symbols plus raw mantissa bits).
 """
 
 from __future__ import annotations
@@ -15,63 +21,153 @@ from numba import njit
 
 from .errors import CorruptStreamError
 from .kernels.predict import INTRA, NUM_MODES
-from .model import ContextModel
+from .model import MAX_LAGS, ContextModel
 
+#: Smallest leaf, and the granularity of the chart grids, in luma samples.
+CELL = 4
 #: Largest motion vector component a decoder accepts (quarter luma samples).
 MAX_MV = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
 class Chart:
-    """Per-block modes (int8) and motion vectors (int32, quarter luma samples) of one frame."""
+    """Per-cell grids of one frame: leaf depth, mode, lag and motion vector (quarter samples)."""
 
-    block: int
+    root: int
+    depth: np.ndarray
     modes: np.ndarray
+    lags: np.ndarray
     mvy: np.ndarray
     mvx: np.ndarray
 
     @classmethod
-    def intra(cls, height: int, width: int, block: int) -> "Chart":
-        shape = (-(-height // block), -(-width // block))
-        return cls(block, np.zeros(shape, np.int8), np.zeros(shape, np.int32), np.zeros(shape, np.int32))
+    def empty(cls, height: int, width: int, root: int) -> "Chart":
+        n = root // CELL
+        shape = (-(-height // root) * n, -(-width // root) * n)
+        z8 = np.zeros(shape, np.int8)
+        return cls(root, z8, z8.copy(), z8.copy(), np.zeros(shape, np.int32), np.zeros(shape, np.int32))
 
     @property
-    def is_intra(self) -> bool:
-        return not self.modes.any()
+    def max_depth(self) -> int:
+        return int(np.log2(self.root // CELL))
 
-    def mode_histogram(self) -> list[int]:
-        return np.bincount(self.modes.ravel(), minlength=NUM_MODES).tolist()
+    def leaves(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cy, cx) of every leaf's top-left cell, in coding order."""
+        return _leaf_cells(self.depth, self.root // CELL)
+
+    def summary(self) -> dict:
+        """Histograms of the leaves' modes, lags and depths (for the per-frame log)."""
+        cy, cx = self.leaves()
+        modes = self.modes[cy, cx]
+        inter = modes != INTRA
+        return {"modes": np.bincount(modes, minlength=NUM_MODES).tolist(),
+                "lags": np.bincount(self.lags[cy, cx][inter], minlength=MAX_LAGS + 1)[1:].tolist(),
+                "depths": np.bincount(self.depth[cy, cx], minlength=self.max_depth + 1).tolist()}
 
 
 @njit(cache=True)
-def _mv_predictions(modes, mvy, mvx, dy, dx, decoding):
-    """Walk the blocks in raster order: residual <-> vector through the median predictor.
+def _deinterleave(z):
+    y = 0
+    x = 0
+    bit = 0
+    while z:
+        x |= (z & 1) << bit
+        z >>= 1
+        y |= (z & 1) << bit
+        z >>= 1
+        bit += 1
+    return y, x
 
-    Encoding fills dy/dx from mvy/mvx; decoding fills mvy/mvx from dy/dx.
+
+@njit(cache=True)
+def _leaf_cells(depth, n):
+    """Top-left cells of the leaves: root blocks in raster order, z-order inside each."""
+    gh, gw = depth.shape
+    out_y = np.empty(gh * gw, dtype=np.int32)
+    out_x = np.empty(gh * gw, dtype=np.int32)
+    k = 0
+    for ry in range(0, gh, n):
+        for rx in range(0, gw, n):
+            for z in range(n * n):
+                dy, dx = _deinterleave(z)
+                cy = ry + dy
+                cx = rx + dx
+                size = n >> depth[cy, cx]
+                if dy % size == 0 and dx % size == 0:
+                    out_y[k] = cy
+                    out_x[k] = cx
+                    k += 1
+    return out_y[:k], out_x[:k]
+
+
+@njit(cache=True)
+def _nodes_at(depth, n, d):
+    """Top-left cells of the tree nodes at depth d (those whose ancestors all split)."""
+    gh, gw = depth.shape
+    size = n >> d
+    out_y = np.empty(gh * gw, dtype=np.int32)
+    out_x = np.empty(gh * gw, dtype=np.int32)
+    k = 0
+    for ry in range(0, gh, n):
+        for rx in range(0, gw, n):
+            for z in range(n * n):
+                dy, dx = _deinterleave(z)
+                if dy % size or dx % size:
+                    continue
+                if depth[ry + dy, rx + dx] >= d:
+                    out_y[k] = ry + dy
+                    out_x[k] = rx + dx
+                    k += 1
+    return out_y[:k], out_x[:k]
+
+
+@njit(cache=True)
+def _walk_vectors(depth, modes, lags, mvy, mvx, n, leaf_y, leaf_x, leaf_modes, leaf_lags,
+                  dy, dx, decoding):
+    """Visit the leaves in order, filling the grids from the leaf values (and back).
+
+    Encoding: the grids hold the chart; fills dy/dx (vector minus median prediction) per leaf.
+    Decoding: fills the grids from leaf_modes, leaf_lags and dy/dx.
     """
-    nby, nbx = modes.shape
-    for by in range(nby):
-        for bx in range(nbx):
-            if modes[by, bx] == INTRA:
-                continue
-            # median of left, top, top-right (top-left when there is no top-right)
+    gh, gw = depth.shape
+    done = np.zeros((gh, gw), dtype=np.uint8)
+    for i in range(leaf_y.size):
+        cy = leaf_y[i]
+        cx = leaf_x[i]
+        size = n >> depth[cy, cx]
+        if decoding:
+            mode = leaf_modes[i]
+        else:
+            mode = modes[cy, cx]
+        vy = 0
+        vx = 0
+        if mode != INTRA:
             ly = lx = ty = tx = ry = rx = 0
-            if bx > 0 and modes[by, bx - 1] != INTRA:
-                ly, lx = mvy[by, bx - 1], mvx[by, bx - 1]
-            if by > 0 and modes[by - 1, bx] != INTRA:
-                ty, tx = mvy[by - 1, bx], mvx[by - 1, bx]
-            if by > 0 and bx + 1 < nbx and modes[by - 1, bx + 1] != INTRA:
-                ry, rx = mvy[by - 1, bx + 1], mvx[by - 1, bx + 1]
-            elif by > 0 and bx > 0 and modes[by - 1, bx - 1] != INTRA:
-                ry, rx = mvy[by - 1, bx - 1], mvx[by - 1, bx - 1]
+            if cx > 0 and done[cy, cx - 1] and modes[cy, cx - 1] != INTRA:
+                ly, lx = mvy[cy, cx - 1], mvx[cy, cx - 1]
+            if cy > 0 and done[cy - 1, cx] and modes[cy - 1, cx] != INTRA:
+                ty, tx = mvy[cy - 1, cx], mvx[cy - 1, cx]
+            if cy > 0 and cx + size < gw and done[cy - 1, cx + size]:
+                if modes[cy - 1, cx + size] != INTRA:
+                    ry, rx = mvy[cy - 1, cx + size], mvx[cy - 1, cx + size]
+            elif cy > 0 and cx > 0 and done[cy - 1, cx - 1] and modes[cy - 1, cx - 1] != INTRA:
+                ry, rx = mvy[cy - 1, cx - 1], mvx[cy - 1, cx - 1]
             py = max(min(ly, ty), min(max(ly, ty), ry))
             px = max(min(lx, tx), min(max(lx, tx), rx))
             if decoding:
-                mvy[by, bx] = dy[by, bx] + py
-                mvx[by, bx] = dx[by, bx] + px
+                vy = dy[i] + py
+                vx = dx[i] + px
             else:
-                dy[by, bx] = mvy[by, bx] - py
-                dx[by, bx] = mvx[by, bx] - px
+                dy[i] = mvy[cy, cx] - py
+                dx[i] = mvx[cy, cx] - px
+        for yy in range(cy, min(gh, cy + size)):
+            for xx in range(cx, min(gw, cx + size)):
+                done[yy, xx] = 1
+                if decoding:
+                    modes[yy, xx] = mode
+                    lags[yy, xx] = leaf_lags[i] if mode != INTRA else 0
+                    mvy[yy, xx] = vy
+                    mvx[yy, xx] = vx
 
 
 def _code_ints(coder, model: ContextModel, component: int, values: np.ndarray | None,
@@ -109,33 +205,61 @@ def _code_ints(coder, model: ContextModel, component: int, values: np.ndarray | 
 
 
 def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | None,
-               block: int, height: int, width: int) -> tuple[Chart, float]:
-    """Code a frame's chart (None when decoding); returns the chart and its side bits."""
-    shape = (-(-height // block), -(-width // block))
-    n = shape[0] * shape[1]
-    ctx = (prev.modes.ravel().astype(np.int64) if prev is not None else np.full(n, NUM_MODES))
-    modes = coder.symbols(None if chart is None else chart.modes.ravel(), model.mode.probabilities(ctx))
-    side = coder.last_bits
+               root: int, height: int, width: int, references: int) -> tuple[Chart, float]:
+    """Code a frame's chart (None when decoding); returns the chart and its side bits.
+
+    ``references`` is the number of decoded frames a lag may reach back to.
+    """
+    out = chart if chart is not None else Chart.empty(height, width, root)
+    n = root // CELL
+    side = 0.0
+    # 1. the partition: split flags, depth by depth
+    depth = out.depth if chart is not None else out.depth  # decoding fills it in place
+    for d in range(out.max_depth):
+        ny, nx = _nodes_at(depth, n, d)
+        if prev is not None:
+            ctx = d * 3 + np.where(prev.depth[ny, nx] > d, 1, 0)
+        else:
+            ctx = np.full(ny.size, d * 3 + 2)
+        want = (depth[ny, nx] > d).astype(np.int32) if chart is not None else None
+        got = coder.bits(want, model.split.probabilities(ctx))
+        side += coder.last_bits
+        model.split.update(ctx, got)
+        if chart is None:
+            size = n >> (d + 1)
+            for y, x in zip(ny[got != 0], nx[got != 0]):
+                depth[y:y + 2 * size, x:x + 2 * size] = d + 1
+    # 2. leaf modes, 3. lags of inter leaves, 4. vector differences
+    ly, lx = _leaf_cells(depth, n)
+    ctx = prev.modes[ly, lx].astype(np.int64) if prev is not None else np.full(ly.size, NUM_MODES)
+    modes = coder.symbols(out.modes[ly, lx] if chart is not None else None, model.mode.probabilities(ctx))
+    side += coder.last_bits
     model.mode.update(ctx, modes)
     if modes.size and int(modes.max()) >= NUM_MODES:
         raise CorruptStreamError("unknown prediction mode")
-    modes = modes.astype(np.int8).reshape(shape)
-    inter = modes.ravel() != INTRA
+    inter = modes != INTRA
     count = int(inter.sum())
-    dy = np.zeros(shape, np.int32)
-    dx = np.zeros(shape, np.int32)
+    lctx = np.zeros(count, dtype=np.int64)
+    lags = coder.symbols(out.lags[ly, lx][inter] - 1 if chart is not None else None,
+                         model.lag.probabilities(lctx)) + 1
+    side += coder.last_bits
+    model.lag.update(lctx, lags - 1)
+    if count and int(lags.max()) > references:
+        raise CorruptStreamError(f"reference lag {int(lags.max())} reaches before the segment start")
+    dy = np.zeros(ly.size, np.int32)
+    dx = np.zeros(ly.size, np.int32)
+    leaf_lags = np.zeros(ly.size, np.int8)
+    leaf_lags[inter] = lags
     if chart is not None:
-        mvy, mvx = chart.mvy.copy(), chart.mvx.copy()
-        _mv_predictions(modes, mvy, mvx, dy, dx, False)
+        _walk_vectors(depth, out.modes, out.lags, out.mvy, out.mvx, n, ly, lx,
+                      modes.astype(np.int8), leaf_lags, dy, dx, False)
     for component, d in ((0, dy), (1, dx)):
-        values, bits = _code_ints(coder, model, component, d.ravel()[inter] if chart is not None else None, count)
-        d.ravel()[inter] = values
+        values, bits = _code_ints(coder, model, component, d[inter] if chart is not None else None, count)
+        d[inter] = values
         side += bits
     if chart is None:
-        mvy = np.zeros(shape, np.int32)
-        mvx = np.zeros(shape, np.int32)
-        _mv_predictions(modes, mvy, mvx, dy, dx, True)
-        if count and max(int(np.abs(mvy).max()), int(np.abs(mvx).max())) > MAX_MV:
+        _walk_vectors(depth, out.modes, out.lags, out.mvy, out.mvx, n, ly, lx,
+                      modes.astype(np.int8), leaf_lags, dy, dx, True)
+        if count and max(int(np.abs(out.mvy).max()), int(np.abs(out.mvx).max())) > MAX_MV:
             raise CorruptStreamError("motion vector out of range")
-        chart = Chart(block, modes, mvy, mvx)
-    return chart, side
+    return out, side

@@ -20,14 +20,14 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import colour
-from .chart import Chart, code_chart
+from .chart import CELL, Chart, code_chart
 from .container import ContainerReader, ContainerWriter
 from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
 from .kernels.predict import _decode_plane, _encode_plane
-from .model import ContextModel
+from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
 
@@ -41,17 +41,21 @@ class FrameLog:
     side_bits: float = 0.0
     residual_bits: float = 0.0
     bytes: int = 0
-    modes: list[int] = field(default_factory=list)
+    chart: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """The per-frame chart log: bits, and the leaves' modes, lags and tree depths."""
+        chart = self.chart or {"modes": [], "lags": [], "depths": []}
         return {"index": self.index, "keyframe": self.keyframe, "bytes": self.bytes,
                 "side_bits": round(self.side_bits, 1), "residual_bits": round(self.residual_bits, 1),
-                "modes": dict(zip(("intra", "inter", "inter_med"), self.modes))}
+                "modes": dict(zip(("intra", "inter", "inter_med"), chart["modes"])),
+                "lags": {str(lag + 1): n for lag, n in enumerate(chart["lags"])},
+                "depths": chart["depths"]}
 
 
 #: Edge replication around reference planes before quarter-sample interpolation.
 PAD = 8
-_NONE = np.zeros((1, 1), np.int32)
+_NONE3 = np.zeros((1, 1, 1), np.int32)
 
 
 class _Segment:
@@ -71,21 +75,30 @@ class _Segment:
 
     def reset(self) -> None:
         self.model = ContextModel()
-        self.ref: list[np.ndarray] | None = None
-        self.up: list[np.ndarray] | None = None
+        self.refs: list[np.ndarray] | None = None   # per plane: (MAX_LAGS, h, w) ring of frames
+        self.ups: list[np.ndarray] | None = None    # per plane: quarter-sample planes, or _NONE3
+        self.available = 0                           # decoded frames in the window
+        self.head = -1                               # ring slot of the latest frame
         self.prev_q: list[np.ndarray] | None = None
         self.prev_kb: list[np.ndarray] | None = None
         self.prev_chart: Chart | None = None
 
+    def lag_slots(self) -> np.ndarray:
+        """Ring slot of the frame at lag l, at index l - 1, for every lag available."""
+        return np.array([(self.head - lag + 1) % MAX_LAGS for lag in range(1, self.available + 1)],
+                        dtype=np.int64)
+
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals."""
         h, w = self.shapes[0]
-        block = self.header.block_size
+        root = self.header.block_size
         if log.keyframe:
-            chart = chart or Chart.intra(h, w, block)
+            chart = chart or Chart.empty(h, w, root)
         else:
-            chart, bits = code_chart(coder, self.model, chart, self.prev_chart, block, h, w)
+            chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
+                                     self.available)
             log.side_bits += bits
+        slots = self.slot_grid(chart)
         out_q, out_kb = [], []
         dummy = np.zeros((1, 1), np.int32)
         for c, shape in enumerate(self.shapes):
@@ -96,8 +109,9 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
-            if self.ref is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_activity(e16, ck.prediction_activity(*self.plane_args(c, chart)[:10]))
+            if not log.keyframe:  # inter frame: mix in the texture of the prediction
+                args = self.plane_args(c, chart, slots)
+                ck.mix_activity(e16, ck.prediction_activity(*args[:11], self.head))
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
@@ -107,21 +121,38 @@ class _Segment:
             log.residual_bits += sum(stats.bits.values()) - residual_before
             out_q.append(q)
             out_kb.append(kb)
-        log.modes = chart.mode_histogram()
+        log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         return chart, out_q
 
-    def set_reference(self, planes: list[np.ndarray]) -> None:
-        """Reconstructed planes become the reference; full-resolution ones get quarter samples."""
-        self.ref = planes
-        self.up = [upsample_h264(p, PAD, self.maxima[c]) if self.shifts[c] == (0, 0) else _NONE
-                   for c, p in enumerate(planes)]
+    def push_reference(self, planes: list[np.ndarray]) -> None:
+        """The reconstructed frame joins the window; full-resolution planes get quarter samples."""
+        if self.refs is None:
+            self.refs = [np.zeros((MAX_LAGS,) + p.shape, np.int32) for p in planes]
+            self.ups = [_NONE3] * len(planes)
+        self.head = (self.head + 1) % MAX_LAGS
+        self.available = min(self.available + 1, MAX_LAGS)
+        for c, p in enumerate(planes):
+            self.refs[c][self.head] = p
+            if self.shifts[c] == (0, 0):
+                up = upsample_h264(p, PAD, self.maxima[c])
+                if self.ups[c] is _NONE3:
+                    self.ups[c] = np.zeros((MAX_LAGS,) + up.shape, np.int32)
+                self.ups[c][self.head] = up
 
-    def plane_args(self, c: int, chart: Chart):
+    def slot_grid(self, chart: Chart) -> np.ndarray:
+        """Per chart cell, the ring slot its lag refers to (0 for intra cells)."""
+        if self.available == 0:
+            return np.zeros(chart.lags.shape, np.int64)
+        table = np.zeros(MAX_LAGS + 1, np.int64)
+        table[1:self.available + 1] = self.lag_slots()
+        return table[chart.lags]
+
+    def plane_args(self, c: int, chart: Chart, slots: np.ndarray):
         sy, sx = self.shifts[c]
-        ref = self.ref[c] if self.ref is not None else _NONE
-        up = self.up[c] if self.up is not None else _NONE
-        return (ref, up, chart.modes, chart.mvy, chart.mvx, chart.block >> sy, chart.block >> sx,
+        refs = self.refs[c] if self.refs is not None else _NONE3
+        ups = self.ups[c] if self.ups is not None else _NONE3
+        return (refs, ups, chart.modes, slots, chart.mvy, chart.mvx, CELL >> sy, CELL >> sx,
                 2 + sy, 2 + sx, PAD, self.maxima[c], self.step)
 
 
@@ -146,19 +177,24 @@ class FrameEncoder:
         if keyframe:
             seg.reset()
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
-        ref0 = None if keyframe else seg.ref[0]
-        up0 = None if keyframe else seg.up[0]
-        chart = self._choose_chart(planes[0], ref0, up0, PAD, seg.prev_chart, seg.header.block_size,
-                                   self.params.search_range, seg.maxima[0])
+        h, w = seg.shapes[0]
+        if keyframe:
+            chart = Chart.empty(h, w, seg.header.block_size)
+        else:
+            chart = self._choose_chart(planes[0], seg.refs[0], seg.ups[0],
+                                       seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
+                                       seg.header.block_size, self.params.min_leaf,
+                                       self.params.search_range, seg.maxima[0])
+        slots = seg.slot_grid(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
-            q, rec = _encode_plane(plane, *seg.plane_args(c, chart))
+            q, rec = _encode_plane(plane, *seg.plane_args(c, chart, slots))
             qs.append(q)
             recs.append(rec)
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log)
-        seg.set_reference(recs)
+        seg.push_reference(recs)
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
@@ -228,7 +264,7 @@ class FrameDecoder:
         seg = self.segment
         if keyframe:
             seg.reset()
-        elif seg.ref is None:
+        elif seg.available == 0:
             raise CorruptStreamError(f"frame {self.count} is not a keyframe but follows no reference")
         try:
             return self._decode(payload, keyframe)
@@ -244,8 +280,9 @@ class FrameDecoder:
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         chart, qs = seg.code(coder, None, None, log)
         coder.finish()
-        recs = [_decode_plane(q, *seg.plane_args(c, chart)) for c, q in enumerate(qs)]
-        seg.set_reference(recs)
+        slots = seg.slot_grid(chart)
+        recs = [_decode_plane(q, *seg.plane_args(c, chart, slots)) for c, q in enumerate(qs)]
+        seg.push_reference(recs)
         if self.measure:
             self.logs.append(log)
         self.count += 1

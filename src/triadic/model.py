@@ -22,6 +22,10 @@ MIN_STRIPE = 1024
 MAX_DIGITS = 12
 #: Motion vector difference classes: 0, then (sign, bit length 1..16).
 MV_CLASSES = 33
+#: Reference lags a chart may use: 1 (the previous frame) .. MAX_LAGS.
+MAX_LAGS = 4
+#: Deepest quadtree (a 64-sample root split down to 4-sample leaves).
+MAX_TREE_DEPTH = 4
 
 
 class BinaryCounts:
@@ -63,6 +67,8 @@ class ContextModel:
         self.block = BinaryCounts(ck.NUM_BLOCK_CONTEXTS)
         self.top_digit = SymbolCounts(ck.CHANNEL_CLASSES, MAX_DIGITS + 1)
         self.mode = SymbolCounts(4, 3)
+        self.split = BinaryCounts(3 * MAX_TREE_DEPTH, limit=1 << 10)
+        self.lag = SymbolCounts(1, MAX_LAGS)
         self.mv_class = SymbolCounts(2, MV_CLASSES)
 
 

@@ -160,9 +160,9 @@ MAX_ERRORS = (0, 1, 4, 13, 40, 121)
 
 #: What each preset searches (encoder only; the decoder never needs to know).
 PRESETS = {
-    "fast": dict(search_range=8),
-    "medium": dict(search_range=16),
-    "slow": dict(search_range=32),
+    "fast": dict(search_range=8, lags=1, min_leaf=16),
+    "medium": dict(search_range=16, lags=2, min_leaf=8),
+    "slow": dict(search_range=32, lags=4, min_leaf=4),
 }
 DEFAULT_PRESET = "medium"
 
@@ -196,6 +196,16 @@ class EncodeParams:
     @property
     def search_range(self) -> int:
         return int(PRESETS[self.preset]["search_range"])
+
+    @property
+    def lags(self) -> int:
+        """How many earlier frames the search may reference (the decoder keeps up to 4)."""
+        return int(PRESETS[self.preset]["lags"])
+
+    @property
+    def min_leaf(self) -> int:
+        """Smallest quadtree leaf the search tries, in luma samples."""
+        return int(PRESETS[self.preset]["min_leaf"])
 
     @property
     def dropped_planes(self) -> int:

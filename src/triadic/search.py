@@ -1,15 +1,16 @@
-"""Encoder only: choose each frame's chart (modes and motion vectors) by estimated bits.
+"""Encoder only: choose each frame's chart by estimated description length (MDL).
 
-This is the seam for the MDL predictor search of the formalism (partition trees, warps, lags);
-for now it searches quarter-sample block motion against the previous frame. The decoder never imports
-this module.
+Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra or inter with a
+reference lag, a quarter-sample vector and INTER or INTER_MED; bottom-up pruning keeps a split
+only when it pays for its side information (kernels/motion.py). The decoder never imports this
+module.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .chart import Chart
+from .chart import CELL, Chart
 from .kernels import motion
 
 
@@ -20,18 +21,21 @@ def _half(plane: np.ndarray) -> np.ndarray:
     return ((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) >> 2).astype(np.int32)
 
 
-def choose_chart(cur: np.ndarray, ref: np.ndarray | None, up: np.ndarray | None, pad: int,
-                 prev: Chart | None, block: int, search_range: int, maxval: int) -> Chart:
-    """The chart for luma plane ``cur`` predicted from ``ref`` (None: intra only).
+def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | None,
+                 lag_slots: np.ndarray, pad: int, prev: Chart | None, root: int, min_leaf: int,
+                 search_range: int, maxval: int) -> Chart:
+    """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
-    ``up`` is the quarter-sample plane of ``ref`` (padded by ``pad``); vectors are in quarter samples.
+    ``lag_slots[l - 1]`` is the slot of ``refs``/``ups`` holding the frame at lag l.
     """
     h, w = cur.shape
-    if ref is None:
-        return Chart.intra(h, w, block)
-    shape = (-(-h // block), -(-w // block))
-    prev_mvy = prev.mvy if prev is not None else np.zeros(shape, np.int32)
-    prev_mvx = prev.mvx if prev is not None else np.zeros(shape, np.int32)
-    modes, mvy, mvx, _ = motion.search_frame(cur, ref, up, pad, _half(cur), _half(ref), block,
-                                             search_range, prev_mvy, prev_mvx, maxval, motion.COST)
-    return Chart(block, modes, mvy, mvx)
+    chart = Chart.empty(h, w, root)
+    if refs is None or lag_slots.size == 0:
+        return chart
+    refs2 = np.stack([_half(r) for r in refs])
+    prev_mvy = prev.mvy if prev is not None else chart.mvy
+    prev_mvx = prev.mvx if prev is not None else chart.mvx
+    depth, modes, lags, mvy, mvx = motion.search_frame(
+        cur, refs, ups, refs2, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
+        min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST)
+    return Chart(root, depth, modes, lags, mvy, mvx)

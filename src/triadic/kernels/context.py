@@ -237,24 +237,23 @@ def count_update(counts, ctx, bits, limit):
 
 
 @njit(cache=True)
-def prediction_activity(ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad):
+def prediction_activity(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, latest):
     """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T.
 
-    T is known to the decoder before any residual of the frame (it needs only the reference and
-    the chart); intra blocks read the reference at zero motion.
+    T is known to the decoder before any residual of the frame (it needs only the references
+    and the chart); intra cells read the previous frame (reference slot ``latest``) in place.
     """
-    h = modes.shape[0] * bh
-    w = modes.shape[1] * bw
-    hh, ww = ref.shape
+    hh = refs.shape[1]
+    ww = refs.shape[2]
     t = np.empty((hh, ww), dtype=np.int32)
     for y in range(hh):
-        by = min(y // bh, modes.shape[0] - 1)
+        by = y // bh
         for x in range(ww):
-            bx = min(x // bw, modes.shape[1] - 1)
+            bx = x // bw
             if modes[by, bx] == 0:
-                t[y, x] = ref[y, x]
+                t[y, x] = refs[latest, y, x]
             else:
-                t[y, x] = _sample(ref, up, y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+                t[y, x] = _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
     out = np.empty((hh, ww), dtype=np.int32)
     for y in range(hh):
         for x in range(ww):

@@ -8,7 +8,7 @@ the platform's floating point. Ties break on the first candidate tried.
 import numpy as np
 from numba import njit
 
-from .predict import INTER, INTER_MED, INTRA, _clamp, _predict_at
+from .predict import INTER, INTER_MED, INTRA, _predict_at
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -26,44 +26,36 @@ def _median3(a, b, c):
     return max(min(a, b), min(max(a, b), c))
 
 
-@njit(cache=True)
-def mv_predictor(mvy, mvx, modes, by, bx):
-    """Median of the left, top and top-right motion vectors (intra or missing count as 0)."""
-    nby, nbx = modes.shape
-    ly = lx = ty = tx = ry = rx = 0
-    if bx > 0 and modes[by, bx - 1] != INTRA:
-        ly, lx = mvy[by, bx - 1], mvx[by, bx - 1]
-    if by > 0 and modes[by - 1, bx] != INTRA:
-        ty, tx = mvy[by - 1, bx], mvx[by - 1, bx]
-    if by > 0 and bx + 1 < nbx and modes[by - 1, bx + 1] != INTRA:
-        ry, rx = mvy[by - 1, bx + 1], mvx[by - 1, bx + 1]
-    elif by > 0 and bx > 0 and modes[by - 1, bx - 1] != INTRA:
-        ry, rx = mvy[by - 1, bx - 1], mvx[by - 1, bx - 1]
-    return _median3(ly, ty, ry), _median3(lx, tx, rx)
+@njit(cache=True, inline="always")
+def _clampi(v, lo, hi):
+    return lo if v < lo else (hi if v > hi else v)
 
 
 @njit(cache=True)
-def _sad(cur, ref, y0, x0, y1, x1, dy, dx, limit):
-    h, w = ref.shape
+def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
+    """SAD of a block against reference ``slot`` at an integer displacement (edges extended)."""
+    h = refs.shape[1]
+    w = refs.shape[2]
     s = 0
     for y in range(y0, y1):
-        ry = _clamp(y + dy, 0, h - 1)
+        ry = _clampi(y + dy, 0, h - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - ref[ry, _clamp(x + dx, 0, w - 1)])
+            s += abs(cur[y, x] - refs[slot, ry, _clampi(x + dx, 0, w - 1)])
         if s >= limit:
             return s
     return s
 
 
 @njit(cache=True)
-def _sad_up(cur, up, y0, x0, y1, x1, mvy, mvx, pad, limit):
-    """SAD against the quarter-sample plane at a quarter-sample vector."""
-    hh, ww = up.shape
+def _sad_up(cur, ups, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
+    """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector."""
+    hh = ups.shape[1]
+    ww = ups.shape[2]
     s = 0
     for y in range(y0, y1):
-        ry = _clamp(4 * (y + pad) + mvy, 0, hh - 1)
+        ry = _clampi(4 * (y + pad) + mvy, 0, hh - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - up[ry, _clamp(4 * (x + pad) + mvx, 0, ww - 1)])
+            s += abs(cur[y, x] - ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)])
         if s >= limit:
             return s
     return s
@@ -71,6 +63,7 @@ def _sad_up(cur, up, y0, x0, y1, x1, mvy, mvx, pad, limit):
 
 @njit(cache=True)
 def _mvd_cost(d):
+    """Approximate bits (1/256 units) of one vector component difference."""
     a = abs(d)
     n = 0
     while a:
@@ -80,109 +73,235 @@ def _mvd_cost(d):
 
 
 @njit(cache=True)
-def search_frame(cur, ref, up, pad, cur2, ref2, block, search_range, prev_mvy, prev_mvx, maxval,
-                 cost):
-    """Per block: mode and quarter-sample motion vector minimising estimated bits.
+def _predictor(modes, mvy, mvx, cy, cx, size):
+    """Median of the left, top and top-right neighbour vectors of a node (intra counts as 0)."""
+    gh, gw = modes.shape
+    ly = lx = ty = tx = ry = rx = 0
+    if cx > 0 and modes[cy, cx - 1] != INTRA:
+        ly, lx = mvy[cy, cx - 1], mvx[cy, cx - 1]
+    if cy > 0 and modes[cy - 1, cx] != INTRA:
+        ty, tx = mvy[cy - 1, cx], mvx[cy - 1, cx]
+    if cy > 0 and cx + size < gw and modes[cy - 1, cx + size] != INTRA:
+        ry, rx = mvy[cy - 1, cx + size], mvx[cy - 1, cx + size]
+    return _median3(ly, ty, ry), _median3(lx, tx, rx)
 
-    Integer full search on the 2x2-averaged planes ``cur2``/``ref2``, integer refinement at full
-    resolution around it and around the predicted and previous vectors, then half- and
-    quarter-sample refinement on the H.264 quarter-sample plane ``up``. Returns
-    (modes int8, mvy int32, mvx int32, est_bits int64 per block in 1/256 bit).
+
+@njit(cache=True)
+def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
+    """Integer refinement (+-1) around candidate vectors, then half and quarter refinement.
+
+    Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus a
+    small vector-cost penalty.
+    """
+    big = np.int64(1) << 60
+    best = big
+    iy = 0
+    ix = 0
+    for c in range(cand_y.size):
+        by = (cand_y[c] + 2) >> 2
+        bx = (cand_x[c] + 2) >> 2
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                ty = by + dy
+                tx = bx + dx
+                if abs(ty) > search_range or abs(tx) > search_range:
+                    continue
+                s = _sad(cur, refs, slot, y0, x0, y1, x1, ty, tx, best)
+                s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
+                if s < best:
+                    best = s
+                    iy = ty
+                    ix = tx
+    sy = 4 * iy
+    sx = 4 * ix
+    best = _sad_up(cur, ups, slot, y0, x0, y1, x1, sy, sx, pad, big) \
+        + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
+    for step in (2, 1):
+        cy = sy
+        cx = sx
+        for dy in range(-step, step + 1, step):
+            for dx in range(-step, step + 1, step):
+                if dy == 0 and dx == 0:
+                    continue
+                ty = cy + dy
+                tx = cx + dx
+                s = _sad_up(cur, ups, slot, y0, x0, y1, x1, ty, tx, pad, best) \
+                    + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                if s < best:
+                    best = s
+                    sy = ty
+                    sx = tx
+    return sy, sx
+
+
+@njit(cache=True)
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2):
+    """Integer full search on 2x2-averaged planes; the winner in full-resolution samples."""
+    cy0 = y0 // 2
+    cx0 = x0 // 2
+    cy1 = max(cy0 + 1, (y1 + 1) // 2)
+    cx1 = max(cx0 + 1, (x1 + 1) // 2)
+    best = np.int64(1) << 60
+    gy = 0
+    gx = 0
+    for dy in range(-r2, r2 + 1):
+        for dx in range(-r2, r2 + 1):
+            s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best)
+            if s < best:
+                best = s
+                gy = dy
+                gx = dx
+    return 2 * gy, 2 * gx
+
+
+@njit(cache=True)
+def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost):
+    """Estimated residual bits (1/256) of INTER and INTER_MED at one vector."""
+    c_inter = 0
+    c_med = 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            p = _predict_at(cur, refs, ups, slot, y, x, INTER, vy, vx, 2, 2, pad, maxval)
+            c_inter += _cost(cost, cur[y, x] - p)
+            p2 = _predict_at(cur, refs, ups, slot, y, x, INTER_MED, vy, vx, 2, 2, pad, maxval)
+            c_med += _cost(cost, cur[y, x] - p2)
+    return c_inter, c_med
+
+
+@njit(cache=True)
+def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
+                 prev_mvy, prev_mvx, maxval, cost):
+    """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
+
+    For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
+    intra, or for each lag the best quarter-sample vector (coarse full search at the root for
+    lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
+    with INTER or INTER_MED. Then, bottom up, a node splits only when its children plus the
+    split flag cost less than the node as one leaf (MDL pruning).
     """
     h, w = cur.shape
-    nby = (h + block - 1) // block
-    nbx = (w + block - 1) // block
-    modes = np.zeros((nby, nbx), dtype=np.int8)
-    mvy = np.zeros((nby, nbx), dtype=np.int32)
-    mvx = np.zeros((nby, nbx), dtype=np.int32)
-    est = np.zeros((nby, nbx), dtype=np.int64)
+    n = root // cell
+    gh = -(-h // root) * n
+    gw = -(-w // root) * n
+    depth_g = np.zeros((gh, gw), dtype=np.int8)
+    modes_g = np.zeros((gh, gw), dtype=np.int8)
+    lags_g = np.zeros((gh, gw), dtype=np.int8)
+    mvy_g = np.zeros((gh, gw), dtype=np.int32)
+    mvx_g = np.zeros((gh, gw), dtype=np.int32)
+    max_d = 0
+    while (root >> (max_d + 1)) >= min_leaf and (root >> (max_d + 1)) >= cell:
+        max_d += 1
+    offsets = np.zeros(max_d + 2, dtype=np.int64)
+    for d in range(max_d + 1):
+        offsets[d + 1] = offsets[d] + (1 << d) * (1 << d)
+    total = offsets[max_d + 1]
+    leaf_cost = np.zeros(total, dtype=np.int64)
+    best_cost = np.zeros(total, dtype=np.int64)
+    leaf_mode = np.zeros(total, dtype=np.int8)
+    leaf_lag = np.zeros(total, dtype=np.int8)
+    leaf_vy = np.zeros((total, lag_slots.size), dtype=np.int32)
+    leaf_vx = np.zeros((total, lag_slots.size), dtype=np.int32)
+    split = np.zeros(total, dtype=np.uint8)
+    nlags = lag_slots.size
     r2 = max(1, search_range // 2)
-    big = np.int64(1) << 60
-    dummy = np.zeros((1, 1), dtype=np.int32)
-    for by in range(nby):
-        for bx in range(nbx):
-            y0 = by * block
-            x0 = bx * block
-            y1 = min(y0 + block, h)
-            x1 = min(x0 + block, w)
-            c_intra = 0
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    p = _predict_at(cur, dummy, dummy, y, x, INTRA, 0, 0, 0, 0, 0, maxval)
-                    c_intra += _cost(cost, cur[y, x] - p)
-            # coarse integer full search on the 2x2-averaged planes
-            cy0 = y0 // 2
-            cx0 = x0 // 2
-            cy1 = max(cy0 + 1, (y1 + 1) // 2)
-            cx1 = max(cx0 + 1, (x1 + 1) // 2)
-            bsad = big
-            gy = 0
-            gx = 0
-            for dy in range(-r2, r2 + 1):
-                for dx in range(-r2, r2 + 1):
-                    s = _sad(cur2, ref2, cy0, cx0, cy1, cx1, dy, dx, bsad)
-                    if s < bsad:
-                        bsad = s
-                        gy = dy
-                        gx = dx
-            # integer refinement around the coarse winner, zero, the prediction and last frame's
-            py, px = mv_predictor(mvy, mvx, modes, by, bx)
-            cand_y = np.array([2 * gy, 0, (py + 2) >> 2, (prev_mvy[by, bx] + 2) >> 2], dtype=np.int32)
-            cand_x = np.array([2 * gx, 0, (px + 2) >> 2, (prev_mvx[by, bx] + 2) >> 2], dtype=np.int32)
-            bsad = big
-            iy = 0
-            ix = 0
-            for c in range(cand_y.size):
-                for dy in range(-1, 2):
-                    for dx in range(-1, 2):
-                        ty = cand_y[c] + dy
-                        tx = cand_x[c] + dx
-                        if abs(ty) > search_range or abs(tx) > search_range:
+    dummy = np.zeros((1, 1, 1), dtype=np.int32)
+    lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
+    for ry in range(0, gh, n):
+        for rx in range(0, gw, n):
+            py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
+            for d in range(max_d + 1):
+                size = n >> d  # in cells
+                for iy in range(1 << d):
+                    for ix in range(1 << d):
+                        node = offsets[d] + iy * (1 << d) + ix
+                        y0 = (ry + iy * size) * cell
+                        x0 = (rx + ix * size) * cell
+                        if y0 >= h or x0 >= w:
+                            leaf_cost[node] = 0
+                            leaf_mode[node] = INTRA
                             continue
-                        s = _sad(cur, ref, y0, x0, y1, x1, ty, tx, bsad)
-                        s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
-                        if s < bsad:
-                            bsad = s
-                            iy = ty
-                            ix = tx
-            # half, then quarter sample refinement on the interpolated plane
-            sy = 4 * iy
-            sx = 4 * ix
-            bsad = _sad_up(cur, up, y0, x0, y1, x1, sy, sx, pad, big) \
-                + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
-            for step in (2, 1):
-                cy = sy
-                cx = sx
-                for dy in range(-step, step + 1, step):
-                    for dx in range(-step, step + 1, step):
-                        if dy == 0 and dx == 0:
+                        y1 = min(y0 + size * cell, h)
+                        x1 = min(x0 + size * cell, w)
+                        c_best = 256  # mode symbol
+                        for y in range(y0, y1):
+                            for x in range(x0, x1):
+                                p = _predict_at(cur, dummy, dummy, 0, y, x, INTRA, 0, 0, 0, 0, 0, maxval)
+                                c_best += _cost(cost, cur[y, x] - p)
+                        m_best = INTRA
+                        l_best = 0
+                        parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
+                        for li in range(nlags):
+                            slot = lag_slots[li]
+                            if d == 0:
+                                if li == 0:
+                                    gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2)
+                                    c0y, c0x = 4 * gy, 4 * gx
+                                else:
+                                    c0y = leaf_vy[node, 0] * (li + 1)
+                                    c0x = leaf_vx[node, 0] * (li + 1)
+                            else:
+                                c0y = leaf_vy[parent, li]
+                                c0x = leaf_vx[parent, li]
+                            cy_ = (ry + iy * size)
+                            cx_ = (rx + ix * size)
+                            cand_y = np.array([c0y, 0, py, prev_mvy[cy_, cx_]], dtype=np.int32)
+                            cand_x = np.array([c0x, 0, px, prev_mvx[cy_, cx_]], dtype=np.int32)
+                            vy, vx = _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1,
+                                                  cand_y, cand_x, py, px, search_range)
+                            leaf_vy[node, li] = vy
+                            leaf_vx[node, li] = vx
+                            side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
+                            c_inter, c_med = _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1,
+                                                         vy, vx, maxval, cost)
+                            if c_inter + side < c_best:
+                                c_best = c_inter + side
+                                m_best = INTER
+                                l_best = li + 1
+                            if c_med + side < c_best:
+                                c_best = c_med + side
+                                m_best = INTER_MED
+                                l_best = li + 1
+                        leaf_cost[node] = c_best
+                        leaf_mode[node] = m_best
+                        leaf_lag[node] = l_best
+            # bottom-up pruning: split when the children and one split flag are cheaper
+            for d in range(max_d, -1, -1):
+                for iy in range(1 << d):
+                    for ix in range(1 << d):
+                        node = offsets[d] + iy * (1 << d) + ix
+                        flag = 256 if d < max_d else 0
+                        best_cost[node] = leaf_cost[node] + flag
+                        split[node] = 0
+                        if d < max_d:
+                            kids = 0
+                            for k in range(4):
+                                kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
+                                kids += best_cost[kid]
+                            if kids + flag < best_cost[node]:
+                                best_cost[node] = kids + flag
+                                split[node] = 1
+            # write the chosen leaves into the grids (top-down)
+            for d in range(max_d + 1):
+                size = n >> d
+                for iy in range(1 << d):
+                    for ix in range(1 << d):
+                        node = offsets[d] + iy * (1 << d) + ix
+                        cy0 = ry + iy * size
+                        cx0 = rx + ix * size
+                        if d > 0 and depth_g[cy0, cx0] != d:
+                            continue  # not reached: an ancestor is a leaf
+                        if split[node]:
+                            for yy in range(cy0, cy0 + size):
+                                for xx in range(cx0, cx0 + size):
+                                    depth_g[yy, xx] = d + 1
                             continue
-                        ty = cy + dy
-                        tx = cx + dx
-                        s = _sad_up(cur, up, y0, x0, y1, x1, ty, tx, pad, bsad) \
-                            + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
-                        if s < bsad:
-                            bsad = s
-                            sy = ty
-                            sx = tx
-            side = _mvd_cost(sy - py) + _mvd_cost(sx - px) + 256
-            c_inter = side
-            c_med = side
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    p = _predict_at(cur, ref, up, y, x, INTER, sy, sx, 2, 2, pad, maxval)
-                    c_inter += _cost(cost, cur[y, x] - p)
-                    p2 = _predict_at(cur, ref, up, y, x, INTER_MED, sy, sx, 2, 2, pad, maxval)
-                    c_med += _cost(cost, cur[y, x] - p2)
-            best_mode = INTRA
-            best_cost = c_intra + 256
-            if c_inter < best_cost:
-                best_mode, best_cost = INTER, c_inter
-            if c_med < best_cost:
-                best_mode, best_cost = INTER_MED, c_med
-            modes[by, bx] = best_mode
-            if best_mode != INTRA:
-                mvy[by, bx] = sy
-                mvx[by, bx] = sx
-            est[by, bx] = best_cost
-    return modes, mvy, mvx, est
+                        li = leaf_lag[node]
+                        for yy in range(cy0, cy0 + size):
+                            for xx in range(cx0, cx0 + size):
+                                depth_g[yy, xx] = d
+                                modes_g[yy, xx] = leaf_mode[node]
+                                lags_g[yy, xx] = li
+                                if li > 0:
+                                    mvy_g[yy, xx] = leaf_vy[node, li - 1]
+                                    mvx_g[yy, xx] = leaf_vx[node, li - 1]
+    return depth_g, modes_g, lags_g, mvy_g, mvx_g

@@ -38,16 +38,17 @@ def _clamp(v, lo, hi):
 
 
 @njit(cache=True)
-def _sample(ref, up, y, x, mvy, mvx, fby, fbx, pad):
-    """The reference at (y, x) displaced by (mvy / 2^fby, mvx / 2^fbx), edges extended.
+def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
+    """Reference ``slot`` at (y, x) displaced by (mvy / 2^fby, mvx / 2^fbx), edges extended.
 
-    With a quarter-sample plane ``up`` (shape > 1x1; fby = fbx = 2) the sample is read from it;
-    otherwise bilinear interpolation of ``ref`` with rounding (H.264's chroma rule at 1/8).
+    With quarter-sample planes ``ups`` (shape > 1x1; fby = fbx = 2) the sample is read from
+    them; otherwise bilinear interpolation of ``refs`` with rounding (H.264's chroma rule).
     """
-    if up.shape[0] > 1:
-        return up[_clamp(4 * (y + pad) + mvy, 0, up.shape[0] - 1),
-                  _clamp(4 * (x + pad) + mvx, 0, up.shape[1] - 1)]
-    h, w = ref.shape
+    if ups.shape[1] > 1:
+        return np.int64(ups[slot, _clamp(4 * (y + pad) + mvy, 0, ups.shape[1] - 1),
+                   _clamp(4 * (x + pad) + mvx, 0, ups.shape[2] - 1)])
+    h = refs.shape[1]
+    w = refs.shape[2]
     iy = y + (mvy >> fby)
     ix = x + (mvx >> fbx)
     fy = mvy & ((1 << fby) - 1)
@@ -55,32 +56,32 @@ def _sample(ref, up, y, x, mvy, mvx, fby, fbx, pad):
     y0 = _clamp(iy, 0, h - 1)
     x0 = _clamp(ix, 0, w - 1)
     if fy == 0 and fx == 0:
-        return ref[y0, x0]
+        return np.int64(refs[slot, y0, x0])
     y1 = _clamp(iy + 1, 0, h - 1)
     x1 = _clamp(ix + 1, 0, w - 1)
     wy = 1 << fby
     wx = 1 << fbx
-    acc = ((wy - fy) * ((wx - fx) * ref[y0, x0] + fx * ref[y0, x1])
-           + fy * ((wx - fx) * ref[y1, x0] + fx * ref[y1, x1]))
+    acc = ((wy - fy) * ((wx - fx) * refs[slot, y0, x0] + fx * refs[slot, y0, x1])
+           + fy * ((wx - fx) * refs[slot, y1, x0] + fx * refs[slot, y1, x1]))
     shift = fby + fbx
     return (acc + (1 << (shift - 1))) >> shift
 
 
 @njit(cache=True)
-def _predict_at(rec, ref, up, y, x, mode, mvy, mvx, fby, fbx, pad, maxval):
-    """Prediction of sample (y, x) from reconstructed causal neighbours and the reference."""
+def _predict_at(rec, refs, ups, slot, y, x, mode, mvy, mvx, fby, fbx, pad, maxval):
+    """Prediction of sample (y, x) from reconstructed causal neighbours and reference ``slot``."""
     if mode == INTRA:
         if y == 0:
             return rec[0, x - 1] if x > 0 else (maxval + 1) >> 1
         if x == 0:
             return rec[y - 1, 0]
         return _med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1])
-    t = _sample(ref, up, y, x, mvy, mvx, fby, fbx, pad)
+    t = _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad)
     if mode == INTER_MED:
-        dl = rec[y, x - 1] - _sample(ref, up, y, x - 1, mvy, mvx, fby, fbx, pad) if x > 0 else 0
-        du = rec[y - 1, x] - _sample(ref, up, y - 1, x, mvy, mvx, fby, fbx, pad) if y > 0 else 0
+        dl = rec[y, x - 1] - _sample(refs, ups, slot, y, x - 1, mvy, mvx, fby, fbx, pad) if x > 0 else 0
+        du = rec[y - 1, x] - _sample(refs, ups, slot, y - 1, x, mvy, mvx, fby, fbx, pad) if y > 0 else 0
         if x > 0 and y > 0:
-            dul = rec[y - 1, x - 1] - _sample(ref, up, y - 1, x - 1, mvy, mvx, fby, fbx, pad)
+            dul = rec[y - 1, x - 1] - _sample(refs, ups, slot, y - 1, x - 1, mvy, mvx, fby, fbx, pad)
             t += _med(dl, du, dul)
         else:
             t += dl + du
@@ -89,9 +90,10 @@ def _predict_at(rec, ref, up, y, x, mode, mvy, mvx, fby, fbx, pad, maxval):
 
 
 @njit(cache=True)
-def _encode_plane(src, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
+def _encode_plane(src, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
+    ``modes``, ``slots`` (reference index), ``mvy``, ``mvx`` are per cell of bh x bw samples.
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
     [0, maxval]; with step == 1 this is lossless, the reconstruction equals ``src`` and the
     residual is reduced modulo maxval + 1 into [-(maxval+1)/2, (maxval+1)/2) (as JPEG-LS does:
@@ -107,7 +109,8 @@ def _encode_plane(src, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, 
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, ref, up, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], fby, fbx, pad, maxval)
+            p = _predict_at(rec, refs, ups, slots[by, bx], y, x, modes[by, bx], mvy[by, bx],
+                            mvx[by, bx], fby, fbx, pad, maxval)
             r = src[y, x] - p
             if step == 1:
                 q[y, x] = (r + wrap) % modulus - wrap
@@ -120,7 +123,7 @@ def _encode_plane(src, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, 
 
 
 @njit(cache=True)
-def _decode_plane(q, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
+def _decode_plane(q, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
@@ -129,7 +132,8 @@ def _decode_plane(q, ref, up, modes, mvy, mvx, bh, bw, fby, fbx, pad, maxval, st
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, ref, up, y, x, modes[by, bx], mvy[by, bx], mvx[by, bx], fby, fbx, pad, maxval)
+            p = _predict_at(rec, refs, ups, slots[by, bx], y, x, modes[by, bx], mvy[by, bx],
+                            mvx[by, bx], fby, fbx, pad, maxval)
             if step == 1:
                 rec[y, x] = (p + q[y, x]) % modulus
             else:
