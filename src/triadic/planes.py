@@ -134,7 +134,7 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         is_open.ravel()[newly] = 1
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
-        for phase in (0, 1):
+        for phase in range(len(ck.PHASES)):
             pos, ctx = ck.magnitude_contexts(v, is_open, ck.KBLOCK, e16, k, phase, chan, pow3k)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))

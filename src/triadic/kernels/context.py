@@ -2,7 +2,7 @@
 
 A plane k of one channel is coded in passes, most significant plane first:
   block pass      for every block not yet open, is the block's top digit at k?  (K map)
-  magnitude pass  M_k of every sample in an open block, checkerboard phase 0 then 1
+  magnitude pass  M_k of every sample in an open block, in the four 2x2 phases of PHASES
   sign pass       the sign of every nonzero digit just coded (same phase)
 Contexts read only what the decoder holds before the pass: the partial residual ``V`` (digits
 above k everywhere, digit k at the earlier phase), the expected magnitude ``E16`` made from the
@@ -22,9 +22,12 @@ LEVELS = 7                     # magnitude level of a local mean relative to 3^k
 OWN_STATES = 4                 # |V / 3^(k+1)|: 0, 1, 2..4, 5+
 K_CLASSES = 3                  # plane 0, 1, 2+
 CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
-NUM_MAGNITUDE_CONTEXTS = OWN_STATES * 2 * LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES
+#: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
+#: coding order. Later phases see the digit k of the earlier ones around them.
+PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
+NUM_MAGNITUDE_CONTEXTS = OWN_STATES * len(PHASES) * LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
-NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * 2 * K_CLASSES * CHANNEL_CLASSES
+NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
 
 
@@ -149,14 +152,16 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
 def magnitude_contexts(v, is_open, kblock, e16, k, phase, chan, pow3k):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k."""
     h, w = v.shape
-    pos = np.empty(((h * w) + 1) // 2 + 1, dtype=np.int32)
+    pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
     ctx = np.empty(pos.size, dtype=np.int32)
     n = 0
     kc = _k_class(k)
     step = 3 * pow3k
-    for y in range(h):
+    py, px = PHASES[phase]
+    nph = len(PHASES)
+    for y in range(py, h, 2):
         by = y // kblock
-        for x in range((y + phase) & 1, w, 2):
+        for x in range(px, w, 2):
             if not is_open[by, x // kblock]:
                 continue
             u = abs(v[y, x]) // step
@@ -170,7 +175,7 @@ def magnitude_contexts(v, is_open, kblock, e16, k, phase, chan, pow3k):
             e = e16[y, x]
             lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
             pos[n] = y * w + x
-            ctx[n] = ((((own * 2 + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+            ctx[n] = ((((own * nph + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
                       * K_CLASSES + kc) * CHANNEL_CLASSES + chan
             n += 1
     return pos[:n], ctx[:n]
@@ -204,7 +209,7 @@ def sign_contexts(v, pos, k, phase, chan, pow3k):
         if x + 1 < w:
             s += np.sign(v[y, x + 1])
         t = 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
-        ctx[i] = (((own * 5 + t) * 2 + phase) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+        ctx[i] = (((own * 5 + t) * len(PHASES) + phase) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
     return ctx
 
 
