@@ -1,7 +1,8 @@
 """The ``triadic`` command line: encode, decode, info, verify, plot, bench.
 
-Exit codes: 0 success, 1 verify found a mismatch, 2 bad input or a damaged stream (one line on
-stderr, no traceback), 130 interrupted.
+Exit codes: 0 success, 1 verify found a mismatch (or ``decode --salvage`` lost frames), 2 bad
+input or a damaged stream (one line on stderr, no traceback, no output file), 130 interrupted
+(SIGINT), 143 terminated (SIGTERM); an interrupted command leaves no partial output.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -16,7 +18,7 @@ import time
 import numpy as np
 
 from . import __version__, codec
-from .errors import TriadicError
+from .errors import CorruptStreamError, TriadicError
 from .params import MAX_ERRORS, PRESETS, DEFAULT_PRESET
 
 
@@ -94,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress a .tri file")
     p.add_argument("input", help="the .tri file")
     p.add_argument("output", help="OUT.y4m, OUT.mkv (FFV1), a folder for PNG frames, or - for y4m on stdout")
+    p.add_argument("--salvage", action="store_true",
+                   help="write every intact frame of a damaged file (resuming at the next keyframe "
+                        "after damage) and report the lost ones; exit 1 if any were lost")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     p = sub.add_parser("info", help="describe a .tri file")
@@ -149,17 +154,45 @@ def _decode(args) -> int:
 
     header = codec.read_header(args.input)
     progress = Progress("decode", args.quiet or args.output == "-")
+    lost: list[int] = []
     with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
                    frame_rate=header.frame_rate) as sink:
         count = 0
-        for frame in codec.decode(args.input):
+        frames = _salvaged(args.input, lost) if args.salvage else codec.decode(args.input)
+        for frame in frames:
             sink.write(frame)
             count += 1
-            progress(count, header.frame_count)
+            progress(count + len(lost), header.frame_count)
+        if lost and not count:
+            raise CorruptStreamError(f"nothing to salvage: all {len(lost)} frames are lost")
     progress.done()
+    if lost:
+        print(f"triadic: salvage: lost {len(lost)} of {header.frame_count} frames: "
+              f"{_ranges(lost)}; wrote the other {count}", file=sys.stderr)
     if not args.quiet and args.output != "-":
         print(f"{args.output}: {count} frames {header.width}x{header.height} {header.pix_fmt}")
-    return 0
+    return 1 if lost else 0
+
+
+def _salvaged(path, lost: list[int]):
+    """The intact frames of ``path``; the numbers of the lost ones go to ``lost``."""
+    for index, frame in codec.salvage(path):
+        if frame is None:
+            lost.append(index)
+        else:
+            yield frame
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(str(start) if start == n else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
 
 
 def _info(args) -> int:
@@ -263,14 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify, "plot": _plot}
+    previous = _catch_sigterm()
     try:
         return handlers[args.command](args)
     except TriadicError as exc:
         print(f"triadic: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("triadic: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # the writers' `with` blocks have removed their temporary files on the way out
+        terminated = isinstance(exc, _Terminated)
+        print(f"triadic: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # the reader of stdout went away (e.g. `| head`); silence Python's flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -279,6 +315,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"triadic: error: {exc.strerror or exc}{': ' + exc.filename if exc.filename else ''}",
               file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every writer on the stack aborts and removes its temp file."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _catch_sigterm():
+    """Turn SIGTERM into an exception (the default action would kill us mid-write); the previous
+    handler, to restore, or None where signals cannot be set (not the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":

@@ -298,6 +298,27 @@ def decode(src) -> Iterator[Frame]:
             yield decoder.decode(payload, keyframe)
 
 
+def salvage(src) -> Iterator[tuple[int, Frame | None]]:
+    """(frame number, Frame or None) for every frame of a damaged .tri file, in order.
+
+    None marks a lost frame: its chunk is damaged or missing, its payload does not decode, or it
+    depends on a lost frame (decoding resumes at the next intact keyframe, the next segment
+    start). Only a damaged header (nothing can be decoded without it) raises.
+    """
+    with ContainerReader(src) as reader:
+        decoder = FrameDecoder(reader.header)
+        broken = True  # a keyframe is needed before anything decodes
+        for index, keyframe, payload in reader.salvage():
+            frame = None
+            if payload is not None and (keyframe or not broken):
+                try:
+                    frame = decoder.decode(payload, keyframe, index)
+                except CorruptStreamError:
+                    frame = None
+            broken = frame is None
+            yield index, frame
+
+
 @dataclass
 class FrameAnalysis:
     """One decoded frame with what produced it: the chart, the residual of every codec plane

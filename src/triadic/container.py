@@ -89,6 +89,7 @@ _CRC_SIZE = _U32.size
 _INDEX_MIN_SIZE = _INDEX_HEAD.size + _CRC_SIZE  # an index of zero frames
 _BLOCK = 1 << 16  # read size when checksumming long regions
 _INDEX_SPILL = 1 << 20  # bytes of index entries the writer keeps in memory before spilling to disk
+_SALVAGE_BUDGET = 4  # salvage checksums at most this many times the file size while resynchronising
 
 assert _PREFIX.size == 16 and _CHUNK_HEAD.size == 5 and _INDEX_HEAD.size == 12
 assert _INDEX_ENTRY.size == _INDEX_DTYPE.itemsize == 9 and _TRAILER.size == 16
@@ -863,3 +864,145 @@ class ContainerReader:
             self._index = list(zip(offsets.tolist(), (flags & FLAG_KEYFRAME).astype(bool).tolist()))
             self._index_offset = offset
         return list(self._index)
+
+    # salvage ---------------------------------------------------------------------------------
+
+    def salvage(self) -> Iterator[tuple[int, bool, bytes | None]]:
+        """(index, keyframe, payload) for every frame 0 .. frame_count - 1 of a damaged file, in
+        order; the payload is None (and keyframe False) when the frame's chunk is damaged or missing.
+
+        For ``decode --salvage``. Only the header must be intact; damage after it never raises.
+        Chunks are found through the index when it is intact, else by walking their lengths. A
+        damaged chunk whose length still leads to an intact chunk costs one frame; otherwise the
+        walk resynchronises on the next chunk whose CRC holds, and numbers the chunks it finds by
+        the index entries (matched by offset) or, for the run that ends at the index, backwards
+        from ``frame_count``. Work is bounded: resynchronisation checksums at most
+        ``_SALVAGE_BUDGET`` times the file size.
+        """
+        count = self.header.frame_count
+        try:
+            index = self.index()
+        except CorruptStreamError:
+            index = None
+        if index is not None:
+            ends = [offset for offset, _ in index[1:]] + [self._index_offset]
+            for i, ((offset, keyframe), end) in enumerate(zip(index, ends)):
+                found = self._salvage_chunk(offset, end)
+                good = found is not None and found[0] == keyframe
+                yield i, keyframe and good, found[1] if good else None
+            return
+        located = self._salvage_walk()
+        for i in range(count):
+            found = self._salvage_chunk(located[i], None) if i in located else None
+            yield i, found is not None and found[0], None if found is None else found[1]
+
+    def _salvage_crc_ok(self, pos: int, length: int, budget: list[int] | None) -> bool:
+        """Whether the chunk at ``pos`` with payload ``length`` checks, read in blocks."""
+        if budget is not None:
+            budget[0] -= length + _CHUNK_HEAD.size
+            if budget[0] < 0:
+                return False
+        crc, at, stop = 0, pos, pos + _CHUNK_HEAD.size + length
+        while at < stop:
+            block = self._src.read(at, min(_BLOCK, stop - at), "a frame")
+            crc = zlib.crc32(block, crc)
+            at += len(block)
+        return crc == _U32.unpack(self._src.read(stop, _CRC_SIZE, "a frame"))[0]
+
+    def _salvage_size(self, pos: int, budget: list[int] | None = None) -> int | None:
+        """Size of the intact chunk at ``pos`` (-1 for the index marker), or None."""
+        src = self._src
+        if pos < self.data_offset or src.size - pos < _INDEX_HEAD.size:
+            return None
+        length, flags = _CHUNK_HEAD.unpack(src.read(pos, _CHUNK_HEAD.size, "a frame"))
+        if length == INDEX_MARKER:
+            return -1 if src.read(pos + 4, 4, "the frame index") == INDEX_TAG else None
+        size = _CHUNK_HEAD.size + length + _CRC_SIZE
+        if flags & FLAGS_RESERVED or size > src.size - pos:
+            return None
+        return size if self._salvage_crc_ok(pos, length, budget) else None
+
+    def _salvage_chunk(self, pos: int, end: int | None) -> tuple[bool, bytes] | None:
+        size = self._salvage_size(pos)
+        if size is None or size < 0 or (end is not None and pos + size != end):
+            return None
+        length, flags = _CHUNK_HEAD.unpack(self._src.read(pos, _CHUNK_HEAD.size, "a frame"))
+        return bool(flags & FLAG_KEYFRAME), self._src.read(pos + _CHUNK_HEAD.size, length, "a frame")
+
+    def _salvage_walk(self) -> dict[int, int]:
+        """Frame number -> offset of every intact chunk found without a usable index."""
+        src, count = self._src, self.header.frame_count
+        budget = [_SALVAGE_BUDGET * src.size + (1 << 24)]
+        runs: list[tuple[list[int | None], bool]] = []  # chunk offsets (None: lost), ends at index
+        run: list[int | None] = []
+        pos, marker = self.data_offset, None
+        while pos is not None and len(run) <= count:
+            size = self._salvage_size(pos)
+            if size == -1:
+                marker = pos
+                break
+            if size is not None:
+                run.append(pos)
+                pos += size
+                continue
+            # damaged: skip it by its own length if that lands on something intact
+            if src.size - pos >= _CHUNK_HEAD.size:
+                (length,) = _U32.unpack(src.read(pos, 4, "a frame"))
+                after = pos + _CHUNK_HEAD.size + length + _CRC_SIZE
+                if length != INDEX_MARKER and self._salvage_size(after) is not None:
+                    run.append(None)
+                    pos = after
+                    continue
+            runs.append((run, False))
+            run = []
+            pos = self._salvage_resync(pos + 1, budget)
+        runs.append((run, marker is not None))
+        entries: dict[int, int] = {}
+        if marker is not None and src.size - marker >= _INDEX_HEAD.size:
+            (stored,) = _U32.unpack(src.read(marker + 8, 4, "the frame index"))
+            if stored == count and marker + _INDEX_MIN_SIZE + count * _INDEX_ENTRY.size <= src.size:
+                raw = src.read(marker + _INDEX_HEAD.size, count * _INDEX_ENTRY.size, "the frame index")
+                table = np.frombuffer(raw, dtype=_INDEX_DTYPE)
+                entries = {int(o): i for i, o in enumerate(table["offset"].tolist())}
+        located: dict[int, int] = {}
+        next_free = 0
+        for number, (offsets, at_index) in enumerate(runs):
+            if not offsets:
+                continue
+            first = next(((entries.get(o), j) for j, o in enumerate(offsets)
+                          if o is not None and o in entries), None)
+            if number == 0:
+                start = 0
+            elif first is not None:
+                start = first[0] - first[1]
+            elif at_index:
+                start = count - len(offsets)
+            else:
+                continue  # cannot be placed: its frames count as lost
+            if start < next_free or start + len(offsets) > count:
+                continue
+            for j, o in enumerate(offsets):
+                if o is not None:
+                    located[start + j] = o
+            next_free = start + len(offsets)
+        return located
+
+    def _salvage_resync(self, pos: int, budget: list[int]) -> int | None:
+        """The first offset at or after ``pos`` holding an intact chunk or the index marker."""
+        src = self._src
+        window = 1 << 20
+        while budget[0] > 0 and src.size - pos >= _INDEX_HEAD.size:
+            n = min(window + 8, src.size - pos)
+            buf = np.frombuffer(src.read(pos, n, "a frame"), dtype=np.uint8)
+            m = n - 8
+            b = buf.astype(np.int64)
+            length = b[0:m] | b[1:m + 1] << 8 | b[2:m + 2] << 16 | b[3:m + 3] << 24
+            room = src.size - pos - np.arange(m, dtype=np.int64)
+            plausible = ((buf[4:m + 4] <= FLAG_KEYFRAME) & (length + 9 <= room)) | (length == INDEX_MARKER)
+            for q in np.flatnonzero(plausible).tolist():
+                if self._salvage_size(pos + q, budget) is not None:
+                    return pos + q
+                if budget[0] <= 0:
+                    return None
+            pos += m
+        return None
