@@ -605,7 +605,9 @@ def depth(source, *, frame: int | None = None, channel="Y", frames: int | None =
 
 @_needs_matplotlib
 def mdl(source, *, frames: int | None = None, **encode_options):
-    """Side and residual bits of every frame, with the share of blocks in each prediction mode."""
+    """Side and residual bits of every frame, and the chart chosen for it: the share of leaves in
+    each prediction mode, the share of the frame covered by each leaf size of the partition tree,
+    and the reference lags of the inter leaves (whatever of these the frame log records)."""
     from .codec import info
 
     with _stream(source, frames, encode_options) as (path, name):
@@ -618,45 +620,75 @@ def mdl(source, *, frames: int | None = None, **encode_options):
     residual = np.array([l["residual_bits"] for l in logs], float)
     total = np.array([8.0 * l["bytes"] for l in logs], float)
     keys = np.array([bool(l["keyframe"]) for l in logs])
-    fig = _figure(figsize=(min(16.0, 5.0 + 0.3 * T), 7.2), layout="constrained")
-    ax0, ax1, ax2 = fig.subplots(3, 1, sharex=True, height_ratios=[2.2, 1.2, 1.2])
+
+    def table(field):
+        """Per frame counts of a log field (a {name: count} dict or a list indexed by value)."""
+        names: list = []
+        for l in logs:
+            value = l.get(field) or {}
+            for key in (value if isinstance(value, dict) else range(len(value))):
+                if key not in names:
+                    names.append(key)
+        rows = [[float((l.get(field) or {}).get(k, 0)) if isinstance(l.get(field), dict)
+                 else float((l.get(field) or [])[k]) if k < len(l.get(field) or []) else 0.0
+                 for k in names] for l in logs]
+        return names, np.array(rows, float).reshape(T, len(names))
+
+    panels = [("modes",) + table("modes")]
+    names, counts = table("depths")
+    if counts.size and counts[:, 1:].any():
+        root = int(meta.get("block_size") or 16)
+        # a leaf at depth d covers (root / 2^d)^2 pixels: weight counts by area
+        area = counts / np.array([4.0 ** d for d in names])
+        panels.append(("depths", [f"{root >> d}×{root >> d}" for d in names], area))
+    names, counts = table("lags")
+    if counts.size and counts.sum() and any(str(n) != "1" for n, c in zip(names, counts.sum(axis=0)) if c):
+        panels.append(("lags", [f"lag {n}" for n in names], counts))
+
+    fig = _figure(figsize=(min(16.0, 5.5 + 0.3 * T), 5.4 + 1.25 * len(panels)), layout="constrained")
+    axes = fig.subplots(2 + len(panels), 1, sharex=True, height_ratios=[2.2, 1.2] + [1.1] * len(panels))
+    ax0, ax1 = axes[:2]
     ax0.bar(t, residual / 1e3, color="#9c9c9c", label="residual planes", width=0.75)
     ax0.bar(t, side / 1e3, bottom=residual / 1e3, color=FORMALISM, label="side info (chart, K)", width=0.75)
     ax0.plot(t, total / 1e3, "k_", ms=12, mew=1.5, label="frame chunk (bytes × 8)")
     ax0.set_ylabel("kbit per frame")
     second = ax0.secondary_yaxis("right", functions=(lambda v: v * 1e3 / pixels, lambda v: v * pixels / 1e3))
     second.set_ylabel("bits per pixel")
-    ax0.legend(fontsize=8, loc="upper right", ncol=3)
-    ax0.set_ylim(0, total.max() / 1e3 * 1.25 if T else 1)
+    ax0.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.08, 1.0))
+    ax0.set_ylim(0, total.max() / 1e3 * 1.2 if T else 1)
     for i in np.flatnonzero(keys):
         ax0.annotate("keyframe", (i, total[i] / 1e3), xytext=(0, 3), textcoords="offset points",
                      ha="center", va="bottom", fontsize=7, color="0.3")
     ax1.bar(t, side, color=FORMALISM, width=0.75)
     mean_side = np.cumsum(side) / (t + 1)
-    ax1.plot(t, mean_side, color="k", lw=1.2, label="mean so far (amortisation)")
+    ax1.plot(t, mean_side, color="k", lw=1.2, label="mean so far\n(amortisation)")
     ax1.set_ylabel("side bits")
-    ax1.legend(fontsize=8, loc="upper right")
-    names = []
-    for l in logs:
-        for key in l.get("modes") or {}:
-            if key not in names:
-                names.append(key)
-    counts = np.array([[float((l.get("modes") or {}).get(key, 0)) for key in names] for l in logs]).reshape(T, -1)
-    shares = counts / np.maximum(1, counts.sum(axis=1, keepdims=True))
-    bottom = np.zeros(T)
-    for i, key in enumerate(names):
-        label, colour = MODES.get(key, (key, None))
-        ax2.bar(t, shares[:, i], bottom=bottom, width=0.75, label=label, color=colour)
-        bottom += shares[:, i]
-    ax2.set_ylim(0, 1)
-    ax2.set_ylabel("share of blocks")
-    ax2.set_xlabel("frame t")
-    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="mode", title_fontsize=8)
-    ax2.set_xticks(t if T <= 40 else t[:: max(1, T // 20)])
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.08, 1.0))
+    blues = ["#08519c", "#4292c6", "#9ecae1", "#deebf7", "#f7fbff"]
+    greys = ["#252525", "#737373", "#bdbdbd", "#f0f0f0", "#ffffff"]
+    titles = {"modes": ("share of leaves", "prediction mode"), "depths": ("share of frame", "leaf size"),
+              "lags": ("share of inter leaves", "reference")}
+    for ax, (field, names, counts) in zip(axes[2:], panels):
+        shares = counts / np.maximum(1e-12, counts.sum(axis=1, keepdims=True))
+        bottom = np.zeros(T)
+        for i, key in enumerate(names):
+            if field == "modes":
+                label, colour = MODES.get(key, (str(key), None))
+            else:
+                label, colour = str(key), (blues if field == "depths" else greys)[min(i, 4)]
+            ax.bar(t, shares[:, i], bottom=bottom, width=0.75, label=label, color=colour,
+                   edgecolor="0.6" if field != "modes" else None, linewidth=0.3)
+            bottom += shares[:, i]
+        ax.set_ylim(0, 1)
+        ylabel, title = titles[field]
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.08, 1.0), title=title, title_fontsize=8)
+    axes[-1].set_xlabel("frame t")
+    axes[-1].set_xticks(t if T <= 40 else t[:: max(1, T // 20)])
     fig.suptitle(f"Description length per frame (MDL): {name}, {T} frames, "
                  f"{meta['bpppf']:.3f} bpppf overall\n"
-                 "top: what each frame costs; middle: the chart's side info; bottom: the predictor "
-                 "family chosen per block", fontsize=11)
+                 "what each frame costs, what its chart (side info) costs, and which chart the "
+                 "encoder chose", fontsize=11)
     return fig
 
 
