@@ -7,6 +7,8 @@ segment start (keyframe), which makes segments independently decodable.
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 from .kernels import context as ck
@@ -58,8 +60,24 @@ class SymbolCounts:
         self.counts[over] = (self.counts[over] + 1) >> 1
 
 
+#: The binary context families, by attribute name of ContextModel.
+BINARY_FAMILIES = ("magnitude", "sign", "block", "split")
+#: Start each segment from the learned priors (benchmarks/train_priors.py); off only for training.
+USE_PRIORS = True
+_PRIORS: dict[str, np.ndarray] | None = None
+
+
+def _priors() -> dict[str, np.ndarray]:
+    """The trained initial counts shipped with the package (part of the bitstream format)."""
+    global _PRIORS
+    if _PRIORS is None:
+        path = pathlib.Path(__file__).with_name("priors.npz")
+        _PRIORS = dict(np.load(path)) if path.exists() else {}
+    return _PRIORS
+
+
 class ContextModel:
-    """All adaptive statistics of one segment."""
+    """All adaptive statistics of one segment, starting from the learned priors."""
 
     def __init__(self) -> None:
         self.magnitude = BinaryCounts(ck.NUM_MAGNITUDE_CONTEXTS)
@@ -69,6 +87,11 @@ class ContextModel:
         self.mode = SymbolCounts(4, 3)
         self.split = BinaryCounts(3 * MAX_TREE_DEPTH, limit=1 << 10)
         self.lag = SymbolCounts(1, MAX_LAGS)
+        if USE_PRIORS:
+            for name, table in _priors().items():
+                counts = getattr(self, name).counts
+                if table.shape == counts.shape:
+                    counts[:] = table
         self.mv_class = SymbolCounts(2, MV_CLASSES)
 
 
