@@ -254,7 +254,7 @@ def _image_axes(fig, n: int, aspect: float, extra: bool = False):
 def _image_figsize(n: int, aspect: float, extra: bool = False) -> tuple[float, float]:
     if aspect > 1.6:
         return (9.5 if extra else 8.0, 0.7 + n * (5.6 / aspect + 0.75))
-    return (n * 4.2 + (3.6 if extra else 0.0), 1.4 + 3.4 / aspect)
+    return (n * 4.2 + (3.6 if extra else 0.0), 2.0 + 3.4 / aspect)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def barcode(source, *, pixel=None, block: int = 1, channel="Y", frames: int | No
     digits = _digits(stack, int(_depth(np.array([peak]))[0]))     # (K, T, b, b)
     K, T = digits.shape[0], digits.shape[1]
     scale = 3 ** j
-    fig = _figure(figsize=(min(16.0, 3.5 + 0.32 * T), 2.6 + 0.45 * (K + j)), layout="constrained")
+    fig = _figure(figsize=(min(16.0, max(7.5, 3.5 + 0.32 * T)), 2.6 + 0.45 * (K + j)), layout="constrained")
     top, ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.55 * (K + j))])
     t = np.arange(T)
     rows = np.zeros((K + j, T))
@@ -300,6 +300,9 @@ def barcode(source, *, pixel=None, block: int = 1, channel="Y", frames: int | No
         top.bar(t, series, color=np.where(series >= 0, POS, NEG), width=0.7)
         top.axhline(0, color="0.5", lw=0.6)
         top.set_ylabel("residual R_t")
+        from matplotlib.ticker import MaxNLocator
+
+        top.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         rows[j:] = digits[:, :, 0, 0]
         cmap, norm = _digit_cmap()
         image = ax.imshow(rows, cmap=cmap, norm=norm, aspect="auto", origin="lower",
@@ -645,7 +648,7 @@ def mdl(source, *, frames: int | None = None, **encode_options):
     if counts.size and counts.sum() and any(str(n) != "1" for n, c in zip(names, counts.sum(axis=0)) if c):
         panels.append(("lags", [f"lag {n}" for n in names], counts))
 
-    fig = _figure(figsize=(min(16.0, 5.5 + 0.3 * T), 5.4 + 1.25 * len(panels)), layout="constrained")
+    fig = _figure(figsize=(min(16.0, max(9.0, 5.5 + 0.3 * T)), 5.4 + 1.25 * len(panels)), layout="constrained")
     axes = fig.subplots(2 + len(panels), 1, sharex=True, height_ratios=[2.2, 1.2] + [1.1] * len(panels))
     ax0, ax1 = axes[:2]
     ax0.bar(t, residual / 1e3, color="#9c9c9c", label="residual planes", width=0.75)
