@@ -26,7 +26,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
-from .kernels.predict import _decode_plane, _encode_plane
+from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
@@ -56,6 +56,8 @@ class FrameLog:
 #: Edge replication around reference planes before quarter-sample interpolation.
 PAD = 8
 _NONE3 = np.zeros((1, 1, 1), np.int32)
+_EMPTY = np.zeros((1, 1), np.int32)
+_SLOTS0 = np.zeros((1, 1), np.int64)
 
 
 class _Segment:
@@ -98,7 +100,7 @@ class _Segment:
             chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
                                      self.available)
             log.side_bits += bits
-        slots = self.slot_grid(chart)
+        ts = self.motion_compensated(chart)
         out_q, out_kb = [], []
         dummy = np.zeros((1, 1), np.int32)
         for c, shape in enumerate(self.shapes):
@@ -109,9 +111,8 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
-            if not log.keyframe:  # inter frame: mix in the texture of the prediction
-                args = self.plane_args(c, chart, slots)
-                ck.mix_activity(e16, ck.prediction_activity(*args[:11], self.head))
+            if ts is not None:  # inter frame: mix in the texture of the prediction
+                ck.mix_activity(e16, ck.prediction_activity(ts[c]))
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
@@ -123,6 +124,7 @@ class _Segment:
             out_kb.append(kb)
         log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
+        self.ts = ts
         return chart, out_q
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
@@ -148,12 +150,29 @@ class _Segment:
         table[1:self.available + 1] = self.lag_slots()
         return table[chart.lags]
 
-    def plane_args(self, c: int, chart: Chart, slots: np.ndarray):
+    def motion_compensated(self, chart: Chart) -> list[np.ndarray] | None:
+        """Per plane, T: the references sampled at the chart's vectors (None on keyframes)."""
+        if self.available == 0:
+            return None
+        slots = self.slot_grid(chart)
+        out = []
+        for c in range(len(self.shapes)):
+            sy, sx = self.shifts[c]
+            out.append(motion_compensate(self.refs[c], self.ups[c], chart.modes, slots, chart.mvy,
+                                         chart.mvx, CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD,
+                                         self.head))
+        return out
+
+    def plane_args(self, c: int, chart: Chart, ts: list[np.ndarray] | None):
+        """The arguments after the samples of _encode_plane / _decode_plane for plane c."""
         sy, sx = self.shifts[c]
-        refs = self.refs[c] if self.refs is not None else _NONE3
-        ups = self.ups[c] if self.ups is not None else _NONE3
-        return (refs, ups, chart.modes, slots, chart.mvy, chart.mvx, CELL >> sy, CELL >> sx,
-                2 + sy, 2 + sx, PAD, self.maxima[c], self.step)
+        if ts is None:
+            t, mc = _EMPTY, (_NONE3, _NONE3, _SLOTS0, _EMPTY, _EMPTY, 0, 0, 0)
+        else:
+            t = ts[c]
+            mc = (self.refs[c], self.ups[c], self.slot_grid(chart), chart.mvy, chart.mvx,
+                  2 + sy, 2 + sx, PAD)
+        return (t, mc, chart.modes, CELL >> sy, CELL >> sx, self.maxima[c], self.step)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,10 +204,10 @@ class FrameEncoder:
                                        seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                        seg.header.block_size, self.params.min_leaf,
                                        self.params.search_range, seg.maxima[0])
-        slots = seg.slot_grid(chart)
+        ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
-            q, rec = _encode_plane(plane, *seg.plane_args(c, chart, slots))
+            q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
             qs.append(q)
             recs.append(rec)
         coder = Encoder(measure=True)
@@ -280,8 +299,7 @@ class FrameDecoder:
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         chart, qs = seg.code(coder, None, None, log)
         coder.finish()
-        slots = seg.slot_grid(chart)
-        recs = [_decode_plane(q, *seg.plane_args(c, chart, slots)) for c, q in enumerate(qs)]
+        recs = [_decode_plane(q, *seg.plane_args(c, chart, seg.ts)) for c, q in enumerate(qs)]
         seg.push_reference(recs)
         if self.measure:
             self.logs.append(log)

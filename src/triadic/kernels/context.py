@@ -12,8 +12,6 @@ previous frame and from the luma of this frame, and the previous frame's K map.
 import numpy as np
 from numba import njit
 
-from .predict import _sample
-
 #: Samples per side of the blocks of the K map (each plane, in its own samples).
 KBLOCK = 8
 
@@ -242,23 +240,9 @@ def count_update(counts, ctx, bits, limit):
 
 
 @njit(cache=True)
-def prediction_activity(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, latest):
-    """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T.
-
-    T is known to the decoder before any residual of the frame (it needs only the references
-    and the chart); intra cells read the previous frame (reference slot ``latest``) in place.
-    """
-    hh = refs.shape[1]
-    ww = refs.shape[2]
-    t = np.empty((hh, ww), dtype=np.int32)
-    for y in range(hh):
-        by = y // bh
-        for x in range(ww):
-            bx = x // bw
-            if modes[by, bx] == 0:
-                t[y, x] = refs[latest, y, x]
-            else:
-                t[y, x] = _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+def prediction_activity(t):
+    """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T."""
+    hh, ww = t.shape
     out = np.empty((hh, ww), dtype=np.int32)
     for y in range(hh):
         for x in range(ww):

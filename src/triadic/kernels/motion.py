@@ -8,7 +8,7 @@ the platform's floating point. Ties break on the first candidate tried.
 import numpy as np
 from numba import njit
 
-from .predict import INTER, INTER_MED, INTRA, _predict_at
+from .predict import INTER, INTER_MED, INTRA, _clamp, _med, _sample
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -155,16 +155,41 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2):
 
 
 @njit(cache=True)
+def _intra_cost(cur, y0, x0, y1, x1, maxval, cost):
+    """Estimated residual bits (1/256) of MED intra over a block of the source."""
+    c = 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            if y == 0:
+                p = cur[0, x - 1] if x > 0 else (maxval + 1) >> 1
+            elif x == 0:
+                p = cur[y - 1, 0]
+            else:
+                p = _med(cur[y, x - 1], cur[y - 1, x], cur[y - 1, x - 1])
+            c += _cost(cost, cur[y, x] - p)
+    return c
+
+
+@njit(cache=True)
 def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost):
-    """Estimated residual bits (1/256) of INTER and INTER_MED at one vector."""
+    """Estimated residual bits (1/256) of INTER and INTER_MED at one vector.
+
+    Uses the source for the causal neighbours (exact when lossless; an estimate otherwise).
+    """
     c_inter = 0
     c_med = 0
     for y in range(y0, y1):
         for x in range(x0, x1):
-            p = _predict_at(cur, refs, ups, slot, y, x, INTER, vy, vx, 2, 2, pad, maxval)
-            c_inter += _cost(cost, cur[y, x] - p)
-            p2 = _predict_at(cur, refs, ups, slot, y, x, INTER_MED, vy, vx, 2, 2, pad, maxval)
-            c_med += _cost(cost, cur[y, x] - p2)
+            t = _sample(refs, ups, slot, y, x, vy, vx, 2, 2, pad)
+            c_inter += _cost(cost, cur[y, x] - t)
+            dl = cur[y, x - 1] - _sample(refs, ups, slot, y, x - 1, vy, vx, 2, 2, pad) if x > 0 else 0
+            du = cur[y - 1, x] - _sample(refs, ups, slot, y - 1, x, vy, vx, 2, 2, pad) if y > 0 else 0
+            if x > 0 and y > 0:
+                d = _med(dl, du, cur[y - 1, x - 1] - _sample(refs, ups, slot, y - 1, x - 1, vy, vx, 2, 2, pad))
+            else:
+                d = dl + du
+            t = _clamp(t + d, 0, maxval)
+            c_med += _cost(cost, cur[y, x] - t)
     return c_inter, c_med
 
 
@@ -204,7 +229,6 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
     split = np.zeros(total, dtype=np.uint8)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
-    dummy = np.zeros((1, 1, 1), dtype=np.int32)
     lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
@@ -222,11 +246,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             continue
                         y1 = min(y0 + size * cell, h)
                         x1 = min(x0 + size * cell, w)
-                        c_best = 256  # mode symbol
-                        for y in range(y0, y1):
-                            for x in range(x0, x1):
-                                p = _predict_at(cur, dummy, dummy, 0, y, x, INTRA, 0, 0, 0, 0, 0, maxval)
-                                c_best += _cost(cost, cur[y, x] - p)
+                        c_best = 256 + _intra_cost(cur, y0, x0, y1, x1, maxval, cost)  # + mode symbol
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1

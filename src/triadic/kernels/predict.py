@@ -68,32 +68,67 @@ def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
 
 
 @njit(cache=True)
-def _predict_at(rec, refs, ups, slot, y, x, mode, mvy, mvx, fby, fbx, pad, maxval):
-    """Prediction of sample (y, x) from reconstructed causal neighbours and reference ``slot``."""
+def motion_compensate(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, latest):
+    """T: every inter cell's reference sample at its vector (intra cells: the latest frame).
+
+    T needs only the references and the chart, so the decoder has it before any residual of
+    the frame; it is the inter prediction and the texture the contexts read.
+    """
+    h = refs.shape[1]
+    w = refs.shape[2]
+    t = np.empty((h, w), dtype=np.int32)
+    for y in range(h):
+        by = y // bh
+        for x in range(w):
+            bx = x // bw
+            if modes[by, bx] == INTRA:
+                t[y, x] = refs[latest, y, x]
+            else:
+                t[y, x] = _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+    return t
+
+
+@njit(cache=True)
+def _temporal_at(t, mc, y, x, by, bx, bh, bw):
+    """The temporal prediction at (y, x) with the vector of cell (by, bx): T inside the cell,
+    a fresh sample where (y, x) lies in a neighbouring cell (whose T used its own vector)."""
+    if y // bh == by and x // bw == bx:
+        return t[y, x]
+    refs, ups, slots, mvy, mvx, fby, fbx, pad = mc
+    return _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+
+
+@njit(cache=True)
+def _predict_at(rec, t, mc, y, x, by, bx, mode, bh, bw, maxval):
+    """Prediction of sample (y, x) of cell (by, bx) from reconstructed causal neighbours and T.
+
+    INTER_MED adds to T the MED prediction of the temporal residual rec - T' at the left, top
+    and top-left samples, T' being the reference sampled with this cell's vector.
+    """
     if mode == INTRA:
         if y == 0:
             return rec[0, x - 1] if x > 0 else (maxval + 1) >> 1
         if x == 0:
             return rec[y - 1, 0]
         return _med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1])
-    t = _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad)
+    p = np.int64(t[y, x])
     if mode == INTER_MED:
-        dl = rec[y, x - 1] - _sample(refs, ups, slot, y, x - 1, mvy, mvx, fby, fbx, pad) if x > 0 else 0
-        du = rec[y - 1, x] - _sample(refs, ups, slot, y - 1, x, mvy, mvx, fby, fbx, pad) if y > 0 else 0
+        dl = rec[y, x - 1] - _temporal_at(t, mc, y, x - 1, by, bx, bh, bw) if x > 0 else 0
+        du = rec[y - 1, x] - _temporal_at(t, mc, y - 1, x, by, bx, bh, bw) if y > 0 else 0
         if x > 0 and y > 0:
-            dul = rec[y - 1, x - 1] - _sample(refs, ups, slot, y - 1, x - 1, mvy, mvx, fby, fbx, pad)
-            t += _med(dl, du, dul)
+            p += _med(dl, du, rec[y - 1, x - 1] - _temporal_at(t, mc, y - 1, x - 1, by, bx, bh, bw))
         else:
-            t += dl + du
-        t = _clamp(t, 0, maxval)
-    return t
+            p += dl + du
+        p = _clamp(p, 0, maxval)
+    return p
 
 
 @njit(cache=True)
-def _encode_plane(src, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
+def _encode_plane(src, t, mc, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
-    ``modes``, ``slots`` (reference index), ``mvy``, ``mvx`` are per cell of bh x bw samples.
+    ``modes`` is per cell of bh x bw samples; ``t`` is the motion-compensated reference and
+    ``mc`` the (refs, ups, slots, mvy, mvx, fby, fbx, pad) it was sampled with.
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
     [0, maxval]; with step == 1 this is lossless, the reconstruction equals ``src`` and the
     residual is reduced modulo maxval + 1 into [-(maxval+1)/2, (maxval+1)/2) (as JPEG-LS does:
@@ -109,8 +144,7 @@ def _encode_plane(src, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad,
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, refs, ups, slots[by, bx], y, x, modes[by, bx], mvy[by, bx],
-                            mvx[by, bx], fby, fbx, pad, maxval)
+            p = _predict_at(rec, t, mc, y, x, by, bx, modes[by, bx], bh, bw, maxval)
             r = src[y, x] - p
             if step == 1:
                 q[y, x] = (r + wrap) % modulus - wrap
@@ -123,7 +157,7 @@ def _encode_plane(src, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad,
 
 
 @njit(cache=True)
-def _decode_plane(q, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, maxval, step):
+def _decode_plane(q, t, mc, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
@@ -132,10 +166,14 @@ def _decode_plane(q, refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, m
         by = y // bh
         for x in range(w):
             bx = x // bw
-            p = _predict_at(rec, refs, ups, slots[by, bx], y, x, modes[by, bx], mvy[by, bx],
-                            mvx[by, bx], fby, fbx, pad, maxval)
+            p = _predict_at(rec, t, mc, y, x, by, bx, modes[by, bx], bh, bw, maxval)
             if step == 1:
-                rec[y, x] = (p + q[y, x]) % modulus
+                v = p + q[y, x]  # p in [0, m), q in [-m/2, m/2): one wrap at most
+                if v < 0:
+                    v += modulus
+                elif v >= modulus:
+                    v -= modulus
+                rec[y, x] = v
             else:
                 rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
     return rec
