@@ -848,14 +848,20 @@ def tree(source, *, pixel=None, block: int = 8, channel="Y", frame: int | None =
     fig = _figure(figsize=(max(9.0, min(18.0, 2.5 + 2.2 * K)), 2.2 + 1.1 * K), layout="constrained")
     ax = fig.add_subplot()
     # a node is a prefix (d_0..d_{L-1}); its x-interval is split in three for the next digit
-    edges: dict[tuple, int] = {}
-    ends: dict[tuple, int] = {}
-    for i in range(n):
-        L = int(lengths[i])
-        prefix = tuple(int(v) for v in digits[:L, i])
-        ends[prefix] = ends.get(prefix, 0) + 1
-        for level in range(1, L + 1):
-            edges[prefix[:level]] = edges.get(prefix[:level], 0) + 1
+    weights = 3 ** np.arange(digits.shape[0], dtype=np.int64)
+
+    def prefixes(mask, level):
+        """{prefix (d_0..d_level-1): count} over the residuals in ``mask``."""
+        codes = ((digits[:level, mask].astype(np.int64) + 1) * weights[:level, None]).sum(axis=0)
+        found, counts = np.unique(codes, return_counts=True)
+        return {tuple(int(c // 3 ** i % 3) - 1 for i in range(level)): int(m) for c, m in zip(found, counts)}
+
+    edges: dict[tuple, int] = {}       # the edge into a node, keyed by the node's prefix
+    ends: dict[tuple, int] = {}        # walks that stop at a node
+    for level in range(K + 1):
+        if level:
+            edges.update(prefixes(lengths >= level, level))
+        ends.update(prefixes(lengths == level, level) if (lengths == level).any() else {})
 
     def centre(prefix):
         lo, span = 0.0, 1.0
