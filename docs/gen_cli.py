@@ -43,8 +43,6 @@ CLIP="$(python -c 'import triadic; print(triadic.sample_clip("carphone"))')"
 triadic encode "$CLIP" clip.tri --frames 2 --quiet
 triadic info clip.tri
 triadic verify "$CLIP" clip.tri --frames 2
-triadic decode clip.tri clip.y4m --quiet
-triadic encode "$CLIP" near.tri --frames 2 --max-error 4 --quiet
 triadic plot money clip.tri --out money.png
 triadic plot barcode "$CLIP" --frames 2 --pixel 72,88 --out barcode.png
 ```
