@@ -203,7 +203,7 @@ class FrameEncoder:
             chart = self._choose_chart(planes[0], seg.refs[0], seg.ups[0],
                                        seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                        seg.header.block_size, self.params.min_leaf,
-                                       self.params.search_range, seg.maxima[0])
+                                       self.params.search_range, seg.maxima[0], seg.step)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):

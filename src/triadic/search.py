@@ -23,10 +23,11 @@ def _half(plane: np.ndarray) -> np.ndarray:
 
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | None,
                  lag_slots: np.ndarray, pad: int, prev: Chart | None, root: int, min_leaf: int,
-                 search_range: int, maxval: int) -> Chart:
+                 search_range: int, maxval: int, step: int = 1) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
-    ``lag_slots[l - 1]`` is the slot of ``refs``/``ups`` holding the frame at lag l.
+    ``lag_slots[l - 1]`` is the slot of ``refs``/``ups`` holding the frame at lag l; costs are
+    estimated for residuals quantised with ``step`` (3^j in near-lossless mode).
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
@@ -37,5 +38,5 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
     prev_mvx = prev.mvx if prev is not None else chart.mvx
     depth, modes, lags, mvy, mvx = motion.search_frame(
         cur, refs, ups, refs2, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
-        min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST)
+        min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step)
     return Chart(root, depth, modes, lags, mvy, mvx)

@@ -16,9 +16,18 @@ COST = np.round(256.0 * (1.0 + 1.6 * np.log2(1.0 + np.arange(_COST_SIZE)))).asty
 
 
 @njit(cache=True, inline="always")
-def _cost(cost, r):
-    a = abs(r)
+def _cost(cost, r, step):
+    """Estimated bits (1/256) of residual r once quantised with ``step`` (1: lossless)."""
+    a = (abs(r) + step // 2) // step
     return cost[a] if a < cost.size else cost[cost.size - 1]
+
+
+@njit(cache=True, inline="always")
+def _causal_cost(cost, r, step):
+    """Like _cost for a prediction from causal neighbours of this frame, which the search takes
+    from the source: in near-lossless mode the decoder's neighbours carry up to step/2 of error,
+    so count half of that on top."""
+    return _cost(cost, abs(r) + step // 4, step)
 
 
 @njit(cache=True, inline="always")
@@ -155,7 +164,7 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2):
 
 
 @njit(cache=True)
-def _intra_cost(cur, y0, x0, y1, x1, maxval, cost):
+def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
     """Estimated residual bits (1/256) of MED intra over a block of the source."""
     c = 0
     for y in range(y0, y1):
@@ -166,12 +175,12 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost):
                 p = cur[y - 1, 0]
             else:
                 p = _med(cur[y, x - 1], cur[y - 1, x], cur[y - 1, x - 1])
-            c += _cost(cost, cur[y, x] - p)
+            c += _causal_cost(cost, cur[y, x] - p, step)
     return c
 
 
 @njit(cache=True)
-def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost):
+def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector.
 
     Uses the source for the causal neighbours (exact when lossless; an estimate otherwise).
@@ -181,7 +190,7 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost)
     for y in range(y0, y1):
         for x in range(x0, x1):
             t = _sample(refs, ups, slot, y, x, vy, vx, 2, 2, pad)
-            c_inter += _cost(cost, cur[y, x] - t)
+            c_inter += _cost(cost, cur[y, x] - t, step)
             dl = cur[y, x - 1] - _sample(refs, ups, slot, y, x - 1, vy, vx, 2, 2, pad) if x > 0 else 0
             du = cur[y - 1, x] - _sample(refs, ups, slot, y - 1, x, vy, vx, 2, 2, pad) if y > 0 else 0
             if x > 0 and y > 0:
@@ -189,13 +198,13 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost)
             else:
                 d = dl + du
             t = _clamp(t + d, 0, maxval)
-            c_med += _cost(cost, cur[y, x] - t)
+            c_med += _causal_cost(cost, cur[y, x] - t, step)
     return c_inter, c_med
 
 
 @njit(cache=True)
 def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
-                 prev_mvy, prev_mvx, maxval, cost):
+                 prev_mvy, prev_mvx, maxval, cost, step):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -246,7 +255,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             continue
                         y1 = min(y0 + size * cell, h)
                         x1 = min(x0 + size * cell, w)
-                        c_best = 256 + _intra_cost(cur, y0, x0, y1, x1, maxval, cost)  # + mode symbol
+                        c_best = 256 + _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step)  # + mode symbol
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
@@ -272,7 +281,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             leaf_vx[node, li] = vx
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1,
-                                                         vy, vx, maxval, cost)
+                                                         vy, vx, maxval, cost, step)
                             if c_inter + side < c_best:
                                 c_best = c_inter + side
                                 m_best = INTER
