@@ -26,7 +26,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
-from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
+from .kernels.predict import INTRA, _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
@@ -116,8 +116,9 @@ class _Segment:
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
+            cls = self.sample_classes(c, chart)
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, self.prev_kb[c] if self.prev_kb is not None else None, stats)
+                                  e16, cls, self.prev_kb[c] if self.prev_kb is not None else None, stats)
             log.side_bits += stats.side_bits - side_before
             log.residual_bits += sum(stats.bits.values()) - residual_before
             out_q.append(q)
@@ -126,6 +127,14 @@ class _Segment:
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
         return chart, out_q
+
+    def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
+        """Per sample of plane c, its context class: 1 in inter leaves, 0 in intra ones."""
+        sy, sx = self.shifts[c]
+        h, w = self.shapes[c]
+        inter = (chart.modes != INTRA).astype(np.int8)
+        cells = np.repeat(np.repeat(inter, CELL >> sy, axis=0), CELL >> sx, axis=1)
+        return np.ascontiguousarray(cells[:h, :w])
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
         """The reconstructed frame joins the window; full-resolution planes get quarter samples."""

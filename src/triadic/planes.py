@@ -90,7 +90,7 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, prev_kb: np.ndarray | None,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, prev_kb: np.ndarray | None,
                   stats: PlaneStats | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Code the ternary planes of one channel's residual ``q`` (None when decoding).
 
@@ -135,7 +135,7 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(v, is_open, ck.KBLOCK, e16, k, phase, chan, pow3k)
+            pos, ctx = ck.magnitude_contexts(v, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b

@@ -23,7 +23,10 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
-NUM_MAGNITUDE_CONTEXTS = OWN_STATES * len(PHASES) * LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES
+#: Sample classes from the chart: 0 intra (and keyframes), 1 inter.
+SAMPLE_CLASSES = 2
+NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * len(PHASES) * LEVELS * (LEVELS + 1) * K_CLASSES
+                          * CHANNEL_CLASSES * SAMPLE_CLASSES)
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
 NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
@@ -147,7 +150,7 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
 
 
 @njit(cache=True)
-def magnitude_contexts(v, is_open, kblock, e16, k, phase, chan, pow3k):
+def magnitude_contexts(v, is_open, kblock, e16, cls, k, phase, chan, pow3k):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k."""
     h, w = v.shape
     pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
@@ -173,8 +176,8 @@ def magnitude_contexts(v, is_open, kblock, e16, k, phase, chan, pow3k):
             e = e16[y, x]
             lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
             pos[n] = y * w + x
-            ctx[n] = ((((own * nph + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
-                      * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+            ctx[n] = (((((own * nph + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+                       * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
             n += 1
     return pos[:n], ctx[:n]
 
