@@ -308,6 +308,11 @@ class FrameDecoder:
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         chart, qs = seg.code(coder, None, None, log)
         coder.finish()
+        if seg.step == 1:  # lossless: the kernel wraps p + q into range once, so |q| must be < 2^b
+            for c, q in enumerate(qs):
+                top = seg.maxima[c]
+                if q.size and (int(q.min()) < -top - 1 or int(q.max()) > top):
+                    raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
         recs = [_decode_plane(q, *seg.plane_args(c, chart, seg.ts)) for c, q in enumerate(qs)]
         seg.push_reference(recs)
         if self.measure:
