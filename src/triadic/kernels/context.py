@@ -25,7 +25,10 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
 #: Sample classes from the chart: 0 intra (and keyframes), 1 inter.
 SAMPLE_CLASSES = 2
-NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * len(PHASES) * LEVELS * (LEVELS + 1) * K_CLASSES
+#: Per phase, how many states the count of known nonzero neighbour digits at plane k takes:
+#: phase 0 knows none; later phases count 0, 1, 2, 3+.
+PHASE_STATES = 1 + 4 * (len(PHASES) - 1)
+NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * PHASE_STATES * LEVELS * (LEVELS + 1) * K_CLASSES
                           * CHANNEL_CLASSES * SAMPLE_CLASSES)
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
 NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
@@ -167,16 +170,23 @@ def magnitude_contexts(v, is_open, kblock, e16, cls, k, phase, chan, pow3k):
                 continue
             u = abs(v[y, x]) // step
             own = 0 if u == 0 else (1 if u == 1 else (2 if u <= 4 else 3))
-            s = 0
+            s = 0    # magnitude of the neighbours' digits above k
+            cnt = 0  # neighbours (of earlier phases) whose digit k is nonzero
             for yy in range(max(0, y - 1), min(h, y + 2)):
                 for xx in range(max(0, x - 1), min(w, x + 2)):
-                    s += abs(v[yy, xx])
-            s -= abs(v[y, x])
+                    if yy == y and xx == x:
+                        continue
+                    a = v[yy, xx] // pow3k  # exact: v holds only digits >= k here
+                    d = (a + 1) % 3 - 1
+                    if d != 0:
+                        cnt += 1
+                    s += abs(v[yy, xx] - d * pow3k)
             lev_n = _level(s // (2 * pow3k))
             e = e16[y, x]
             lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
+            pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
             pos[n] = y * w + x
-            ctx[n] = (((((own * nph + phase) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+            ctx[n] = (((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
                        * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
             n += 1
     return pos[:n], ctx[:n]
