@@ -140,7 +140,7 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = pos[mag != 0]
-            sctx = ck.sign_contexts(v, where, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, where, cls, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
             v_flat[where] += np.where(sgn != 0, pow3k, -pow3k).astype(np.int32)

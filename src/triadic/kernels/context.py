@@ -31,7 +31,7 @@ PHASE_STATES = 1 + 4 * (len(PHASES) - 1)
 NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * PHASE_STATES * LEVELS * (LEVELS + 1) * K_CLASSES
                           * CHANNEL_CLASSES * SAMPLE_CLASSES)
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
-NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
 
 
@@ -192,9 +192,19 @@ def magnitude_contexts(v, is_open, kblock, e16, cls, k, phase, chan, pow3k):
     return pos[:n], ctx[:n]
 
 
+@njit(cache=True, inline="always")
+def _sign5(s):
+    return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
+
+
 @njit(cache=True)
-def sign_contexts(v, pos, k, phase, chan, pow3k):
-    """Contexts of the signs of the nonzero digits at flat positions ``pos``."""
+def sign_contexts(v, pos, cls, k, phase, chan, pow3k):
+    """Contexts of the signs of the nonzero digits at flat positions ``pos``.
+
+    Own state (no digit above k, or the sign of the part above k and whether it is a single
+    digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
+    4 neighbours' parts above k, phase, plane, channel and sample class.
+    """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
     kc = _k_class(k)
@@ -210,17 +220,19 @@ def sign_contexts(v, pos, k, phase, chan, pow3k):
             own = 1 if u == 1 else 2
         else:
             own = 3 if u == 1 else 4
-        s = 0
-        if y > 0:
-            s += np.sign(v[y - 1, x])
-        if x > 0:
-            s += np.sign(v[y, x - 1])
-        if y + 1 < h:
-            s += np.sign(v[y + 1, x])
-        if x + 1 < w:
-            s += np.sign(v[y, x + 1])
-        t = 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
-        ctx[i] = (((own * 5 + t) * len(PHASES) + phase) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
+        sd = 0
+        sh = 0
+        for yy in range(max(0, y - 1), min(h, y + 2)):
+            for xx in range(max(0, x - 1), min(w, x + 2)):
+                if yy == y and xx == x:
+                    continue
+                a = v[yy, xx] // pow3k
+                d = (a + 1) % 3 - 1
+                sd += d
+                if yy == y or xx == x:
+                    sh += np.sign(v[yy, xx] - d * pow3k)
+        ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
+                   + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
     return ctx
 
 
