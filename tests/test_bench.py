@@ -16,7 +16,7 @@ pytest.importorskip("matplotlib")
 
 from triadic.bench import SCHEMA
 from triadic.bench.frames import load_clip, synthetic_clip, to_video_frame
-from triadic.bench.peers import Peer, compare
+from triadic.bench.peers import NEAR_LOSSLESS, Peer, compare
 from triadic.bench.plot import PLOTS
 from triadic.bench.plot import main as plot_main
 from triadic.bench.rates import LOG2_3, binary_entropy, rate_breakdown
@@ -83,16 +83,24 @@ def test_results_schema(bench_out):
         assert row["encode_s"] > 0 and row["decode_s"] > 0
         assert row["encode_fps"] == pytest.approx(FRAMES / row["encode_s"])
     jpegls = [row for row in clip["lossy"] if row["family"] == "jpegls-near"]
-    assert [row["value"] for row in jpegls] == [1, 4, 13, 40]
+    assert [row["value"] for row in jpegls] == list(NEAR_LOSSLESS) == [1, 4, 13, 40, 121]
     for row in jpegls:
         assert row["param"] == "near" and 0 < row["max_error"] <= row["value"]
         assert row["psnr"] is not None and row["psnr_y"] is not None
     near = [row for row in clip["lossy"] if row["family"] == "triadic-near"]
     if near:  # triadic's near-lossless mode exists
-        assert [row["value"] for row in near] == [1, 4, 13, 40]
+        assert [row["value"] for row in near] == list(NEAR_LOSSLESS)
         for row in near:
             assert row["error"] is None and row["param"] == "max_error"
             assert row["bound_held"] and row["max_error"] <= row["value"]
+            assert row["samples"] == FRAMES * (64 * 48 + 2 * 32 * 24)
+        rd = clip["rd"]
+        assert [r["near"] for r in rd["jpegls"]] == list(NEAR_LOSSLESS)
+        for r in rd["jpegls"]:
+            jls = next(row for row in jpegls if row["value"] == r["near"])
+            tri = next(row for row in near if row["value"] == r["near"])
+            assert r["ratio"] == pytest.approx(tri["bpppf"] / jls["bpppf"])
+        assert [r["max_error"] for r in rd["matched"]] == list(NEAR_LOSSLESS)
 
 
 def test_triadic_rates(bench_out):
@@ -134,6 +142,8 @@ def test_markdown_table(bench_out):
     assert "| codec | synthetic (3 fr.) |" in text
     assert "| FFV1 |" in text and "| x264 medium |" in text and "| triadic |" in text
     assert "not exact" not in text.split("## Speed")[0].replace("**not exact** marks", "")
+    assert "## Near-lossless: triadic against JPEG-LS at NEAR = E" in text
+    assert "| synthetic | 121 |" in text
 
 
 def test_plots_from_json_only(bench_out, tmp_path):
@@ -218,3 +228,73 @@ def test_rate_breakdown_by_hand():
     y = r["channels"][0]
     assert y["rate"] == pytest.approx(800 / pixels)
     assert np.allclose([p["k"] for p in y["planes"]], [0, 1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Bjøntegaard delta rate (triadic.bench.rd)
+# --------------------------------------------------------------------------------------------------
+
+def _loglinear(slope, psnrs=(30, 35, 40, 45, 50), offset=0.0):
+    """Points with log10(rate) = (P - 30) * slope + offset: PCHIP reproduces them exactly."""
+    return [(10 ** ((p - 30) * slope + offset), p) for p in psnrs]
+
+
+def test_bd_rate_of_a_constant_factor():
+    from triadic.bench.rd import bd_rate
+
+    anchor = _loglinear(0.1)
+    for factor in (2.0, 0.5, 1.0):
+        bd = bd_rate(anchor, [(r * factor, p) for r, p in anchor])
+        assert bd["bd_rate"] == pytest.approx(100 * (factor - 1), abs=1e-9)
+        assert (bd["psnr_lo"], bd["psnr_hi"]) == (30, 50)
+        assert bd["anchor_points"] == bd["test_points"] == 5
+
+
+def test_bd_rate_known_case_and_range():
+    """Two log-linear curves: the mean log-rate gap over [lo, hi] is (1/8 - 1/10) * mean(P - 30)."""
+    from triadic.bench.rd import bd_rate
+
+    anchor, test = _loglinear(1 / 10), _loglinear(1 / 8)
+    assert bd_rate(anchor, test)["bd_rate"] == pytest.approx(100 * (10 ** (10 / 40) - 1))
+    assert bd_rate(anchor, test, lo=40)["bd_rate"] == pytest.approx(100 * (10 ** (15 / 40) - 1))
+    high = bd_rate(anchor, test, lo=40, hi=45)
+    assert high["bd_rate"] == pytest.approx(100 * (10 ** (12.5 / 40) - 1))
+    assert (high["psnr_lo"], high["psnr_hi"], high["test_points"]) == (40, 45, 2)
+    # the overlap only: the test curve sampled over 38..60 dB
+    shifted = _loglinear(1 / 8, psnrs=(38, 44, 52, 60))
+    bd = bd_rate(anchor, shifted)
+    assert (bd["psnr_lo"], bd["psnr_hi"]) == (38, 50)
+    assert bd["bd_rate"] == pytest.approx(100 * (10 ** ((44 - 30) / 40) - 1))
+    # swapping anchor and test inverts the ratio
+    back = bd_rate(test, anchor)["bd_rate"]
+    assert (1 + back / 100) * (1 + bd_rate(anchor, test)["bd_rate"] / 100) == pytest.approx(1)
+
+
+def test_bd_rate_matches_a_fine_numerical_integral():
+    """On curved data: the PCHIP integral against a Riemann sum of the same interpolation."""
+    from scipy.interpolate import PchipInterpolator
+
+    from triadic.bench.rd import bd_rate
+
+    anchor = [(9487.76, 40.037), (4593.60, 38.615), (2486.44, 36.845), (1358.24, 34.851)]
+    test = [(9787.80, 40.121), (4469.00, 38.651), (2451.52, 36.970), (1356.24, 34.987)]
+    grid = np.linspace(34.987, 40.037, 200001)
+    curves = [PchipInterpolator([p for _, p in pts][::-1], np.log10([r for r, _ in pts][::-1]))(grid)
+              for pts in (anchor, test)]
+    expected = 100 * (10 ** np.mean(curves[1] - curves[0]) - 1)
+    assert bd_rate(anchor, test)["bd_rate"] == pytest.approx(expected, abs=1e-3)
+    assert bd_rate(anchor, test)["bd_rate"] == pytest.approx(-4.4175, abs=1e-3)  # regression value
+
+
+def test_bd_rate_edge_cases():
+    from triadic.bench.rd import bd_rate, rate_at, rd_curve
+
+    anchor = _loglinear(0.1)
+    assert bd_rate(anchor, _loglinear(0.1, psnrs=(55, 60))) is None      # no overlap
+    assert bd_rate(anchor, [(1.0, 40.0)]) is None                       # one point
+    assert bd_rate(anchor, anchor, lo=49.99) is None                    # range too narrow
+    # a dominated point (more bits, less PSNR) and an unusable one are dropped
+    rates, psnrs = rd_curve([(1.0, 30.0), (2.0, 29.0), (3.0, 40.0), (4.0, None), (0.0, 45.0)])
+    assert rates.tolist() == [1.0, 3.0] and psnrs.tolist() == [30.0, 40.0]
+    assert rate_at(anchor, 40.0) == pytest.approx(10.0)
+    assert rate_at(anchor, 29.0) is None and rate_at(anchor, 51.0) is None

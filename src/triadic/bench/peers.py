@@ -86,8 +86,9 @@ def lossless_peers() -> list[Peer]:
 #: "unset" and falls back to SVT-AV1's default (35); crf=0 is not lossless either way.
 SVTAV1_CRFS = (1, 5, 10, 20, 30, 40, 50)
 
-#: Near-lossless error bounds E = (3^j - 1) / 2 swept for JPEG-LS (NEAR = E) and triadic.
-NEAR_LOSSLESS = (1, 4, 13, 40)
+#: Near-lossless error bounds E = (3^j - 1) / 2 swept for JPEG-LS (NEAR = E) and triadic: every
+#: E triadic accepts but 0 (JPEG-LS takes NEAR up to 127 at 8 bits).
+NEAR_LOSSLESS = (1, 4, 13, 40, 121)
 
 
 def lossy_peers(crfs=SVTAV1_CRFS, nears=NEAR_LOSSLESS) -> list[tuple[Peer, str, int]]:
@@ -99,6 +100,7 @@ def lossy_peers(crfs=SVTAV1_CRFS, nears=NEAR_LOSSLESS) -> list[tuple[Peer, str, 
                             {"preset": "8", "crf": str(crf)}, lossless=False,
                             pix_fmts=("yuv420p", "yuv420p10le")), "crf", crf))
     for near in nears:
+        # imagecodecs.jpegls_encode(data, level=NEAR): CharLS's near-lossless parameter
         points.append((Peer(f"jpegls-near{near}", f"JPEG-LS NEAR={near}", "image", "jpegls",
                             options={"level": near}, lossless=False), "near", near))
     return points
@@ -297,8 +299,9 @@ def compare(source: list[Planes], decoded: list[Planes], bit_depth: int = 8) -> 
     """Bit-exactness and distortion of ``decoded`` against ``source``.
 
     PSNR pools the squared error over every sample of every frame (``psnr`` over all planes,
-    ``psnr_y`` over luma only; None when identical, i.e. infinite); a frame count mismatch makes the result not exact and the distortion
-    is measured over the frames both have.
+    ``psnr_y`` over luma only; None when identical, i.e. infinite); ``samples`` is how many samples
+    were compared. A frame count mismatch makes the result not exact and the distortion is
+    measured over the frames both have.
     """
     n = min(len(source), len(decoded))
     peak = float((1 << bit_depth) - 1)
@@ -343,6 +346,7 @@ def compare(source: list[Planes], decoded: list[Planes], bit_depth: int = 8) -> 
         "frames_decoded": len(decoded),
         "mismatched_frames": mismatched + abs(len(source) - len(decoded)),
         "max_error": max_err,
+        "samples": count_all,
         "psnr": psnr(sq_all, count_all),
         "psnr_y": psnr(sq_y, count_y),
     }

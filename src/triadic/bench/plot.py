@@ -9,7 +9,9 @@ writes, into IMG_DIR (default DIR):
 - ``bpppf.png``: lossless bits per pixel per frame of every codec, per clip;
 - ``speed.png``: encode and decode frames per second of every codec, per clip;
 - ``frame_bits.png``: triadic's side and residual bits, frame by frame;
-- ``rd.png``: PSNR against bpppf for the lossy and near-lossless sweeps.
+- ``rd.png``: PSNR and the largest error against bpppf for the lossy and near-lossless sweeps,
+  with the PSNR range of the BD-rate against SVT-AV1 shaded;
+- ``jpegls_ratio.png``: triadic's near-lossless rate over JPEG-LS's at NEAR = E.
 """
 
 from __future__ import annotations
@@ -249,54 +251,139 @@ def plot_frame_bits(results: dict, path: str) -> str | None:
     return _save(fig, path)
 
 
-def plot_rd(results: dict, path: str) -> str | None:
-    """PSNR over all planes against bpppf for each lossy sweep; lossless rates as vertical lines."""
+def _curve_line(ax, rows: list[dict], colour, key: str = "psnr") -> None:
+    """The PCHIP interpolation (log10 rate over PSNR) the BD-rate integrates, as a line."""
+    import numpy as np
+
+    from .rd import _log_rate, rd_curve
+
+    rates, psnrs = rd_curve([(r["bpppf"], r.get(key)) for r in rows])
+    if len(rates) < 2:
+        return
+    grid = np.linspace(psnrs[0], psnrs[-1], 200)
+    ax.plot(10 ** _log_rate(rates, psnrs)(grid), grid, color=colour, lw=1.3)
+
+
+def _log_x(ax) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_rd(results: dict, path: str) -> str | None:
+    """Per clip: PSNR against bpppf (top) and the largest error of any sample (bottom) for each
+    lossy sweep; lossless rates as vertical lines; the BD-rate range shaded."""
+    from .rd import HIGH_PSNR, summarise
 
     clips = [c for c in results["clips"] if any(not r.get("error") for r in c.get("lossy", []))]
     if not clips:
         return None
     plt = _pyplot()
-    fig, axes = _grid(plt, len(clips), height=4.4)
-    for ax, clip in zip(axes[0], clips):
+    fig, axes = _grid(plt, len(clips), rows=2, height=4.4)
+    for col, clip in enumerate(clips):
+        top, bottom = axes[0][col], axes[1][col]
         families: dict[str, list[dict]] = {}
         for row in clip["lossy"]:
-            if row.get("error") or row.get("psnr") is None or not row.get("bpppf"):
+            if row.get("error") or not row.get("bpppf"):
                 continue
             families.setdefault(row.get("family", row["codec"]), []).append(row)
         for family, rows in families.items():
             label, colour, marker = FAMILY_STYLE.get(family, (family, None, "o"))
             rows.sort(key=lambda r: r["bpppf"])
-            ax.plot([r["bpppf"] for r in rows], [r["psnr"] for r in rows], marker=marker, ms=5,
-                    color=colour, label=label)
-            for r in rows:
-                ax.annotate(f"{'crf' if r['param'] == 'crf' else 'E'}={r['value']}", (r["bpppf"], r["psnr"]),
-                            textcoords="offset points", xytext=(4, -9), fontsize=6, color=colour)
+            finite = [r for r in rows if r.get("psnr") is not None]
+            top.plot([r["bpppf"] for r in finite], [r["psnr"] for r in finite], marker=marker, ms=5,
+                     color=colour, ls="none", label=label)
+            _curve_line(top, finite, colour)
+            for r in finite:
+                top.annotate(f"{'crf' if r['param'] == 'crf' else 'E'}={r['value']}", (r["bpppf"], r["psnr"]),
+                             textcoords="offset points", xytext=(4, -9), fontsize=6, color=colour)
+            bottom.plot([r["bpppf"] for r in rows], [max(r.get("max_error") or 0, 0.5) for r in rows],
+                        marker=marker, ms=5, color=colour, label=label)
+        rd = clip.get("rd") or (summarise(clip) if "triadic-near" in families else None)
+        bd = (rd or {}).get("bd_rate")
+        notes = []
+        if bd:
+            top.axhspan(bd["psnr_lo"], bd["psnr_hi"], color="#bbbbbb", alpha=0.25, lw=0,
+                        label="PSNR range of the BD-rate against SVT-AV1")
+            notes.append(f"BD-rate vs SVT-AV1 {bd['bd_rate']:+.0f}% ({bd['psnr_lo']:.1f}–{bd['psnr_hi']:.1f} dB)")
+            high = rd.get("bd_rate_high")
+            notes.append(f"above {HIGH_PSNR:g} dB: {high['bd_rate']:+.0f}%" if high else
+                         f"no overlap above {HIGH_PSNR:g} dB")
+        top.axhline(HIGH_PSNR, color="#555555", ls=":", lw=1)
+        if notes:
+            top.text(0.98, 0.03, "\n".join(notes), transform=top.transAxes, ha="right", va="bottom",
+                     fontsize=7, bbox=dict(boxstyle="square,pad=0.3", fc="white", ec="#cccccc", alpha=0.9))
         tri = next((r for r in _lossless_rows(clip) if r["codec"] == "triadic" and r.get("exact")), None)
         best = _best_peer(clip)
-        notes = []
+        lossless = []
         for row, colour, label in ((tri, TRIADIC_COLOUR, "triadic lossless"),
                                    (best, "#7f7f7f", "best lossless peer (see title)")):
             if row is not None:
-                ax.axvline(row["bpppf"], color=colour, ls="--", lw=1, label=label)
-                notes.append(f"{row['label']} {row['bpppf']:.2f}")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("bits per pixel per frame (log scale)")
-        ax.set_ylabel("PSNR over Y, U and V (dB)")
-        lossless = f"\nlossless (dashed): {', '.join(notes)} bpppf" if notes else ""
-        ax.set_title(_clip_title(clip) + lossless, fontsize=10)
-        ax.grid(True, which="both", alpha=0.2)
+                for ax in (top, bottom):
+                    ax.axvline(row["bpppf"], color=colour, ls="--", lw=1, label=label)
+                lossless.append(f"{row['label']} {row['bpppf']:.2f}")
+        for ax in (top, bottom):
+            _log_x(ax)
+            ax.set_xlabel("bits per pixel per frame (log scale)")
+            ax.grid(True, which="both", alpha=0.2)
+        top.set_ylabel("PSNR over Y, U and V (dB)")
+        bottom.set_yscale("log")
+        bottom.set_ylabel("largest |error| of any sample (log scale)")
+        bottom.set_title("max error: triadic and JPEG-LS guarantee ≤ E", fontsize=9)
+        suffix = f"\nlossless (dashed): {', '.join(lossless)} bpppf" if lossless else ""
+        top.set_title(_clip_title(clip) + suffix, fontsize=10)
     handles: dict = {}
-    for ax in axes[0]:
+    for ax in axes.ravel():
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
-    fig.suptitle("Lossy and near-lossless: quality against rate (up and left is better)", fontsize=12)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=5, fontsize=8,
+    fig.suptitle("Lossy and near-lossless: PSNR (up and left is better) and the largest error "
+                 "(down and left is better) against rate", fontsize=12)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=6, fontsize=8,
                frameon=False)
+    return _save(fig, path)
+
+
+def plot_jpegls_ratio(results: dict, path: str) -> str | None:
+    """triadic's rate over JPEG-LS's at NEAR = E, per clip and E (bars), with the 0.7 target."""
+    from .rd import summarise
+
+    data = []
+    for clip in results["clips"]:
+        if not any(r.get("family") == "triadic-near" for r in clip.get("lossy", [])):
+            continue
+        rows = [r for r in (clip.get("rd") or summarise(clip))["jpegls"] if r.get("ratio")]
+        if rows:
+            data.append((clip, rows))
+    if not data:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(data), 4.0))
+    nears = sorted({r["near"] for _, rows in data for r in rows})
+    width = 0.8 / len(nears)
+    shades = plt.get_cmap("Reds")([0.35 + 0.6 * i / max(1, len(nears) - 1) for i in range(len(nears))])
+    for i, near in enumerate(nears):
+        xs, ys = [], []
+        for c, (_, rows) in enumerate(data):
+            row = next((r for r in rows if r["near"] == near), None)
+            if row is not None:
+                xs.append(c - 0.4 + width * (i + 0.5))
+                ys.append(row["ratio"])
+        bars = ax.bar(xs, ys, width * 0.92, color=shades[i], label=f"E = NEAR = {near}")
+        ax.bar_label(bars, fmt="%.2f", padding=1, fontsize=7)
+    ax.axhline(1.0, color="#555555", lw=1)
+    ax.axhline(0.7, color="#555555", ls="--", lw=1, label="target: 30% below JPEG-LS")
+    ax.set_xticks(range(len(data)), [_clip_title(c) for c, _ in data], fontsize=8)
+    ax.set_ylabel("triadic bpppf / JPEG-LS bpppf (lower is better)")
+    ax.set_ylim(0, max(1.15, max(r["ratio"] for _, rows in data for r in rows) * 1.15))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.set_title("Near-lossless, same guarantee |error| ≤ E: triadic's rate over JPEG-LS's "
+                 "(per frame)", fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -306,6 +393,7 @@ PLOTS = {
     "speed.png": plot_speed,
     "frame_bits.png": plot_frame_bits,
     "rd.png": plot_rd,
+    "jpegls_ratio.png": plot_jpegls_ratio,
 }
 
 

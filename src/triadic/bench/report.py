@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .rd import summarise
+
 
 #: Display names of the lossy sweeps (the "family" field of a lossy row).
 FAMILY_LABELS = {"svtav1-crf": "SVT-AV1 p8", "jpegls-near": "JPEG-LS", "triadic-near": "triadic"}
@@ -153,6 +155,76 @@ def lossy_table(results: dict) -> str:
     return "\n".join(lines) if any_row else ""
 
 
+def _rd(clip: dict) -> dict | None:
+    """The clip's near-lossless summary (recomputed for results written before it existed)."""
+    if clip.get("rd"):
+        return clip["rd"]
+    if any(r.get("family") == "triadic-near" for r in clip.get("lossy", [])):
+        return summarise(clip)
+    return None
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value:+.1f}%"
+
+
+def jpegls_table(results: dict) -> str:
+    """triadic against JPEG-LS at NEAR = E: rates, their ratio, distortion, the bound check."""
+    lines = ["| clip | E = NEAR | triadic bpppf | JPEG-LS bpppf | triadic / JPEG-LS | PSNR triadic / JPEG-LS (dB) "
+             "| max error triadic / JPEG-LS | bound held (samples checked) |",
+             "|---|---|---|---|---|---|---|---|"]
+    any_row = False
+    for clip in results["clips"]:
+        rd = _rd(clip)
+        for row in (rd or {}).get("jpegls", []):
+            any_row = True
+            ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f} ({100 * (row['ratio'] - 1):+.0f}%)"
+            held = {True: "yes", False: "**no**", None: "–"}[row.get("bound_held")]
+            if row.get("samples"):
+                held += f" ({row['samples']:,})"
+            lines.append(f"| {clip['name']} | {row['near']} | {_num(row['triadic_bpppf'])} | "
+                         f"{_num(row['jpegls_bpppf'])} | {ratio} | {_num(row['triadic_psnr'], 2)} / "
+                         f"{_num(row['jpegls_psnr'], 2)} | {row['triadic_max_error']} / "
+                         f"{'–' if row['jpegls_max_error'] is None else row['jpegls_max_error']} | {held} |")
+    return "\n".join(lines) if any_row else ""
+
+
+def _bd_cell(bd: dict | None) -> str:
+    if not bd:
+        return "no overlap"
+    return (f"{_pct(bd['bd_rate'])} over {bd['psnr_lo']:.2f}–{bd['psnr_hi']:.2f} dB "
+            f"({bd['test_points']} triadic / {bd['anchor_points']} other points inside)")
+
+
+def bd_table(results: dict) -> str:
+    """BD-rate of triadic against SVT-AV1 (whole PSNR overlap and above 45 dB) and JPEG-LS."""
+    lines = ["| clip | against SVT-AV1, whole overlap | against SVT-AV1, above 45 dB | against JPEG-LS |",
+             "|---|---|---|---|"]
+    any_row = False
+    for clip in results["clips"]:
+        rd = _rd(clip)
+        if not rd:
+            continue
+        any_row = True
+        lines.append(f"| {clip['name']} | {_bd_cell(rd.get('bd_rate'))} | {_bd_cell(rd.get('bd_rate_high'))} | "
+                     f"{_bd_cell(rd.get('bd_rate_jpegls'))} |")
+    return "\n".join(lines) if any_row else ""
+
+
+def matched_table(results: dict) -> str:
+    """Each triadic point against SVT-AV1's rate at the same PSNR (interpolated on its curve)."""
+    lines = ["| clip | E | PSNR (dB) | triadic bpppf | SVT-AV1 bpppf at that PSNR | triadic / SVT-AV1 |",
+             "|---|---|---|---|---|---|"]
+    any_row = False
+    for clip in results["clips"]:
+        for row in (_rd(clip) or {}).get("matched", []):
+            any_row = True
+            ratio = "outside SVT-AV1's range" if row["ratio"] is None else f"{row['ratio']:.2f}"
+            lines.append(f"| {clip['name']} | {row['max_error']} | {_num(row['psnr'], 2)} | "
+                         f"{_num(row['bpppf'])} | {_num(row['anchor_bpppf'])} | {ratio} |")
+    return "\n".join(lines) if any_row else ""
+
+
 def versions_block(results: dict) -> str:
     v = results.get("versions", {})
     libs = ", ".join(f"{k} {val}" for k, val in v.get("ffmpeg_libraries", {}).items())
@@ -198,6 +270,19 @@ def markdown(results: dict) -> str:
     lossy = lossy_table(results)
     if lossy:
         parts += ["", "## Lossy and near-lossless points", "", lossy]
+    jpegls = jpegls_table(results)
+    if jpegls:
+        parts += ["", "## Near-lossless: triadic against JPEG-LS at NEAR = E", "",
+                  "Both bound every sample's error by E. The ratio is triadic's rate over JPEG-LS's "
+                  "(below 1: triadic is smaller). *bound held*: every sample of every frame of "
+                  "triadic's output was compared with the source and is within ±E.", "", jpegls]
+    bd = bd_table(results)
+    if bd:
+        parts += ["", "## BD-rate of triadic against SVT-AV1", "",
+                  "Bjøntegaard delta rate (PCHIP of log10 bpppf over PSNR of Y, U and V pooled), over "
+                  "the PSNR range where both curves have points; negative: triadic needs fewer bits "
+                  "for the same PSNR. The count of measured points inside the range says how much "
+                  "of the figure is interpolation.", "", bd, "", matched_table(results)]
     parts += ["", "## Bit-exactness check", "", exact_table(results),
               "", "## Versions", "", versions_block(results)]
     return "\n".join(parts)

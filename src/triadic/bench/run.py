@@ -23,6 +23,7 @@ from .cache import ResultCache, cache_key, clip_identity
 from .frames import Clip, default_clips, load_clip
 from .peers import (NEAR_LOSSLESS, SVTAV1_CRFS, Peer, compare, library_versions, lossless_peers,
                     lossy_peers, run_peer)
+from .rd import summarise
 from .report import markdown
 from . import triadic_runner
 
@@ -194,6 +195,8 @@ def bench_clip(clip: Clip, codecs: set[str], cache: ResultCache, versions: dict,
                 _rates(row, len(clip.frames), clip.pixels)
                 entry["lossy"].append(row)
                 log(f"{tag} {label:<16} {_describe(row)}")
+    if any(row.get("family") == "triadic-near" for row in entry["lossy"]):
+        entry["rd"] = summarise(entry)
     return entry
 
 
