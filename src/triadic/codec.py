@@ -237,26 +237,36 @@ def _header_for(source, params: EncodeParams) -> StreamHeader:
 
 def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset: str = "medium",
            max_error: int = 0, block_size: int = 16,
-           progress: Callable[[int, int | None], None] | None = None) -> dict:
+           progress: Callable[[int, int | None], None] | None = None, jobs: int | None = None) -> dict:
     """Encode a video (path, image folder/glob, array or iterable of Frames) into ``dest`` (.tri).
 
+    ``jobs`` processes encode segments (keyint frames) in parallel, with the same bytes as
+    ``jobs=1``; None: every core, when the pictures are large enough to gain (triadic.parallel).
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
     """
+    from contextlib import closing
+
     from .io import open_source
+    from .parallel import check_jobs, encode_frames
 
     params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size)
     if frames is not None and frames < 1:
         raise InputError(f"--frames must be at least 1, got {frames}")
+    check_jobs(jobs)
     start = time.perf_counter()
     logs: list[FrameLog] = []
     with open_source(source, frames=frames) as src:
         header = _header_for(src, params)
         fmt = header.format
-        encoder = FrameEncoder(header, params)
-        with ContainerWriter(dest, header) as writer:
+
+        def checked():
             for frame in src:
                 validate_frame(frame, fmt, header.height, header.width)
-                payload, keyframe, log = encoder.encode(frame)
+                yield frame
+
+        with ContainerWriter(dest, header) as writer, \
+                closing(encode_frames(checked(), header, params, jobs)) as coded:
+            for payload, keyframe, log in coded:
                 writer.write_frame(payload, keyframe)
                 logs.append(log)
                 if progress:
@@ -322,12 +332,17 @@ class FrameDecoder:
         return Frame(tuple(planes), seg.header.pix_fmt)
 
 
-def decode(src) -> Iterator[Frame]:
-    """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects."""
+def decode(src, *, jobs: int | None = None) -> Iterator[Frame]:
+    """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects.
+
+    ``jobs`` processes decode segments in parallel (same frames; None: every core, when the
+    pictures are large enough to gain). Close the generator to release them early.
+    """
+    from .parallel import check_jobs, decode_chunks
+
+    check_jobs(jobs)
     with ContainerReader(src) as reader:
-        decoder = FrameDecoder(reader.header)
-        for index, keyframe, payload in reader.frames():
-            yield decoder.decode(payload, keyframe)
+        yield from decode_chunks(reader.frames(), reader.header, jobs)
 
 
 def salvage(src) -> Iterator[tuple[int, Frame | None]]:

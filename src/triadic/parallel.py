@@ -1,0 +1,349 @@
+"""Segment-parallel encoding and decoding in worker processes.
+
+A keyframe resets every piece of coding state (context counts, references, previous residuals),
+so a segment (a keyframe and the frames up to the next one) is coded by a fresh
+:class:`~triadic.codec.FrameEncoder` / :class:`~triadic.codec.FrameDecoder` exactly as the serial
+coder codes it. Worker processes code whole segments; the parent reads the input, hands out
+segments and collects the results in order, so the output (the chunk payloads, hence the file)
+is byte for byte what ``jobs=1`` produces.
+
+Memory stays bounded: at most ``jobs + 1`` segments are in flight (one being read, ``jobs``
+being coded or waiting to be written), whatever the length of the video. A segment whose frames
+would take more than :data:`MAX_SEGMENT_BYTES` is coded in-process instead.
+
+Failure: a worker that dies (killed, out of memory) raises :class:`WorkerError`; an interrupt
+(KeyboardInterrupt, SIGTERM turned into one by the CLI) or any error kills the workers at once.
+The container writer's ``with`` block then removes its temporary file, so no partial output is
+left. Workers ignore SIGINT: Ctrl-C reaches the whole process group, and the parent alone decides.
+Workers are forked (see :func:`_context`), or, when other threads run, forked from a fork server:
+then, as with any ``multiprocessing`` program, a script must guard its top level with
+``if __name__ == "__main__":``.
+
+The pool of workers is kept between calls with the same ``jobs`` (a warm pool skips loading the
+numba kernels again); :func:`shutdown` ends it, and it ends with the interpreter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator
+
+from .codec import FrameDecoder, FrameEncoder, FrameLog
+from .errors import InputError, TriadicError
+from .params import EncodeParams, Frame, StreamHeader
+
+#: A segment whose raw frames take more than this is coded in-process (bounded memory).
+MAX_SEGMENT_BYTES = 1 << 30
+#: With ``jobs=None``, segments smaller than this many samples are coded in-process: starting
+#: workers costs more than it saves on tiny pictures.
+AUTO_MIN_SAMPLES = 1 << 22
+
+
+class WorkerError(TriadicError):
+    """A worker process died (killed, out of memory) before it returned its segment."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_jobs(jobs: int | None) -> None:
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise InputError(f"jobs must be a positive integer or None, got {jobs!r}")
+
+
+def frame_bytes(header: StreamHeader) -> int:
+    """Bytes of one raw frame (all planes, native sample size)."""
+    fmt = header.format
+    item = fmt.dtype.itemsize
+    return sum(item * h * w for h, w in (fmt.plane_shape(i, header.height, header.width)
+                                         for i in range(fmt.planes)))
+
+
+def plan_jobs(jobs: int | None, header: StreamHeader) -> int:
+    """How many processes to code a stream with this header (1: in-process).
+
+    ``None`` means every core, when the segments are large enough to pay for the workers.
+    ``header.frame_count`` (0 when unknown, as while encoding) of at most one segment needs none.
+    """
+    check_jobs(jobs)
+    per_frame = frame_bytes(header)
+    if jobs is None:
+        jobs = available_cores()
+        samples = per_frame // header.format.dtype.itemsize * header.keyint
+        if samples < AUTO_MIN_SAMPLES:
+            return 1
+    if per_frame * header.keyint > MAX_SEGMENT_BYTES:
+        return 1
+    if 0 < header.frame_count <= header.keyint:
+        return 1
+    return jobs
+
+
+# --------------------------------------------------------------------------------------------------
+# The pool
+# --------------------------------------------------------------------------------------------------
+
+_POOL: tuple[int, ProcessPoolExecutor] | None = None
+
+
+def _init_worker(threads: int) -> None:
+    # The parent handles Ctrl-C (sent to the whole process group) and kills the workers itself;
+    # SIGTERM must kill a worker, not raise (a CLI parent forked with its SIGTERM handler).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # jobs processes x threads numba threads each: no oversubscription
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    except Exception:  # noqa: BLE001 - only a tuning
+        pass
+
+
+def _context():
+    """fork while this process runs no other Python thread (quick, and the workers inherit the
+    loaded kernels; it is also what lets a script without an ``if __name__ == "__main__"`` guard
+    use the workers); otherwise the fork server, whose workers never inherit a lock that another
+    thread held at the fork."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["triadic.codec"])  # imported once, in the server
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    global _POOL
+    if _POOL is not None and _POOL[0] == jobs:
+        return _POOL[1]
+    shutdown()
+    threads = max(1, available_cores() // jobs)
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
+                                   initializer=_init_worker, initargs=(threads,))
+    _POOL = (jobs, executor)
+    return executor
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    """Stop every worker now (running segments included) and release the pool."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        try:
+            process.kill()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+def shutdown(kill: bool = False) -> None:
+    """End the worker pool (idle workers exit; with ``kill``, running ones are killed)."""
+    global _POOL
+    pool, _POOL = _POOL, None
+    if pool is not None:
+        if kill:
+            _kill(pool[1])
+        else:
+            pool[1].shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown, True)
+
+
+class _Lease:
+    """The shared pool for one encode or decode. Leaving by an exception (an error, an interrupt,
+    the consumer closing a generator) kills the workers, so nothing keeps running behind it."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.executor = _pool(jobs)
+
+    def __enter__(self) -> "_Lease":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            shutdown(kill=True)
+        return False
+
+    def submit(self, fn, *args) -> Future:
+        try:
+            return self.executor.submit(fn, *args)
+        except BrokenProcessPool as exc:
+            raise WorkerError(f"a worker process died ({exc})") from None
+
+    @staticmethod
+    def result(future: Future, what: str):
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise WorkerError(f"a worker process died while coding {what} "
+                              f"(killed, or out of memory?)") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------------
+
+def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
+                   frames: list[Frame]) -> list[tuple[bytes, bool, FrameLog]]:
+    """Payloads of the segment of ``frames`` that starts at frame ``start`` (a keyframe: a
+    multiple of keyint). A worker task; also what :mod:`triadic.batch` runs on Dask workers."""
+    encoder = FrameEncoder(header, params)
+    encoder.count = start  # frame numbers in the logs, and where the keyframes fall
+    out = []
+    for i in range(len(frames)):
+        frame, frames[i] = frames[i], None  # release each frame once it is coded
+        out.append(encoder.encode(frame))
+    return out
+
+
+def _segments(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    segment: list[Frame] = []
+    for frame in frames:
+        segment.append(frame)
+        if len(segment) == size:
+            yield segment
+            segment = []
+    if segment:
+        yield segment
+
+
+def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeParams,
+                  jobs: int | None = 1) -> Iterator[tuple[bytes, bool, FrameLog]]:
+    """(payload, keyframe, log) per frame, in order: what ``FrameEncoder.encode`` returns, with
+    segments coded in ``jobs`` processes (see :func:`plan_jobs`). Close the generator (or let it
+    finish) to release the workers."""
+    jobs = plan_jobs(jobs, header)
+    if jobs == 1:
+        encoder = FrameEncoder(header, params)
+        for frame in frames:
+            yield encoder.encode(frame)
+        return
+    segments = _segments(frames, params.keyint)
+    first = next(segments, None)
+    if first is None:
+        return
+    second = next(segments, None)
+    if second is None:  # a single segment: no workers needed
+        yield from encode_segment(header, params, 0, first)
+        return
+    queue = collections.deque([first, second])
+    first = second = None
+    with _Lease(jobs) as pool:
+        pending: collections.deque = collections.deque()
+        start = 0
+        while True:
+            segment = queue.popleft() if queue else next(segments, None)
+            if segment is None:
+                break
+            count = len(segment)
+            pending.append((start, count, pool.submit(encode_segment, header, params, start, segment)))
+            start += count
+            segment = None
+            while len(pending) > jobs:  # jobs segments being coded, one waiting: read no further
+                yield from _encoded(pool, *pending.popleft())
+        while pending:
+            yield from _encoded(pool, *pending.popleft())
+
+
+def _encoded(pool: _Lease, start: int, count: int, future: Future):
+    return pool.result(future, f"frames {start}-{start + count - 1}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------------
+
+def decode_segment(header: StreamHeader, chunks: list[tuple[int, bool, bytes]]
+                   ) -> tuple[list[Frame], Exception | None]:
+    """The frames of one segment's chunks, and the error that stopped it (None: all decoded).
+
+    Frames before a damaged one are returned with the error, so the caller yields them first,
+    as the serial decoder would."""
+    decoder = FrameDecoder(header)
+    frames: list[Frame] = []
+    try:
+        for i, (index, keyframe, payload) in enumerate(chunks):
+            frames.append(decoder.decode(payload, keyframe, index if i == 0 else None))
+            chunks[i] = None
+    except TriadicError as exc:
+        return frames, exc
+    return frames, None
+
+
+def decode_chunks(chunks: Iterable[tuple[int, bool, bytes]], header: StreamHeader,
+                  jobs: int | None = 1) -> Iterator[Frame]:
+    """Frames of ``(index, keyframe, payload)`` chunks (``ContainerReader.frames()``), in order,
+    with segments decoded in ``jobs`` processes; errors surface where the serial decoder raises
+    them, after every frame before the damage."""
+    jobs = plan_jobs(jobs, header)
+    if jobs == 1:
+        decoder = FrameDecoder(header)
+        for _, keyframe, payload in chunks:
+            yield decoder.decode(payload, keyframe)
+        return
+    limit = header.keyint  # a longer run without keyframe is decoded in-process (bounded memory)
+    with _Lease(jobs) as pool:
+        pending: collections.deque = collections.deque()
+        segment: list = []
+        inline: FrameDecoder | None = None
+        deferred: Exception | None = None
+        chunks = iter(chunks)
+        while True:
+            try:
+                item = next(chunks, None)
+            except Exception as exc:  # noqa: BLE001 - raised after the frames before it
+                deferred = exc
+                item = None
+            if item is None:
+                break
+            index, keyframe, payload = item
+            if not isinstance(payload, bytes):
+                payload = bytes(payload)
+            if keyframe:
+                inline = None
+                if segment:
+                    pending.append((segment[0][0], pool.submit(decode_segment, header, segment)))
+                    segment = []
+                    while len(pending) > jobs:
+                        yield from _decoded(pool, *pending.popleft())
+            if inline is not None:
+                yield inline.decode(payload, keyframe)
+                continue
+            segment.append((index, keyframe, payload))
+            if len(segment) > limit:  # longer than keyint: finish this segment in-process
+                while pending:
+                    yield from _decoded(pool, *pending.popleft())
+                inline = FrameDecoder(header)
+                for i, (index, keyframe, payload) in enumerate(segment):
+                    yield inline.decode(payload, keyframe, index if i == 0 else None)
+                segment = []
+        if segment:
+            pending.append((segment[0][0], pool.submit(decode_segment, header, segment)))
+            segment = []
+        while pending:
+            yield from _decoded(pool, *pending.popleft())
+        if deferred is not None:
+            raise deferred
+
+
+def _decoded(pool: _Lease, start: int, future: Future) -> Iterator[Frame]:
+    frames, error = pool.result(future, f"the segment at frame {start}")
+    yield from frames
+    if error is not None:
+        raise error
