@@ -30,12 +30,14 @@ class Encoder:
         self._passes: list[tuple[bool, np.ndarray, np.ndarray]] = []
         self.measure = measure
         self.last_bits = 0.0
+        self.total_bits = 0.0  # ideal bits of everything recorded (when measuring)
 
     def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)
         self._passes.append((True, values, p1))
         if self.measure:
             self.last_bits = _information(values, p1)
+            self.total_bits += self.last_bits
         return values
 
     def symbols(self, values: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -44,7 +46,17 @@ class Encoder:
         if self.measure:
             norm = probs / probs.sum(axis=1, keepdims=True)
             self.last_bits = float(-np.log2(norm[np.arange(values.size), values]).sum())
+            self.total_bits += self.last_bits
         return values
+
+    def mark(self) -> tuple[int, float]:
+        """A point to come back to: lets the encoder try a coding and take it back."""
+        return len(self._passes), self.total_bits
+
+    def rollback(self, mark: tuple[int, float]) -> None:
+        """Forget everything recorded since ``mark``."""
+        del self._passes[mark[0]:]
+        self.total_bits = mark[1]
 
     def finish(self) -> bytes:
         coder = constriction.stream.stack.AnsCoder()

@@ -20,8 +20,10 @@ STRIPES = 16
 #: Smallest stripe, in symbols (tiny stripes cost Python overhead and gain nothing).
 MIN_STRIPE = 1024
 
-#: Alphabet of the per-channel top plane K (0..MAX_DIGITS).
+#: Alphabet of the per-channel top plane K (0..MAX_DIGITS), plus RAW: the channel's residuals
+#: follow as plain bits (chosen by the encoder when contexts cannot beat that, e.g. pure noise).
 MAX_DIGITS = 12
+RAW = MAX_DIGITS + 1
 #: Motion vector difference classes: 0, then (sign, bit length 1..16).
 MV_CLASSES = 33
 #: Reference lags a chart may use: 1 (the previous frame) .. MAX_LAGS.
@@ -83,7 +85,7 @@ class ContextModel:
         self.magnitude = BinaryCounts(ck.NUM_MAGNITUDE_CONTEXTS)
         self.sign = BinaryCounts(ck.NUM_SIGN_CONTEXTS)
         self.block = BinaryCounts(ck.NUM_BLOCK_CONTEXTS)
-        self.top_digit = SymbolCounts(ck.CHANNEL_CLASSES, MAX_DIGITS + 1)
+        self.top_digit = SymbolCounts(ck.CHANNEL_CLASSES, RAW + 1)
         self.mode = SymbolCounts(4, 3)
         self.split = BinaryCounts(3 * MAX_TREE_DEPTH, limit=1 << 10)
         self.lag = SymbolCounts(1, MAX_LAGS)
@@ -93,6 +95,16 @@ class ContextModel:
                 if table.shape == counts.shape:
                     counts[:] = table
         self.mv_class = SymbolCounts(2, MV_CLASSES)
+
+
+def snapshot(model: "ContextModel") -> list[np.ndarray]:
+    """Copies of every count table, for ``restore`` (the encoder's trial codings)."""
+    return [table.counts.copy() for table in vars(model).values()]
+
+
+def restore(model: "ContextModel", saved: list[np.ndarray]) -> None:
+    for table, counts in zip(vars(model).values(), saved):
+        table.counts[:] = counts
 
 
 def stripes(n: int) -> list[slice]:

@@ -14,7 +14,7 @@ import numpy as np
 from .errors import CorruptStreamError
 from .kernels import context as ck
 from .kernels import ternary as kt
-from .model import MAX_DIGITS, BinaryCounts, ContextModel, stripes
+from .model import MAX_DIGITS, RAW, BinaryCounts, ContextModel, restore, snapshot, stripes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,6 +71,13 @@ class PlaneStats:
     nonzero: dict[int, int] = field(default_factory=dict)
     bits: dict[int, float] = field(default_factory=dict)
 
+    def copy(self) -> "PlaneStats":
+        return PlaneStats(self.samples, self.side_bits, dict(self.nonzero), dict(self.bits))
+
+    def restore(self, saved: "PlaneStats") -> None:
+        self.samples, self.side_bits = saved.samples, saved.side_bits
+        self.nonzero, self.bits = dict(saved.nonzero), dict(saved.bits)
+
     def add(self, k: int, nonzero: int, bits: float) -> None:
         self.nonzero[k] = self.nonzero.get(k, 0) + nonzero
         self.bits[k] = self.bits.get(k, 0.0) + bits
@@ -91,21 +98,62 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
                   q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, prev_kb: np.ndarray | None,
-                  stats: PlaneStats | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Code the ternary planes of one channel's residual ``q`` (None when decoding).
+                  stats: PlaneStats | None = None, modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
+    ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
+    if q is not None and modulus and coder.measure:
+        mark = coder.mark()
+        saved = snapshot(model)
+        saved_stats = stats.copy() if stats is not None else None
+        out = _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats)
+        if coder.total_bits - mark[1] <= q.size * max(1, (modulus - 1).bit_length()):
+            return out
+        coder.rollback(mark)
+        restore(model, saved)
+        if stats is not None:
+            stats.restore(saved_stats)
+        return _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus, raw=True)
+    return _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus)
+
+
+def _code_raw(coder, q, shape, modulus):
+    """Residuals as plain numbers q + m//2 in [0, m), most significant bit first."""
+    nbits = max(1, (modulus - 1).bit_length())
+    n = shape[0] * shape[1]
+    u = (q.ravel().astype(np.int64) + modulus // 2) if q is not None else np.zeros(n, np.int64)
+    half = np.full(n, 0.5)
+    for j in range(nbits - 1, -1, -1):
+        got = coder.bits(((u >> j) & 1) if q is not None else None, half)
+        if q is None:
+            u |= got.astype(np.int64) << j
+    if q is None and n and int(u.max()) >= modulus:
+        raise CorruptStreamError("raw residual out of range")
+    return (u - modulus // 2).astype(np.int32).reshape(shape)
+
+
+def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus=0, raw=False):
     h, w = shape
     encoding = q is not None
-    top = num_digits(int(np.abs(q).max())) if encoding and q.size else 0
+    kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
+    if encoding:
+        top = RAW if raw else (num_digits(int(np.abs(q).max())) if q.size else 0)
     top = int(coder.symbols(np.array([top]) if encoding else None,
                             model.top_digit.probabilities(np.array([chan])))[0])
     model.top_digit.update(np.array([chan]), np.array([top]))
-    kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
     if stats is not None:
         stats.samples += h * w
         stats.side_bits += coder.last_bits  # K itself is side information
+    if top == RAW:
+        if not modulus:
+            raise CorruptStreamError("raw residuals in a near-lossless stream")
+        q = _code_raw(coder, q, shape, modulus)
+        if stats is not None:  # a raw channel's bits are counted on plane 0
+            stats.add(0, int(np.count_nonzero(q)), h * w * max(1, (modulus - 1).bit_length()))
+        return q, ck.block_digits(q, ck.KBLOCK)
     if top == 0:
         return np.zeros(shape, dtype=np.int32), np.zeros(kb_shape, dtype=np.int8)
     if top > MAX_DIGITS:
