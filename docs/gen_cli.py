@@ -64,6 +64,12 @@ not use are ignored:
 INPUT may be a `.tri` file or a video, which is encoded first (`--frames`, default 30, and the other
 encode options).
 
+`encode`, `decode` and `verify` code closed segments (`--keyint` frames) in `--jobs` processes,
+by default on every core once the pictures are large enough to gain; the output is the same
+whatever `--jobs` is. `triadic batch encode` spreads the segments of many videos over a Dask
+cluster (`pip install -e ".[batch]"`): a local one of `--jobs` workers, or the scheduler at
+`--scheduler`.
+
 `triadic bench` runs the benchmark suite; it has its own options (`triadic bench --help`), described
 in [benchmarks.md](benchmarks.md).
 """
@@ -85,6 +91,10 @@ def render() -> str:
         if name == "bench":
             continue
         out += [f"## triadic {name}\n", "```text", _help(command).rstrip(), "```\n"]
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        for action in nested:  # triadic batch encode
+            for verb, subcommand in action.choices.items():
+                out += [f"### triadic {name} {verb}\n", "```text", _help(subcommand).rstrip(), "```\n"]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1,4 +1,4 @@
-"""The ``triadic`` command line: encode, decode, info, verify, plot, bench.
+"""The ``triadic`` command line: encode, decode, info, verify, plot, batch, bench.
 
 Exit codes: 0 success, 1 verify found a mismatch (or ``decode --salvage`` lost frames), 2 bad
 input or a damaged stream (one line on stderr, no traceback, no output file), 130 interrupted
@@ -81,6 +81,12 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                    help="per-sample error bound: 0 (lossless, default), 1, 4, 13, 40 or 121")
 
 
+def _add_jobs(p: argparse.ArgumentParser, what: str = "segments") -> None:
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help=f"processes coding {what} in parallel, with the same result as 1 "
+                        "(default: every core, when the pictures are large enough to gain)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="triadic", description="Lossless video compression on balanced-ternary residuals.")
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file, folder or glob of PNG/TIFF frames")
     p.add_argument("output", help="the .tri file to write")
     _add_encode_options(p)
+    _add_jobs(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     p = sub.add_parser("decode", help="decompress a .tri file")
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--salvage", action="store_true",
                    help="write every intact frame of a damaged file (resuming at the next keyframe "
                         "after damage) and report the lost ones; exit 1 if any were lost")
+    _add_jobs(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     p = sub.add_parser("info", help="describe a .tri file")
@@ -110,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file, folder or glob of frames")
     p.add_argument("tri", nargs="?", help="an existing .tri of INPUT to check (default: encode to a temporary file)")
     _add_encode_options(p)
+    _add_jobs(p)
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
 
     p = sub.add_parser("plot", help="draw one of the formalism's pictures (needs matplotlib)",
@@ -129,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block", type=_positive, metavar="N", help="N x N pixels around --pixel (barcode: 1, tree: 8)")
     _add_encode_options(p)
 
+    p = sub.add_parser("batch", help="encode many videos on a Dask cluster (needs dask.distributed)",
+                       description="Encode many videos, segment by segment, on a Dask cluster: "
+                       "a local one, or the scheduler at --scheduler. Each output is the same file "
+                       "as triadic encode writes; it appears whole or not at all.")
+    batch = p.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
+    b = batch.add_parser("encode", help="encode INPUTS into DIR/<name>.tri")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders or globs of frames")
+    b.add_argument("--out", required=True, metavar="DIR", help="folder for the .tri files (created if missing)")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)")
+    b.add_argument("--jobs", type=_positive, metavar="N",
+                   help="worker processes of the local cluster (default: every core)")
+    _add_encode_options(b)
+    b.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
     p = sub.add_parser("bench", help="benchmark against other codecs (see docs/benchmarks.md)", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -138,7 +162,8 @@ def _encode(args) -> int:
     progress = Progress("encode", args.quiet)
     try:
         report = codec.encode(args.input, args.output, frames=args.frames, keyint=args.keyint,
-                              preset=args.preset, max_error=args.max_error, progress=progress)
+                              preset=args.preset, max_error=args.max_error, progress=progress,
+                              jobs=args.jobs)
     finally:
         progress.done()
     if not args.quiet:
@@ -158,7 +183,7 @@ def _decode(args) -> int:
     with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
                    frame_rate=header.frame_rate) as sink:
         count = 0
-        frames = _salvaged(args.input, lost) if args.salvage else codec.decode(args.input)
+        frames = _salvaged(args.input, lost) if args.salvage else codec.decode(args.input, jobs=args.jobs)
         for frame in frames:
             sink.write(frame)
             count += 1
@@ -232,7 +257,8 @@ def _verify(args) -> int:
             progress = Progress("encode", args.quiet)
             try:
                 report = codec.encode(args.input, target, frames=args.frames, keyint=args.keyint,
-                                      preset=args.preset, max_error=args.max_error, progress=progress)
+                                      preset=args.preset, max_error=args.max_error, progress=progress,
+                                      jobs=args.jobs)
             finally:
                 progress.done()
             tri = target
@@ -249,7 +275,7 @@ def _verify(args) -> int:
         samples = 0
         start = time.perf_counter()
         with open_source(args.input, frames=frames) as source:
-            decoded = codec.decode(tri)
+            decoded = codec.decode(tri, jobs=args.jobs)
             for original in source:
                 got = next(decoded, None)
                 # compare samples, not format names: a sink may spell the same planes differently
@@ -297,6 +323,29 @@ def _plot(args) -> int:
     return 0
 
 
+def _batch(args) -> int:
+    from . import batch
+
+    os.makedirs(args.out, exist_ok=True)
+
+    def done(report: dict) -> None:
+        if "error" in report:
+            print(f"triadic: error: {report['input']}: {report['error']}", file=sys.stderr)
+        elif not args.quiet:
+            fps = report["frames"] / max(1e-9, report["seconds"])
+            print(f"{report['output']}: {report['frames']} frames {report['width']}x{report['height']} "
+                  f"{report['pix_fmt']}, {report['bytes']} bytes, {report['bpppf']:.4f} bpppf, "
+                  f"{fps:.1f} fps", flush=True)
+
+    reports = batch.encode(args.inputs, args.out, scheduler=args.scheduler, jobs=args.jobs,
+                           frames=args.frames, keyint=args.keyint, preset=args.preset,
+                           max_error=args.max_error, done=done)
+    failed = sum("error" in r for r in reports)
+    if failed:
+        print(f"triadic: batch: {failed} of {len(reports)} inputs failed", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "bench":
@@ -305,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify, "plot": _plot}
+    handlers = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify, "plot": _plot,
+                "batch": _batch}
     previous = _catch_sigterm()
     try:
         return handlers[args.command](args)
