@@ -1,0 +1,210 @@
+"""Segment-parallel encoding and decoding (triadic.parallel): the same bytes and frames as one
+process, errors where the serial decoder raises them, no partial output, bounded read-ahead."""
+
+import hashlib
+import os
+import pytest
+
+import triadic
+from conftest import make_frames
+from triadic import cli, codec, parallel
+from triadic.container import ContainerReader, ContainerWriter
+from triadic.errors import CorruptStreamError, InputError
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """11 frames, keyint 3: four segments, the last one short."""
+    frames = make_frames("yuv420p", 40, 56, 11, seed=7)
+    return frames
+
+
+def digest(frames):
+    h = hashlib.sha256()
+    for f in frames:
+        for p in f.planes:
+            h.update(p.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("pix_fmt,keyint,max_error", [("yuv420p", 3, 0), ("rgb24", 2, 0),
+                                                       ("gray16le", 4, 0), ("yuv444p", 3, 4)])
+def test_jobs_2_writes_the_same_bytes_as_jobs_1(tmp_path, pix_fmt, keyint, max_error):
+    frames = make_frames(pix_fmt, 24, 36, 9, seed=3)
+    one = codec.encode(frames, tmp_path / "1.tri", keyint=keyint, max_error=max_error, jobs=1)
+    two = codec.encode(frames, tmp_path / "2.tri", keyint=keyint, max_error=max_error, jobs=2)
+    assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "2.tri").read_bytes()
+    assert one["frames_log"] == two["frames_log"]  # frame numbers and costs come back in order
+    decoded = list(codec.decode(tmp_path / "2.tri", jobs=2))
+    assert digest(decoded) == digest(codec.decode(tmp_path / "1.tri", jobs=1))
+    if max_error == 0:
+        assert all(a.equals(b) for a, b in zip(frames, decoded))
+
+
+def test_real_footage_three_jobs_and_a_short_last_segment(tmp_path, carphone):
+    codec.encode(carphone, tmp_path / "1.tri", frames=7, keyint=2, jobs=1)
+    codec.encode(carphone, tmp_path / "3.tri", frames=7, keyint=2, jobs=3)
+    assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "3.tri").read_bytes()
+    assert digest(codec.decode(tmp_path / "3.tri", jobs=3)) == digest(codec.decode(tmp_path / "1.tri", jobs=1))
+
+
+def test_cli_jobs(tmp_path, clip, capsys):
+    codec.encode(clip, tmp_path / "ref.tri", keyint=3, jobs=1)
+    y4m = str(tmp_path / "clip.y4m")
+    assert cli.main(["decode", str(tmp_path / "ref.tri"), y4m, "--jobs", "2", "--quiet"]) == 0
+    for jobs in ("1", "2"):
+        assert cli.main(["encode", y4m, str(tmp_path / f"{jobs}.tri"), "--keyint", "3",
+                         "--jobs", jobs, "--quiet"]) == 0
+    assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "2.tri").read_bytes()
+    assert cli.main(["verify", y4m, str(tmp_path / "2.tri"), "--jobs", "2"]) == 0
+    assert "bit-exact: yes" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["encode", y4m, "x.tri", "--jobs", "0"])
+
+
+def test_jobs_are_checked_and_planned():
+    with pytest.raises(InputError):
+        parallel.check_jobs(0)
+    with pytest.raises(InputError):
+        parallel.check_jobs(1.5)
+    header = triadic.params.StreamHeader(width=64, height=48, pix_fmt="yuv420p", frame_rate=25,
+                                         frame_count=0, keyint=60, max_error=0, block_size=16)
+    assert parallel.plan_jobs(None, header) == 1           # tiny pictures: in-process
+    assert parallel.plan_jobs(2, header) == 2
+    assert parallel.plan_jobs(2, header.replace(frame_count=60)) == 1  # one segment
+    big = header.replace(width=1280, height=720)
+    assert parallel.plan_jobs(None, big) == parallel.available_cores()
+    assert parallel.plan_jobs(2, big.replace(keyint=1 << 16)) == 1  # a segment over the memory cap
+
+
+def test_read_ahead_is_bounded(tmp_path):
+    """The source is read at most jobs + 1 segments ahead of what is written."""
+    keyint, jobs = 2, 2
+    frames = make_frames("gray", 16, 16, 14, seed=1)
+    pulled = []
+
+    def source():
+        for f in frames:
+            pulled.append(1)
+            yield f
+
+    ahead = []
+    codec.encode(source(), tmp_path / "x.tri", keyint=keyint, jobs=jobs,
+                 progress=lambda done, total: ahead.append(len(pulled) - done))
+    assert max(ahead) <= (jobs + 1) * keyint
+    assert max(ahead) >= keyint  # and it does read ahead
+
+
+def test_a_dead_worker_leaves_no_output(tmp_path, clip):
+    def kill_a_worker(done, total):
+        if done == 1:
+            _, executor = parallel._POOL
+            next(iter(executor._processes.values())).kill()
+
+    target = tmp_path / "x.tri"
+    with pytest.raises(parallel.WorkerError, match="worker process died"):
+        codec.encode(clip, target, keyint=2, jobs=2, progress=kill_a_worker)
+    assert os.listdir(tmp_path) == []
+    codec.encode(clip, target, keyint=2, jobs=2)  # a new pool replaces the broken one
+    assert digest(codec.decode(target, jobs=2)) == digest(clip)
+
+
+def test_an_interrupt_kills_the_workers_and_leaves_no_output(tmp_path, clip):
+    def interrupt(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    codec.encode(clip, tmp_path / "warm.tri", keyint=2, jobs=2)
+    _, executor = parallel._POOL
+    workers = list(executor._processes.values())
+    with pytest.raises(KeyboardInterrupt):
+        codec.encode(clip, tmp_path / "x.tri", keyint=2, jobs=2, progress=interrupt)
+    assert sorted(os.listdir(tmp_path)) == ["warm.tri"]
+    assert parallel._POOL is None
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+
+
+def test_closing_a_parallel_decode_early_releases_the_workers(tmp_path, clip):
+    codec.encode(clip, tmp_path / "x.tri", keyint=2, jobs=1)
+    frames = codec.decode(tmp_path / "x.tri", jobs=2)
+    assert next(frames).equals(clip[0])
+    frames.close()
+    assert parallel._POOL is None
+    assert digest(codec.decode(tmp_path / "x.tri", jobs=2)) == digest(clip)
+
+
+def rewrite(path, out, change):
+    """Copy a .tri with ``change(index, payload) -> payload`` applied (valid CRCs)."""
+    with ContainerReader(path) as reader:
+        header = reader.header
+        chunks = list(reader.frames())
+    with ContainerWriter(out, header) as writer:
+        for index, keyframe, payload in chunks:
+            writer.write_frame(change(index, bytes(payload)), keyframe)
+
+
+def outcome(path, jobs):
+    """(digest of the frames decoded before the error, error type, message)."""
+    got = []
+    try:
+        for frame in codec.decode(path, jobs=jobs):
+            got.append(frame)
+    except CorruptStreamError as exc:
+        return len(got), digest(got), type(exc), str(exc)
+    return len(got), digest(got), None, None
+
+
+def test_a_damaged_payload_fails_at_the_same_frame(tmp_path, clip):
+    codec.encode(clip, tmp_path / "x.tri", keyint=3, jobs=1)
+    # frame 7 (segment 6-8) does not decode; its CRC is valid
+    rewrite(tmp_path / "x.tri", tmp_path / "bad.tri",
+            lambda i, p: p[:8] + bytes(8) + p[16:] if i == 7 else p)
+    serial = outcome(tmp_path / "bad.tri", 1)
+    assert serial[2] is CorruptStreamError and "frame 7" in serial[3]
+    assert outcome(tmp_path / "bad.tri", 2) == serial
+
+
+def test_a_damaged_chunk_fails_after_the_same_frames(tmp_path, clip):
+    codec.encode(clip, tmp_path / "x.tri", keyint=3, jobs=1)
+    data = bytearray((tmp_path / "x.tri").read_bytes())
+    with ContainerReader(tmp_path / "x.tri") as reader:
+        offset = reader.index()[8][0]
+    data[offset + 12] ^= 0x40  # a CRC error in the chunk of frame 8, found by the reader
+    (tmp_path / "crc.tri").write_bytes(bytes(data))
+    serial = outcome(tmp_path / "crc.tri", 1)
+    assert serial[0] == 8 and serial[2] is CorruptStreamError
+    assert outcome(tmp_path / "crc.tri", 2) == serial
+    (tmp_path / "cut.tri").write_bytes(bytes(data[:offset + 3]))  # truncated inside frame 8
+    assert outcome(tmp_path / "cut.tri", 2) == outcome(tmp_path / "cut.tri", 1)
+
+
+def test_a_run_longer_than_keyint_is_decoded_in_process(tmp_path, clip):
+    """Keyframes further apart than the header's keyint (not written by triadic, but valid)."""
+    codec.encode(clip, tmp_path / "x.tri", keyint=6, jobs=1)
+    with ContainerReader(tmp_path / "x.tri") as reader:
+        header = reader.header
+        chunks = list(reader.frames())
+    with ContainerWriter(tmp_path / "y.tri", header.replace(keyint=2)) as writer:
+        for index, keyframe, payload in chunks:
+            writer.write_frame(payload, keyframe)
+    assert digest(codec.decode(tmp_path / "y.tri", jobs=2)) == digest(clip)
+
+
+def test_with_other_threads_running_workers_come_from_the_fork_server(tmp_path, clip):
+    import threading
+
+    parallel.shutdown()
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        codec.encode(clip, tmp_path / "2.tri", keyint=4, jobs=2)
+        assert parallel._POOL[1]._mp_context.get_start_method() == "forkserver"
+    finally:
+        stop.set()
+        thread.join()
+        parallel.shutdown()
+    codec.encode(clip, tmp_path / "1.tri", keyint=4, jobs=1)
+    assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "2.tri").read_bytes()
