@@ -57,7 +57,6 @@ class FrameLog:
 PAD = 8
 _NONE3 = np.zeros((1, 1, 1), np.int32)
 _EMPTY = np.zeros((1, 1), np.int32)
-_SLOTS0 = np.zeros((1, 1), np.int64)
 
 
 class _Segment:
@@ -112,7 +111,7 @@ class _Segment:
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
             if ts is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_activity(e16, ck.prediction_activity(ts[c]))
+                ck.mix_activity(e16, ck.prediction_activity(ts[c][0]))
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
@@ -161,7 +160,7 @@ class _Segment:
         return table[chart.lags]
 
     def motion_compensated(self, chart: Chart) -> list[np.ndarray] | None:
-        """Per plane, T: the references sampled at the chart's vectors (None on keyframes)."""
+        """Per plane, (T, edges) from motion_compensate (None on keyframes)."""
         if self.available == 0:
             return None
         slots = self.slot_grid(chart)
@@ -173,16 +172,11 @@ class _Segment:
                                          self.head))
         return out
 
-    def plane_args(self, c: int, chart: Chart, ts: list[np.ndarray] | None):
+    def plane_args(self, c: int, chart: Chart, ts: list[tuple] | None):
         """The arguments after the samples of _encode_plane / _decode_plane for plane c."""
         sy, sx = self.shifts[c]
-        if ts is None:
-            t, mc = _EMPTY, (_NONE3, _NONE3, _SLOTS0, _EMPTY, _EMPTY, 0, 0, 0)
-        else:
-            t = ts[c]
-            mc = (self.refs[c], self.ups[c], self.slot_grid(chart), chart.mvy, chart.mvx,
-                  2 + sy, 2 + sx, PAD)
-        return (t, mc, chart.modes, CELL >> sy, CELL >> sx, self.maxima[c], self.step)
+        t, edges = ts[c] if ts is not None else (_EMPTY, _NONE3)
+        return (t, edges, chart.modes, CELL >> sy, CELL >> sx, self.maxima[c], self.step)
 
 
 # --------------------------------------------------------------------------------------------------

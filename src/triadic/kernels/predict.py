@@ -69,54 +69,66 @@ def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
 
 @njit(cache=True)
 def motion_compensate(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, latest):
-    """T: every inter cell's reference sample at its vector (intra cells: the latest frame).
+    """T, and the cross-boundary samples INTER_MED needs, for one plane.
 
-    T needs only the references and the chart, so the decoder has it before any residual of
-    the frame; it is the inter prediction and the texture the contexts read.
+    t[y, x] is every inter cell's reference sample at its vector (intra cells: the latest
+    frame). INTER_MED predicts the temporal residual from the left, top and top-left samples
+    sampled with the cell's own vector; where those lie in another cell, ``edges`` holds them:
+    edges[0] left, edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the
+    references and the chart, so the decoder has it before any residual of the frame.
     """
     h = refs.shape[1]
     w = refs.shape[2]
     t = np.empty((h, w), dtype=np.int32)
+    edges = np.zeros((3, h, w), dtype=np.int32)
     for y in range(h):
         by = y // bh
+        top = y % bh == 0
         for x in range(w):
             bx = x // bw
-            if modes[by, bx] == INTRA:
+            mode = modes[by, bx]
+            if mode == INTRA:
                 t[y, x] = refs[latest, y, x]
-            else:
-                t[y, x] = _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
-    return t
+                continue
+            s = slots[by, bx]
+            vy = mvy[by, bx]
+            vx = mvx[by, bx]
+            t[y, x] = _sample(refs, ups, s, y, x, vy, vx, fby, fbx, pad)
+            if mode == INTER_MED:
+                left = x % bw == 0
+                if left and x > 0:
+                    edges[0, y, x] = _sample(refs, ups, s, y, x - 1, vy, vx, fby, fbx, pad)
+                if top and y > 0:
+                    edges[1, y, x] = _sample(refs, ups, s, y - 1, x, vy, vx, fby, fbx, pad)
+                if (left or top) and x > 0 and y > 0:
+                    edges[2, y, x] = _sample(refs, ups, s, y - 1, x - 1, vy, vx, fby, fbx, pad)
+    return t, edges
 
 
-@njit(cache=True)
-def _temporal_at(t, mc, y, x, by, bx, bh, bw):
-    """The temporal prediction at (y, x) with the vector of cell (by, bx): T inside the cell,
-    a fresh sample where (y, x) lies in a neighbouring cell (whose T used its own vector)."""
-    if y // bh == by and x // bw == bx:
-        return t[y, x]
-    refs, ups, slots, mvy, mvx, fby, fbx, pad = mc
-    return _sample(refs, ups, slots[by, bx], y, x, mvy[by, bx], mvx[by, bx], fby, fbx, pad)
+@njit(cache=True, inline="always")
+def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
+    """Prediction of sample (y, x) from reconstructed causal neighbours, T and its edges.
 
-
-@njit(cache=True)
-def _predict_at(rec, t, mc, y, x, by, bx, mode, bh, bw, maxval):
-    """Prediction of sample (y, x) of cell (by, bx) from reconstructed causal neighbours and T.
-
-    INTER_MED adds to T the MED prediction of the temporal residual rec - T' at the left, top
-    and top-left samples, T' being the reference sampled with this cell's vector.
+    ``left``/``top``: the sample is on its cell's left/top edge (neighbours there come from
+    ``edges``, sampled with this cell's vector).
     """
     if mode == INTRA:
         if y == 0:
-            return rec[0, x - 1] if x > 0 else (maxval + 1) >> 1
+            return np.int64(rec[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
         if x == 0:
-            return rec[y - 1, 0]
-        return _med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1])
+            return np.int64(rec[y - 1, 0])
+        return np.int64(_med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1]))
     p = np.int64(t[y, x])
     if mode == INTER_MED:
-        dl = rec[y, x - 1] - _temporal_at(t, mc, y, x - 1, by, bx, bh, bw) if x > 0 else 0
-        du = rec[y - 1, x] - _temporal_at(t, mc, y - 1, x, by, bx, bh, bw) if y > 0 else 0
+        dl = 0
+        du = 0
+        if x > 0:
+            dl = rec[y, x - 1] - (edges[0, y, x] if left else t[y, x - 1])
+        if y > 0:
+            du = rec[y - 1, x] - (edges[1, y, x] if top else t[y - 1, x])
         if x > 0 and y > 0:
-            p += _med(dl, du, rec[y - 1, x - 1] - _temporal_at(t, mc, y - 1, x - 1, by, bx, bh, bw))
+            dul = rec[y - 1, x - 1] - (edges[2, y, x] if (left or top) else t[y - 1, x - 1])
+            p += _med(dl, du, dul)
         else:
             p += dl + du
         p = _clamp(p, 0, maxval)
@@ -124,11 +136,10 @@ def _predict_at(rec, t, mc, y, x, by, bx, mode, bh, bw, maxval):
 
 
 @njit(cache=True)
-def _encode_plane(src, t, mc, modes, bh, bw, maxval, step):
+def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
-    ``modes`` is per cell of bh x bw samples; ``t`` is the motion-compensated reference and
-    ``mc`` the (refs, ups, slots, mvy, mvx, fby, fbx, pad) it was sampled with.
+    ``modes`` is per cell of bh x bw samples; ``t``/``edges`` come from motion_compensate.
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
     [0, maxval]; with step == 1 this is lossless, the reconstruction equals ``src`` and the
     residual is reduced modulo maxval + 1 into [-(maxval+1)/2, (maxval+1)/2) (as JPEG-LS does:
@@ -142,12 +153,17 @@ def _encode_plane(src, t, mc, modes, bh, bw, maxval, step):
     wrap = modulus // 2
     for y in range(h):
         by = y // bh
+        top = y % bh == 0
         for x in range(w):
-            bx = x // bw
-            p = _predict_at(rec, t, mc, y, x, by, bx, modes[by, bx], bh, bw, maxval)
+            p = _predict_at(rec, t, edges, y, x, modes[by, x // bw], x % bw == 0, top, maxval)
             r = src[y, x] - p
             if step == 1:
-                q[y, x] = (r + wrap) % modulus - wrap
+                v = r + wrap  # in [0, 2m): one wrap at most
+                if v >= modulus:
+                    v -= modulus
+                elif v < 0:
+                    v += modulus
+                q[y, x] = v - wrap
                 rec[y, x] = src[y, x]
             else:
                 qi = (r + half) // step
@@ -157,16 +173,16 @@ def _encode_plane(src, t, mc, modes, bh, bw, maxval, step):
 
 
 @njit(cache=True)
-def _decode_plane(q, t, mc, modes, bh, bw, maxval, step):
+def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
     modulus = maxval + 1
     for y in range(h):
         by = y // bh
+        top = y % bh == 0
         for x in range(w):
-            bx = x // bw
-            p = _predict_at(rec, t, mc, y, x, by, bx, modes[by, bx], bh, bw, maxval)
+            p = _predict_at(rec, t, edges, y, x, modes[by, x // bw], x % bw == 0, top, maxval)
             if step == 1:
                 v = p + q[y, x]  # p in [0, m), q in [-m/2, m/2): one wrap at most
                 if v < 0:
