@@ -255,7 +255,8 @@ def run(args: argparse.Namespace, api="import") -> dict:
         "host": {"platform": platform.platform(), "machine": platform.machine(),
                  "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "settings": {"threads": args.threads, "codecs": sorted(codecs),
-                     "triadic": dict(triadic_runner.DEFAULT_SETTINGS)},
+                     "triadic": {**triadic_runner.DEFAULT_SETTINGS,
+                                 **(triadic_runner.single_process(api) if api is not None else {})}},
         "versions": versions,
         "clips": [],
     }

@@ -36,6 +36,20 @@ def accepts_max_error(api) -> bool:
     return "max_error" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _takes(func, name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def single_process(api) -> dict:
+    """``jobs=1`` when the installed triadic can code segments in parallel: the peers run on one
+    thread, so triadic runs in one process (with 30 frames and keyint 60 there is one segment
+    anyway)."""
+    return {"jobs": 1} if _takes(api.encode, "jobs") else {}
+
+
 def _frames(api, clip: Clip):
     return [api.Frame(planes=tuple(p), pix_fmt=clip.pix_fmt) for p in clip.frames]
 
@@ -48,12 +62,13 @@ def encode_decode(api, clip: Clip, folder: str, **settings) -> dict:
     """Encode ``clip`` to a file with ``settings``, decode it, compare; sizes, times and ``info``."""
     path = os.path.join(folder, f"{clip.name}.tri")
     frames = _frames(api, clip)
+    jobs = single_process(api)
     start = time.perf_counter()
-    report = api.encode(frames, path, **settings)
+    report = api.encode(frames, path, **settings, **jobs)
     encode_s = time.perf_counter() - start
     del frames
     start = time.perf_counter()
-    decoded = _decoded_planes(api.decode(path))
+    decoded = _decoded_planes(api.decode(path, **jobs) if _takes(api.decode, "jobs") else api.decode(path))
     decode_s = time.perf_counter() - start
     size = os.path.getsize(path)
     check = compare(clip.frames, decoded)
