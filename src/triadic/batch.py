@@ -152,8 +152,8 @@ def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
         raise InputError(f"output folder {out_dir} does not exist")
     paths = output_paths(inputs, out_dir)
 
-    cluster = None
-    if client is None:
+    cluster, owned = None, client is None
+    if owned:
         client, cluster = start_client(scheduler, jobs)
     outputs: list[_Output] = []
     pending: collections.deque = collections.deque()  # (output, segment start, frames, future)
@@ -228,8 +228,9 @@ def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
             out.fail("interrupted")
         raise
     finally:
-        if cluster is not None:
+        if owned:
             client.close()
+        if cluster is not None:
             cluster.close()
     return [_report(out) for out in outputs]
 
