@@ -122,7 +122,7 @@ def start_client(scheduler: str | None = None, jobs: int | None = None):
     from .parallel import available_cores
 
     cluster = LocalCluster(n_workers=jobs or available_cores(), threads_per_worker=1,
-                           processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                           processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
