@@ -109,6 +109,12 @@ def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, 
     for c in range(cand_y.size):
         by = (cand_y[c] + 2) >> 2
         bx = (cand_x[c] + 2) >> 2
+        seen = False
+        for e in range(c):  # the candidates often coincide
+            if (cand_y[e] + 2) >> 2 == by and (cand_x[e] + 2) >> 2 == bx:
+                seen = True
+        if seen:
+            continue
         for dy in range(-1, 2):
             for dx in range(-1, 2):
                 ty = by + dy
@@ -183,22 +189,35 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
 def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector.
 
-    Uses the source for the causal neighbours (exact when lossless; an estimate otherwise).
+    Samples the block and its top/left border once; uses the source for the causal neighbours
+    (exact when lossless; an estimate otherwise).
     """
+    bh = y1 - y0 + 1
+    bw = x1 - x0 + 1
+    tb = np.empty((bh, bw), dtype=np.int64)  # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
+    for i in range(bh):
+        y = y0 - 1 + i
+        for j in range(bw):
+            x = x0 - 1 + j
+            if (i == 0 and y < 0) or (j == 0 and x < 0):
+                tb[i, j] = 0
+            else:
+                tb[i, j] = _sample(refs, ups, slot, y, x, vy, vx, 2, 2, pad)
     c_inter = 0
     c_med = 0
     for y in range(y0, y1):
+        i = y - y0 + 1
         for x in range(x0, x1):
-            t = _sample(refs, ups, slot, y, x, vy, vx, 2, 2, pad)
+            j = x - x0 + 1
+            t = tb[i, j]
             c_inter += _cost(cost, cur[y, x] - t, step)
-            dl = cur[y, x - 1] - _sample(refs, ups, slot, y, x - 1, vy, vx, 2, 2, pad) if x > 0 else 0
-            du = cur[y - 1, x] - _sample(refs, ups, slot, y - 1, x, vy, vx, 2, 2, pad) if y > 0 else 0
+            dl = cur[y, x - 1] - tb[i, j - 1] if x > 0 else 0
+            du = cur[y - 1, x] - tb[i - 1, j] if y > 0 else 0
             if x > 0 and y > 0:
-                d = _med(dl, du, cur[y - 1, x - 1] - _sample(refs, ups, slot, y - 1, x - 1, vy, vx, 2, 2, pad))
+                d = _med(dl, du, cur[y - 1, x - 1] - tb[i - 1, j - 1])
             else:
                 d = dl + du
-            t = _clamp(t + d, 0, maxval)
-            c_med += _causal_cost(cost, cur[y, x] - t, step)
+            c_med += _causal_cost(cost, cur[y, x] - _clamp(t + d, 0, maxval), step)
     return c_inter, c_med
 
 
