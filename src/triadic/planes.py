@@ -169,6 +169,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
     v_flat = v.ravel()
+    dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
+    dig_flat = dig.ravel()
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -182,16 +184,19 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
         is_open.ravel()[newly] = 1
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
+        dig.fill(0)
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(v, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k)
+            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = pos[mag != 0]
-            sctx = ck.sign_contexts(v, where, cls, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, dig, where, cls, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            v_flat[where] += np.where(sgn != 0, pow3k, -pow3k).astype(np.int32)
+            signs = np.where(sgn != 0, 1, -1)
+            v_flat[where] += (signs * pow3k).astype(np.int32)
+            dig_flat[where] = signs
             nonzero += where.size
         if stats is not None:
             stats.add(k, nonzero, bits_k)

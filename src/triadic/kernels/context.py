@@ -153,8 +153,12 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
 
 
 @njit(cache=True)
-def magnitude_contexts(v, is_open, kblock, e16, cls, k, phase, chan, pow3k):
-    """Samples of this pass (flat indices, raster order) and the contexts of their M_k."""
+def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k):
+    """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
+
+    ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
+    holds digit k where already coded (earlier phases), 0 elsewhere.
+    """
     h, w = v.shape
     pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -176,8 +180,7 @@ def magnitude_contexts(v, is_open, kblock, e16, cls, k, phase, chan, pow3k):
                 for xx in range(max(0, x - 1), min(w, x + 2)):
                     if yy == y and xx == x:
                         continue
-                    a = v[yy, xx] // pow3k  # exact: v holds only digits >= k here
-                    d = (a + 1) % 3 - 1
+                    d = dig[yy, xx]
                     if d != 0:
                         cnt += 1
                     s += abs(v[yy, xx] - d * pow3k)
@@ -198,7 +201,7 @@ def _sign5(s):
 
 
 @njit(cache=True)
-def sign_contexts(v, pos, cls, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos``.
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
@@ -226,8 +229,7 @@ def sign_contexts(v, pos, cls, k, phase, chan, pow3k):
             for xx in range(max(0, x - 1), min(w, x + 2)):
                 if yy == y and xx == x:
                     continue
-                a = v[yy, xx] // pow3k
-                d = (a + 1) % 3 - 1
+                d = dig[yy, xx]
                 sd += d
                 if yy == y or xx == x:
                     sh += np.sign(v[yy, xx] - d * pow3k)
