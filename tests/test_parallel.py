@@ -78,21 +78,29 @@ def test_jobs_are_checked_and_planned():
 
 
 def test_read_ahead_is_bounded(tmp_path):
-    """The source is read at most jobs + 1 segments ahead of what is written."""
+    """The parent holds the raw frames of at most jobs + 1 segments (jobs being coded, one
+    waiting) and reads at most 2 jobs + 1 segments ahead of what is written."""
+    import weakref
+
     keyint, jobs = 2, 2
     frames = make_frames("gray", 16, 16, 14, seed=1)
     pulled = []
 
     def source():
         for f in frames:
-            pulled.append(1)
-            yield f
+            copy = triadic.Frame(tuple(p.copy() for p in f.planes), f.pix_fmt)
+            pulled.append(weakref.ref(copy))
+            yield copy
 
-    ahead = []
-    codec.encode(source(), tmp_path / "x.tri", keyint=keyint, jobs=jobs,
-                 progress=lambda done, total: ahead.append(len(pulled) - done))
-    assert max(ahead) <= (jobs + 1) * keyint
-    assert max(ahead) >= keyint  # and it does read ahead
+    ahead, alive = [], []
+
+    def progress(done, total):
+        ahead.append(len(pulled) - done)
+        alive.append(sum(r() is not None for r in pulled))
+
+    codec.encode(source(), tmp_path / "x.tri", keyint=keyint, jobs=jobs, progress=progress)
+    assert max(alive) <= (jobs + 1) * keyint
+    assert keyint <= max(ahead) <= (2 * jobs + 1) * keyint
 
 
 def test_a_dead_worker_leaves_no_output(tmp_path, clip):
@@ -200,7 +208,12 @@ def test_with_other_threads_running_workers_come_from_the_fork_server(tmp_path, 
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        codec.encode(clip, tmp_path / "2.tri", keyint=4, jobs=2)
+        try:
+            codec.encode(clip, tmp_path / "2.tri", keyint=4, jobs=2)
+        except parallel.WorkerError as exc:  # the check below did its job: not this test's subject
+            if "changed on disk" in str(exc):
+                pytest.skip("the package changed on disk during the test session")
+            raise
         assert parallel._POOL[1]._mp_context.get_start_method() == "forkserver"
     finally:
         stop.set()
@@ -208,3 +221,12 @@ def test_with_other_threads_running_workers_come_from_the_fork_server(tmp_path, 
         parallel.shutdown()
     codec.encode(clip, tmp_path / "1.tri", keyint=4, jobs=1)
     assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "2.tri").read_bytes()
+
+
+def test_a_worker_with_other_code_refuses(clip):
+    """A worker that imported triadic after it changed on disk would write other bytes."""
+    header = triadic.params.StreamHeader(width=56, height=40, pix_fmt="yuv420p", frame_rate=25,
+                                         frame_count=0, keyint=3, max_error=0, block_size=16)
+    with pytest.raises(parallel.WorkerError, match="changed on disk"):
+        parallel._encode_task("not this code", header, triadic.params.EncodeParams(keyint=3), 0,
+                              list(clip[:3]))

@@ -7,8 +7,9 @@ coder codes it. Worker processes code whole segments; the parent reads the input
 segments and collects the results in order, so the output (the chunk payloads, hence the file)
 is byte for byte what ``jobs=1`` produces.
 
-Memory stays bounded: at most ``jobs + 1`` segments are in flight (one being read, ``jobs``
-being coded or waiting to be written), whatever the length of the video. A segment whose frames
+Memory stays bounded, whatever the length of the video: encoding holds the raw frames of at most
+``jobs + 1`` segments (``jobs`` being coded, one waiting for a worker) and the payloads of at most
+``2 jobs + 1``; decoding holds at most ``jobs + 1`` segments. A segment whose frames
 would take more than :data:`MAX_SEGMENT_BYTES` is coded in-process instead.
 
 Failure: a worker that dies (killed, out of memory) raises :class:`WorkerError`; an interrupt
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import atexit
 import collections
+import hashlib
+import itertools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
 
@@ -48,7 +51,38 @@ AUTO_MIN_SAMPLES = 1 << 22
 
 
 class WorkerError(TriadicError):
-    """A worker process died (killed, out of memory) before it returned its segment."""
+    """A worker process died (killed, out of memory) before it returned its segment, or runs
+    other triadic code than this process (the package changed on disk meanwhile)."""
+
+
+def _code_fingerprint() -> str:
+    """Names, sizes and times of the package's files (code and priors), as imported now.
+
+    Workers that were not forked from this process import triadic afresh; a worker that finds
+    another fingerprint than the parent's refuses to work (its bytes could differ)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    parts = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".npz")):
+                path = os.path.join(folder, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                parts.append(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+#: What this process imported (see :func:`_code_fingerprint`).
+FINGERPRINT = _code_fingerprint()
+
+
+def _check_fingerprint(expected: str) -> None:
+    if expected != FINGERPRINT:
+        raise WorkerError("triadic changed on disk while it was running (a worker imported other "
+                          "code than the parent): run again")
 
 
 def available_cores() -> int:
@@ -122,7 +156,7 @@ def _context():
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["triadic.codec"])  # imported once, in the server
+        ctx.set_forkserver_preload(["triadic.parallel"])  # imported once, in the server
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -199,6 +233,16 @@ class _Lease:
 # Encoding
 # --------------------------------------------------------------------------------------------------
 
+def _encode_task(fingerprint: str, header, params, start, frames):
+    _check_fingerprint(fingerprint)
+    return encode_segment(header, params, start, frames)
+
+
+def _decode_task(fingerprint: str, header, chunks):
+    _check_fingerprint(fingerprint)
+    return decode_segment(header, chunks)
+
+
 def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
                    frames: list[Frame]) -> list[tuple[bytes, bool, FrameLog]]:
     """Payloads of the segment of ``frames`` that starts at frame ``start`` (a keyframe: a
@@ -213,14 +257,14 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
 
 
 def _segments(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
-    segment: list[Frame] = []
-    for frame in frames:
-        segment.append(frame)
-        if len(segment) == size:
-            yield segment
-            segment = []
-    if segment:
+    frames = iter(frames)
+    while True:
+        # islice, not a list kept in this frame: a suspended generator must not pin a segment
+        segment = list(itertools.islice(frames, size))
+        if not segment:
+            return
         yield segment
+        del segment
 
 
 def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeParams,
@@ -245,20 +289,28 @@ def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeP
     queue = collections.deque([first, second])
     first = second = None
     with _Lease(jobs) as pool:
-        pending: collections.deque = collections.deque()
+        pending: collections.deque = collections.deque()  # (start, count, future), in order
         start = 0
-        while True:
-            segment = queue.popleft() if queue else next(segments, None)
-            if segment is None:
-                break
-            count = len(segment)
-            pending.append((start, count, pool.submit(encode_segment, header, params, start, segment)))
-            start += count
-            segment = None
-            while len(pending) > jobs:  # jobs segments being coded, one waiting: read no further
+        exhausted = False
+        while pending or not exhausted:
+            while pending and pending[0][2].done():  # write what is ready, in order
                 yield from _encoded(pool, *pending.popleft())
-        while pending:
-            yield from _encoded(pool, *pending.popleft())
+            unfinished = [f for _, _, f in pending if not f.done()]
+            # Raw frames live only in unfinished segments: at most jobs + 1 of them (one waiting
+            # for a worker, so none idles). Finished ones hold payloads until the segments before
+            # them are written; 2 jobs + 1 in all keeps that bounded behind a slow segment.
+            if not exhausted and len(unfinished) <= jobs and len(pending) <= 2 * jobs:
+                segment = queue.popleft() if queue else next(segments, None)
+                if segment is None:
+                    exhausted = True
+                    continue
+                count = len(segment)
+                future = pool.submit(_encode_task, FINGERPRINT, header, params, start, segment)
+                pending.append((start, count, future))
+                start += count
+                segment = None
+            elif unfinished:
+                wait(unfinished, return_when=FIRST_COMPLETED)
 
 
 def _encoded(pool: _Lease, start: int, count: int, future: Future):
@@ -318,7 +370,8 @@ def decode_chunks(chunks: Iterable[tuple[int, bool, bytes]], header: StreamHeade
             if keyframe:
                 inline = None
                 if segment:
-                    pending.append((segment[0][0], pool.submit(decode_segment, header, segment)))
+                    future = pool.submit(_decode_task, FINGERPRINT, header, segment)
+                    pending.append((segment[0][0], future))
                     segment = []
                     while len(pending) > jobs:
                         yield from _decoded(pool, *pending.popleft())
@@ -334,7 +387,8 @@ def decode_chunks(chunks: Iterable[tuple[int, bool, bytes]], header: StreamHeade
                     yield inline.decode(payload, keyframe, index if i == 0 else None)
                 segment = []
         if segment:
-            pending.append((segment[0][0], pool.submit(decode_segment, header, segment)))
+            future = pool.submit(_decode_task, FINGERPRINT, header, segment)
+            pending.append((segment[0][0], future))
             segment = []
         while pending:
             yield from _decoded(pool, *pending.popleft())
