@@ -18,7 +18,7 @@ BINARY_LIMIT = 1 << 13
 #: Row stripes a pass is split into; counts are updated between stripes.
 STRIPES = 16
 #: Smallest stripe, in symbols (tiny stripes cost Python overhead and gain nothing).
-MIN_STRIPE = 1024
+MIN_STRIPE = 256
 
 #: Alphabet of the per-channel top plane K (0..MAX_DIGITS), plus RAW: the channel's residuals
 #: follow as plain bits (chosen by the encoder when contexts cannot beat that, e.g. pure noise).
