@@ -143,13 +143,17 @@ def main(argv=None) -> int:
                "cores": parallel.available_cores(), "load_before": os.getloadavg(), "clips": {}}
     with tempfile.TemporaryDirectory(prefix="triadic-speed-") as folder:
         for name in args.clips:
-            path = str(triadic.sample_clip(name))
-            clip = load_clip(path, args.frames)
+            clip = load_clip(str(triadic.sample_clip(name)), args.frames)
             entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip)}
             entry["triadic"] = triadic_speed(clip, args.keyint, folder)
-            if not args.no_dask:
-                entry["dask"] = dask_speed(path, args.frames, args.keyint, folder)
             results["clips"][name] = entry
+            del clip
+        # Dask last: its client leaves threads behind, after which workers come from a fork server
+        for name in args.clips:
+            entry = results["clips"][name]
+            if not args.no_dask:
+                entry["dask"] = dask_speed(str(triadic.sample_clip(name)), args.frames, args.keyint,
+                                           folder)
             _print(name, entry)
     results["load_after"] = os.getloadavg()
     with open(args.out, "w") as f:

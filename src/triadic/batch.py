@@ -8,7 +8,7 @@ local worker process runs, so every output is byte for byte what ``triadic encod
 writes. The driver writes each ``DIR/<name>.tri`` from the tasks' payloads in order, through the
 container writer: a temporary file renamed when complete, so an output either is whole or is not
 there. Frames travel with the tasks, so the workers need no access to the inputs or the output
-folder (only triadic installed, at the same version: a task checks).
+folder, only the same triadic installed (a task checks a hash of the package's code and priors).
 
 Bounded memory: at most ``window`` segments are in flight over all inputs (default: the cluster's
 worker threads + 1). Failures: a task that raises is retried (``retries``); a task whose worker
@@ -31,20 +31,20 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from . import __version__
 from .container import ContainerWriter
 from .errors import InputError, TriadicError
+from .parallel import FINGERPRINT
 from .params import EncodeParams, validate_frame
 
 
-def _task(version: str, header, params, start: int, frames: list):
-    """One segment on a Dask worker (refuses to run under another triadic version)."""
-    from . import __version__ as here
-    from .parallel import encode_segment
+def _task(fingerprint: str, header, params, start: int, frames: list):
+    """One segment on a Dask worker, which must run the client's triadic code to the byte."""
+    from .parallel import FINGERPRINT, encode_segment
 
-    if here != version:
-        raise TriadicError(f"this Dask worker runs triadic {here}, the client {version}: "
-                           f"install the same version everywhere")
+    if fingerprint != FINGERPRINT:
+        raise TriadicError(f"this Dask worker runs other triadic code than the client (fingerprint "
+                           f"{FINGERPRINT}, client {fingerprint}): install the same triadic "
+                           f"everywhere (and restart workers that imported an older one)")
     return encode_segment(header, params, start, frames)
 
 
@@ -241,7 +241,7 @@ def _submit(client, out: _Output, header, params, segment: list, pending, retrie
         # frames travel inside the task on purpose: a task whose worker dies is rerun elsewhere
         warnings.filterwarnings("ignore", message=".*Large object.*")
         warnings.filterwarnings("ignore", message=".*large graph.*")
-        future = client.submit(_task, __version__, header, params, start, segment,
+        future = client.submit(_task, FINGERPRINT, header, params, start, segment,
                                retries=retries, pure=False,
                                key=f"triadic-{os.path.basename(out.path)}-{start}-{uuid.uuid4().hex}")
     out.submitted += 1

@@ -56,23 +56,26 @@ class WorkerError(TriadicError):
 
 
 def _code_fingerprint() -> str:
-    """Names, sizes and times of the package's files (code and priors), as imported now.
+    """A hash of the package's files (code and priors) as they are now.
 
-    Workers that were not forked from this process import triadic afresh; a worker that finds
-    another fingerprint than the parent's refuses to work (its bytes could differ)."""
+    Workers that were not forked from this process import triadic afresh (a fork server, a Dask
+    worker, another machine); one that finds another fingerprint than the parent's refuses to
+    work, since its bytes could differ."""
     root = os.path.dirname(os.path.abspath(__file__))
-    parts = []
+    digest = hashlib.sha256()
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith((".py", ".npz")):
                 path = os.path.join(folder, name)
                 try:
-                    st = os.stat(path)
+                    with open(path, "rb") as f:
+                        data = f.read()
                 except OSError:
                     continue
-                parts.append(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+                digest.update(f"{os.path.relpath(path, root)}:{len(data)}:".encode())
+                digest.update(data)
+    return digest.hexdigest()[:16]
 
 
 #: What this process imported (see :func:`_code_fingerprint`).
