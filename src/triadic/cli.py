@@ -76,7 +76,9 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=_positive, help="encode at most N frames")
     p.add_argument("--keyint", type=_positive, default=60, help="keyframe (segment) interval (default 60)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                   help=f"search effort (default {DEFAULT_PRESET})")
+                   help="search effort: fast (16x16 leaves, 1 reference, +-8), medium (leaves "
+                        "down to 8x8, 4 references, +-16; the default), slow (down to 4x4, "
+                        "4 references, +-32)")
     p.add_argument("--max-error", type=_max_error, default=0, metavar="E",
                    help="per-sample error bound: 0 (lossless, default), 1, 4, 13, 40 or 121")
 

@@ -158,10 +158,11 @@ def validate_frame(frame: Frame, fmt: PixelFormat, height: int, width: int) -> N
 #: Allowed near-lossless bounds: E = (3^j - 1) / 2, i.e. the j lowest ternary planes dropped.
 MAX_ERRORS = (0, 1, 4, 13, 40, 121)
 
-#: What each preset searches (encoder only; the decoder never needs to know).
+#: What each preset searches (encoder only; the decoder never needs to know): the motion search
+#: range in luma samples, how many earlier frames leaves may reference, the smallest leaf.
 PRESETS = {
     "fast": dict(search_range=8, lags=1, min_leaf=16),
-    "medium": dict(search_range=16, lags=2, min_leaf=8),
+    "medium": dict(search_range=16, lags=4, min_leaf=8),
     "slow": dict(search_range=32, lags=4, min_leaf=4),
 }
 DEFAULT_PRESET = "medium"
