@@ -230,3 +230,47 @@ def test_a_worker_with_other_code_refuses(clip):
     with pytest.raises(parallel.WorkerError, match="changed on disk"):
         parallel._encode_task("not this code", header, triadic.params.EncodeParams(keyint=3), 0,
                               list(clip[:3]))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    """SIGKILL gives the parent no chance to stop its workers: they notice and exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {os.path.dirname(__file__)!r})
+from conftest import make_frames
+from triadic import codec, parallel
+
+def progress(done, total):
+    if done == 1:
+        print(" ".join(str(p.pid) for p in parallel._POOL[1]._processes.values()), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+codec.encode(make_frames("gray", 16, 16, 12), {str(tmp_path / "x.tri")!r}, keyint=2, jobs=2,
+             progress=progress)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    pids = [int(p) for p in run.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if _running(p)]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, "workers outlived their parent"
+    assert not (tmp_path / "x.tri").exists()
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -35,6 +35,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
@@ -136,11 +137,22 @@ def plan_jobs(jobs: int | None, header: StreamHeader) -> int:
 _POOL: tuple[int, ProcessPoolExecutor] | None = None
 
 
+def _watch_parent(parent: int) -> None:
+    """Exit when the parent is gone (killed with SIGKILL, it cannot stop its workers; and a forked
+    worker keeps the task pipe open itself, so it would wait for work forever)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_worker(threads: int) -> None:
     # The parent handles Ctrl-C (sent to the whole process group) and kills the workers itself;
     # SIGTERM must kill a worker, not raise (a CLI parent forked with its SIGTERM handler).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
+                     name="triadic-watch-parent").start()
     try:  # jobs processes x threads numba threads each: no oversubscription
         import numba
 
