@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -39,16 +40,32 @@ def _frames(clip) -> list:
     return [triadic.Frame(planes=tuple(p), pix_fmt=clip.pix_fmt) for p in clip.frames]
 
 
-def _time_encode(frames, path, keyint, jobs) -> float:
-    start = time.perf_counter()
-    triadic.encode(frames, path, keyint=keyint, jobs=jobs)
-    return time.perf_counter() - start
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the pool's workers,
+    once :func:`parallel.shutdown` has joined them)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _time_decode(path, jobs) -> tuple[float, list]:
+def _timed(fn) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of this process and its workers, result) of ``fn()``, with a
+    pool started inside the timing and joined after it."""
+    parallel.shutdown()
+    cpu = _cpu()
     start = time.perf_counter()
-    out = list(triadic.decode(path, jobs=jobs))
-    return time.perf_counter() - start, out
+    result = fn()
+    wall = time.perf_counter() - start
+    parallel.shutdown()
+    return wall, _cpu() - cpu, result
+
+
+def _time_encode(frames, path, keyint, jobs) -> tuple[float, float]:
+    wall, cpu, _ = _timed(lambda: triadic.encode(frames, path, keyint=keyint, jobs=jobs))
+    return wall, cpu
+
+
+def _time_decode(path, jobs) -> tuple[float, float, list]:
+    return _timed(lambda: list(triadic.decode(path, jobs=jobs)))
 
 
 def _same(frames, decoded) -> bool:
@@ -63,26 +80,31 @@ def triadic_speed(clip, keyint: int, folder: str) -> dict:
     list(triadic.decode(os.path.join(folder, "warm.tri"), jobs=1))
     out: dict = {"frames": n, "keyint": keyint, "segments": -(-n // keyint)}
     paths = {}
-    for jobs in (1, 2):
-        parallel.shutdown()  # the pool's start-up is part of the time
+    for jobs in (1, 2):  # the pool's start-up is part of the time
         paths[jobs] = os.path.join(folder, f"jobs{jobs}.tri")
-        seconds = _time_encode(frames, paths[jobs], keyint, jobs)
+        out[f"load_encode_jobs{jobs}"] = os.getloadavg()[0]
+        seconds, cpu = _time_encode(frames, paths[jobs], keyint, jobs)
         out[f"encode_jobs{jobs}_s"] = seconds
+        out[f"encode_jobs{jobs}_cpu_s"] = cpu
         out[f"encode_jobs{jobs}_fps"] = n / seconds
     with open(paths[1], "rb") as a, open(paths[2], "rb") as b:
         out["bytes_identical"] = a.read() == b.read()
     out["bytes"] = os.path.getsize(paths[1])
     out["bpppf"] = 8.0 * out["bytes"] / clip.pixels
     for jobs in (1, 2):
-        parallel.shutdown()
-        seconds, decoded = _time_decode(paths[1], jobs)
+        out[f"load_decode_jobs{jobs}"] = os.getloadavg()[0]
+        seconds, cpu, decoded = _time_decode(paths[1], jobs)
         out[f"decode_jobs{jobs}_s"] = seconds
+        out[f"decode_jobs{jobs}_cpu_s"] = cpu
         out[f"decode_jobs{jobs}_fps"] = n / seconds
         out[f"decode_jobs{jobs}_exact"] = _same(frames, decoded)
         del decoded
     parallel.shutdown()
-    out["encode_speedup"] = out["encode_jobs1_s"] / out["encode_jobs2_s"]
-    out["decode_speedup"] = out["decode_jobs1_s"] / out["decode_jobs2_s"]
+    for what in ("encode", "decode"):
+        out[f"{what}_speedup"] = out[f"{what}_jobs1_s"] / out[f"{what}_jobs2_s"]
+        # CPU spent by jobs 2 (parent and workers) per CPU second of jobs 1: 1.0 means no
+        # overhead, so that two idle cores would give a speed-up of 2 / this (minus imbalance)
+        out[f"{what}_cpu_ratio"] = out[f"{what}_jobs2_cpu_s"] / out[f"{what}_jobs1_cpu_s"]
     return out
 
 
@@ -175,7 +197,9 @@ def _print(name: str, e: dict) -> None:
               f"{t[f'decode_jobs{jobs}_fps']:>10.2f} {t['bpppf']:>7.3f}"
               + ("" if t[f"decode_jobs{jobs}_exact"] else "  NOT EXACT"))
     print(f"  jobs 2 / jobs 1: encode x{t['encode_speedup']:.2f}, decode x{t['decode_speedup']:.2f}, "
-          f"bytes identical: {t['bytes_identical']}")
+          f"bytes identical: {t['bytes_identical']}; CPU jobs 2 / jobs 1: encode "
+          f"{t['encode_cpu_ratio']:.2f}, decode {t['decode_cpu_ratio']:.2f}; load average "
+          f"{t['load_encode_jobs1']:.1f}")
     if "dask" in e:
         d = e["dask"]
         print(f"  Dask batch: 1 worker {d['workers1_fps']:.2f} fps, 2 workers {d['workers2_fps']:.2f} fps "
