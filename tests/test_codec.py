@@ -128,3 +128,19 @@ def test_bad_params(tmp_path):
         with pytest.raises(triadic.InputError):
             triadic.encode(frames, tmp_path / "a.tri", **params)
         assert not (tmp_path / "a.tri").exists()
+
+
+def test_zoom_uses_warps_and_stays_exact(tmp_path):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    base = ndimage.gaussian_filter(rng.random((160, 160)) * 255, 3)
+    base = (base - base.min()) / (base.max() - base.min()) * 255
+    frames = []
+    for t in range(4):
+        z = 1 + 0.03 * t
+        img = ndimage.affine_transform(base, np.eye(2) / z, offset=(80 - 80 / z, 80 - 80 / z), order=3)
+        frames.append(Frame((np.clip(np.round(img[16:144, 16:144]), 0, 255).astype(np.uint8),), "gray"))
+    report = round_trip(frames, tmp_path, block_size=64, preset="slow")
+    warped = sum(f["families"]["similarity"] + f["families"]["affine"] for f in report["frames_log"])
+    assert warped > 0, "no leaf chose a warp on a zooming clip"

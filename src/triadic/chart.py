@@ -2,14 +2,17 @@
 
 A chart partitions the frame into root blocks (``root`` luma samples, the header's block_size),
 each a quadtree down to CELL x CELL leaves. Every leaf has a prediction mode, and inter leaves a
-reference lag (1 = previous frame) and a motion vector in quarter luma samples. The chart is held
-as per-cell grids (a cell is CELL x CELL luma samples), which is what the prediction kernels read;
-subsampled planes use the same cells, smaller in samples.
+reference lag (1 = previous frame), a warp family (translation, similarity, affine), a base motion
+vector in quarter luma samples at the leaf's centre and, for warps, 2 or 4 parameters. The chart
+is held as per-cell grids (a cell is CELL x CELL luma samples): every cell carries the vector the
+warp gives at its centre, which is all the prediction kernels read; subsampled planes use the
+same cells, smaller in samples.
 
 Side information is coded with ANS under adaptive counts, in this order: split flags depth by depth
 (context: depth and the previous frame's depth there), leaf modes (context: the previous frame's
-mode there), lags of inter leaves, then motion vector differences against the median of the left,
-top and top-right neighbours (class symbols plus raw mantissa bits).
+mode there), lags of inter leaves, warp families of inter leaves of at least WARP_MIN samples,
+warp parameters, then base vector differences against the median of the left, top and top-right
+neighbours' cell vectors (class symbols plus raw mantissa bits).
 """
 
 from __future__ import annotations
@@ -20,18 +23,23 @@ import numpy as np
 from numba import njit
 
 from .errors import CorruptStreamError
-from .kernels.predict import INTRA, NUM_MODES
+from .kernels.predict import AFFINE, INTRA, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
 from .model import MAX_LAGS, ContextModel
 
 #: Smallest leaf, and the granularity of the chart grids, in luma samples.
 CELL = 4
 #: Largest motion vector component a decoder accepts (quarter luma samples).
 MAX_MV = 1 << 14
+#: Smallest leaf (luma samples) that may carry a warp; smaller leaves are translations.
+WARP_MIN = 16
+#: Largest |warp parameter| a decoder accepts (1/256 quarter samples per luma sample).
+MAX_WARP = 1 << 12
 
 
 @dataclass(frozen=True, eq=False)
 class Chart:
-    """Per-cell grids of one frame: leaf depth, mode, lag and motion vector (quarter samples)."""
+    """Per-cell grids of one frame: leaf depth, mode, lag, warp family, the leaf's base vector
+    and warp parameters (the same in every cell of a leaf) and the cell's own vector."""
 
     root: int
     depth: np.ndarray
@@ -39,6 +47,18 @@ class Chart:
     lags: np.ndarray
     mvy: np.ndarray
     mvx: np.ndarray
+    family: np.ndarray = None
+    base: np.ndarray = None   # (2, gh, gw): the leaf's base vector (y, x)
+    warp: np.ndarray = None   # (4, gh, gw): the leaf's p0..p3
+
+    def __post_init__(self) -> None:
+        shape = self.depth.shape
+        if self.family is None:
+            object.__setattr__(self, "family", np.zeros(shape, np.int8))
+        if self.base is None:
+            object.__setattr__(self, "base", np.stack([self.mvy, self.mvx]).astype(np.int32))
+        if self.warp is None:
+            object.__setattr__(self, "warp", np.zeros((4,) + shape, np.int32))
 
     @classmethod
     def empty(cls, height: int, width: int, root: int) -> "Chart":
@@ -62,6 +82,7 @@ class Chart:
         inter = modes != INTRA
         return {"modes": np.bincount(modes, minlength=NUM_MODES).tolist(),
                 "lags": np.bincount(self.lags[cy, cx][inter], minlength=MAX_LAGS + 1)[1:].tolist(),
+                "families": np.bincount(self.family[cy, cx][inter], minlength=NUM_FAMILIES).tolist(),
                 "depths": np.bincount(self.depth[cy, cx], minlength=self.max_depth + 1).tolist()}
 
 
@@ -122,12 +143,13 @@ def _nodes_at(depth, n, d):
 
 
 @njit(cache=True)
-def _walk_vectors(depth, modes, lags, mvy, mvx, n, leaf_y, leaf_x, leaf_modes, leaf_lags,
-                  dy, dx, decoding):
+def _walk_vectors(depth, modes, lags, family, base, warp, mvy, mvx, n, leaf_y, leaf_x,
+                  leaf_modes, leaf_lags, leaf_family, leaf_warp, dy, dx, decoding):
     """Visit the leaves in order, filling the grids from the leaf values (and back).
 
-    Encoding: the grids hold the chart; fills dy/dx (vector minus median prediction) per leaf.
-    Decoding: fills the grids from leaf_modes, leaf_lags and dy/dx.
+    Encoding: the grids hold the chart; fills dy/dx (base vector minus the median prediction
+    from the neighbouring cells' vectors) per leaf. Decoding: fills every grid from the leaf
+    values and dy/dx, rendering each cell's vector from its leaf's warp.
     """
     gh, gw = depth.shape
     done = np.zeros((gh, gw), dtype=np.uint8)
@@ -158,26 +180,40 @@ def _walk_vectors(depth, modes, lags, mvy, mvx, n, leaf_y, leaf_x, leaf_modes, l
                 vy = dy[i] + py
                 vx = dx[i] + px
             else:
-                dy[i] = mvy[cy, cx] - py
-                dx[i] = mvx[cy, cx] - px
+                dy[i] = base[0, cy, cx] - py
+                dx[i] = base[1, cy, cx] - px
         for yy in range(cy, min(gh, cy + size)):
             for xx in range(cx, min(gw, cx + size)):
                 done[yy, xx] = 1
                 if decoding:
                     modes[yy, xx] = mode
-                    lags[yy, xx] = leaf_lags[i] if mode != INTRA else 0
-                    mvy[yy, xx] = vy
-                    mvx[yy, xx] = vx
+                    inter = mode != INTRA
+                    lags[yy, xx] = leaf_lags[i] if inter else 0
+                    family[yy, xx] = leaf_family[i] if inter else 0
+                    base[0, yy, xx] = vy
+                    base[1, yy, xx] = vx
+                    for j in range(4):
+                        warp[j, yy, xx] = leaf_warp[i, j]
+                    if inter and leaf_family[i] != TRANSLATION:
+                        wy, wx = warp_vector(vy, vx, leaf_warp[i, 0], leaf_warp[i, 1],
+                                             leaf_warp[i, 2], leaf_warp[i, 3],
+                                             cell_offset(yy, cy, size, CELL),
+                                             cell_offset(xx, cx, size, CELL))
+                        mvy[yy, xx] = wy
+                        mvx[yy, xx] = wx
+                    else:
+                        mvy[yy, xx] = vy
+                        mvx[yy, xx] = vx
 
 
-def _code_ints(coder, model: ContextModel, component: int, values: np.ndarray | None,
+def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray | None,
                n: int) -> tuple[np.ndarray, float]:
-    """Code n signed integers (one motion vector component) as classes plus raw mantissa bits.
+    """Code n signed integers (vector components, warp parameters) as classes plus raw bits.
 
     The class is 0 for zero, else 2L-1 (positive) or 2L (negative) with L the bit length of |v|;
     the L-1 bits below the leading one follow, bit j of every value that has one in turn.
+    ``ctx`` is each class symbol's context (which quantity it is).
     """
-    ctx = np.full(n, component)
     if values is not None:
         mag = np.abs(values).astype(np.int64)
         length = np.zeros(n, dtype=np.int64)
@@ -250,16 +286,46 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
     dx = np.zeros(ly.size, np.int32)
     leaf_lags = np.zeros(ly.size, np.int8)
     leaf_lags[inter] = lags
+    # 4. warp families of inter leaves big enough to carry one, 5. their parameters
+    leaf_size = (n >> depth[ly, lx].astype(np.int64)) * CELL
+    warpable = inter & (leaf_size >= WARP_MIN)
+    fctx = np.zeros(int(warpable.sum()), dtype=np.int64)
+    fam = coder.symbols(out.family[ly, lx][warpable] if chart is not None else None,
+                        model.family.probabilities(fctx))
+    side += coder.last_bits
+    model.family.update(fctx, fam)
+    if fam.size and int(fam.max()) >= NUM_FAMILIES:
+        raise CorruptStreamError("unknown warp family")
+    leaf_family = np.zeros(ly.size, np.int8)
+    leaf_family[warpable] = fam
+    leaf_warp = np.zeros((ly.size, 4), np.int32)
+    similar = leaf_family == SIMILARITY
+    affine = leaf_family == AFFINE
+    stored = out.warp[:, ly, lx].T if chart is not None else None
+    for param, (rows, column) in enumerate(((similar, 0), (similar, 2), (affine, 0), (affine, 1),
+                                            (affine, 2), (affine, 3))):
+        k = int(rows.sum())
+        values, bits = _code_ints(coder, model, np.full(k, 2 + param),
+                                  stored[rows, column] if chart is not None else None, k)
+        leaf_warp[rows, column] = values
+        side += bits
+    if chart is None:  # similarity: p3 = p0 (zoom), p1 = -p2 (rotation)
+        leaf_warp[similar, 3] = leaf_warp[similar, 0]
+        leaf_warp[similar, 1] = -leaf_warp[similar, 2]
+        if leaf_warp.size and int(np.abs(leaf_warp).max()) > MAX_WARP:
+            raise CorruptStreamError("warp parameter out of range")
+    # 6. base vector differences
     if chart is not None:
-        _walk_vectors(depth, out.modes, out.lags, out.mvy, out.mvx, n, ly, lx,
-                      modes.astype(np.int8), leaf_lags, dy, dx, False)
+        _walk_vectors(depth, out.modes, out.lags, out.family, out.base, out.warp, out.mvy, out.mvx,
+                      n, ly, lx, modes.astype(np.int8), leaf_lags, leaf_family, leaf_warp, dy, dx, False)
     for component, d in ((0, dy), (1, dx)):
-        values, bits = _code_ints(coder, model, component, d[inter] if chart is not None else None, count)
+        values, bits = _code_ints(coder, model, np.full(count, component),
+                                  d[inter] if chart is not None else None, count)
         d[inter] = values
         side += bits
     if chart is None:
-        _walk_vectors(depth, out.modes, out.lags, out.mvy, out.mvx, n, ly, lx,
-                      modes.astype(np.int8), leaf_lags, dy, dx, True)
+        _walk_vectors(depth, out.modes, out.lags, out.family, out.base, out.warp, out.mvy, out.mvx,
+                      n, ly, lx, modes.astype(np.int8), leaf_lags, leaf_family, leaf_warp, dy, dx, True)
         if count and max(int(np.abs(out.mvy).max()), int(np.abs(out.mvx).max())) > MAX_MV:
             raise CorruptStreamError("motion vector out of range")
     return out, side

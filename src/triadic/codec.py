@@ -45,11 +45,12 @@ class FrameLog:
 
     def as_dict(self) -> dict:
         """The per-frame chart log: bits, and the leaves' modes, lags and tree depths."""
-        chart = self.chart or {"modes": [], "lags": [], "depths": []}
+        chart = self.chart or {"modes": [], "lags": [], "depths": [], "families": []}
         return {"index": self.index, "keyframe": self.keyframe, "bytes": self.bytes,
                 "side_bits": round(self.side_bits, 1), "residual_bits": round(self.residual_bits, 1),
                 "modes": dict(zip(("intra", "inter", "inter_med"), chart["modes"])),
                 "lags": {str(lag + 1): n for lag, n in enumerate(chart["lags"])},
+                "families": dict(zip(("translation", "similarity", "affine"), chart["families"])),
                 "depths": chart["depths"]}
 
 

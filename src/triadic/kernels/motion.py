@@ -8,7 +8,8 @@ the platform's floating point. Ties break on the first candidate tried.
 import numpy as np
 from numba import njit
 
-from .predict import INTER, INTER_MED, INTRA, _clamp, _med, _sample
+from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
+                      _med, _sample, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -222,8 +223,47 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
 
 
 @njit(cache=True)
+def _warp_costs(cur, refs, ups, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
+                maxval, cost, step):
+    """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
+    c_inter = 0
+    c_med = 0
+    for cy in range(cy0, cy0 + size):
+        yy0 = cy * cell
+        if yy0 >= h:
+            break
+        for cx in range(cx0, cx0 + size):
+            xx0 = cx * cell
+            if xx0 >= w:
+                break
+            vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
+                                 cell_offset(cx, cx0, size, cell))
+            a, b = _leaf_costs(cur, refs, ups, slot, pad, yy0, xx0, min(yy0 + cell, h),
+                               min(xx0 + cell, w), vy, vx, maxval, cost, step)
+            c_inter += a
+            c_med += b
+    return c_inter, c_med
+
+
+@njit(cache=True)
+def _fit_warp(qy, qx, half):
+    """Affine parameters from the vectors of a leaf's four quadrants (TL, TR, BL, BR), whose
+    centres are ``half`` luma samples apart; and the base vector at the leaf's centre."""
+    scale = 1 << WARP_SHIFT
+    den = 2 * half
+    p = np.zeros(4, dtype=np.int64)
+    p[0] = ((qx[1] - qx[0] + qx[3] - qx[2]) * scale) // den
+    p[1] = ((qx[2] - qx[0] + qx[3] - qx[1]) * scale) // den
+    p[2] = ((qy[1] - qy[0] + qy[3] - qy[2]) * scale) // den
+    p[3] = ((qy[2] - qy[0] + qy[3] - qy[1]) * scale) // den
+    by = (qy[0] + qy[1] + qy[2] + qy[3] + 2) >> 2
+    bx = (qx[0] + qx[1] + qx[2] + qx[3] + 2) >> 2
+    return by, bx, p
+
+
+@njit(cache=True)
 def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
-                 prev_mvy, prev_mvx, maxval, cost, step):
+                 prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -255,6 +295,14 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
     leaf_vy = np.zeros((total, lag_slots.size), dtype=np.int32)
     leaf_vx = np.zeros((total, lag_slots.size), dtype=np.int32)
     split = np.zeros(total, dtype=np.uint8)
+    leaf_family = np.zeros(total, dtype=np.int8)
+    leaf_base = np.zeros((total, 2), dtype=np.int32)
+    leaf_warp = np.zeros((total, 4), dtype=np.int32)
+    family_g = np.zeros((gh, gw), dtype=np.int8)
+    base_g = np.zeros((2, gh, gw), dtype=np.int32)
+    warp_g = np.zeros((4, gh, gw), dtype=np.int32)
+    qy = np.zeros(4, dtype=np.int64)
+    qx = np.zeros(4, dtype=np.int64)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
     lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
@@ -309,6 +357,57 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                 c_best = c_med + side
                                 m_best = INTER_MED
                                 l_best = li + 1
+                            if m_best != INTRA and l_best == li + 1:
+                                leaf_family[node] = TRANSLATION
+                                leaf_base[node, 0] = vy
+                                leaf_base[node, 1] = vx
+                            if size * cell < warp_min or y1 - y0 < size * cell or x1 - x0 < size * cell:
+                                continue
+                            # warps: fit the four quadrants' vectors, try similarity and affine
+                            hs = size * cell // 2
+                            for k in range(4):
+                                qy0 = y0 + (k >> 1) * hs
+                                qx0 = x0 + (k & 1) * hs
+                                cand_y = np.array([vy], dtype=np.int32)
+                                cand_x = np.array([vx], dtype=np.int32)
+                                qy[k], qx[k] = _best_vector(cur, refs, ups, slot, pad, qy0, qx0,
+                                                            qy0 + hs, qx0 + hs, cand_y, cand_x,
+                                                            vy, vx, search_range)
+                            wby, wbx, pa = _fit_warp(qy, qx, hs)
+                            for fam in (SIMILARITY, AFFINE):
+                                p = pa.copy()
+                                if fam == SIMILARITY:
+                                    zoom = (pa[0] + pa[3]) // 2
+                                    rot = (pa[2] - pa[1]) // 2
+                                    p[0] = zoom
+                                    p[1] = -rot
+                                    p[2] = rot
+                                    p[3] = zoom
+                                if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
+                                    continue
+                                wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
+                                for j in range(4 if fam == AFFINE else 2):
+                                    wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
+                                w_inter, w_med = _warp_costs(cur, refs, ups, slot, pad, y0, x0,
+                                                             ry + iy * size, rx + ix * size, size,
+                                                             cell, h, w, wby, wbx, p, maxval, cost,
+                                                             step)
+                                better = False
+                                if w_inter + wside < c_best:
+                                    c_best = w_inter + wside
+                                    m_best = INTER
+                                    better = True
+                                if w_med + wside < c_best:
+                                    c_best = w_med + wside
+                                    m_best = INTER_MED
+                                    better = True
+                                if better:
+                                    l_best = li + 1
+                                    leaf_family[node] = fam
+                                    leaf_base[node, 0] = wby
+                                    leaf_base[node, 1] = wbx
+                                    for j in range(4):
+                                        leaf_warp[node, j] = p[j]
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
@@ -344,12 +443,28 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                     depth_g[yy, xx] = d + 1
                             continue
                         li = leaf_lag[node]
+                        fam = leaf_family[node] if li > 0 else TRANSLATION
                         for yy in range(cy0, cy0 + size):
                             for xx in range(cx0, cx0 + size):
                                 depth_g[yy, xx] = d
                                 modes_g[yy, xx] = leaf_mode[node]
                                 lags_g[yy, xx] = li
-                                if li > 0:
-                                    mvy_g[yy, xx] = leaf_vy[node, li - 1]
-                                    mvx_g[yy, xx] = leaf_vx[node, li - 1]
-    return depth_g, modes_g, lags_g, mvy_g, mvx_g
+                                if li == 0:
+                                    continue
+                                family_g[yy, xx] = fam
+                                base_g[0, yy, xx] = leaf_base[node, 0]
+                                base_g[1, yy, xx] = leaf_base[node, 1]
+                                if fam == TRANSLATION:
+                                    mvy_g[yy, xx] = leaf_base[node, 0]
+                                    mvx_g[yy, xx] = leaf_base[node, 1]
+                                    continue
+                                for j in range(4):
+                                    warp_g[j, yy, xx] = leaf_warp[node, j]
+                                vy, vx = warp_vector(leaf_base[node, 0], leaf_base[node, 1],
+                                                     leaf_warp[node, 0], leaf_warp[node, 1],
+                                                     leaf_warp[node, 2], leaf_warp[node, 3],
+                                                     cell_offset(yy, cy0, size, cell),
+                                                     cell_offset(xx, cx0, size, cell))
+                                mvy_g[yy, xx] = vy
+                                mvx_g[yy, xx] = vx
+    return depth_g, modes_g, lags_g, mvy_g, mvx_g, family_g, base_g, warp_g

@@ -193,3 +193,28 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
             else:
                 rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
     return rec
+
+
+#: Warp parameters are in 1/2^WARP_SHIFT quarter samples of vector change per luma sample.
+WARP_SHIFT = 8
+TRANSLATION = 0
+SIMILARITY = 1
+AFFINE = 2
+NUM_FAMILIES = 3
+
+
+@njit(cache=True, inline="always")
+def warp_vector(base_y, base_x, p0, p1, p2, p3, ddy, ddx):
+    """The vector at offset (ddy, ddx) luma samples from a leaf's centre, for the leaf's base
+    vector and warp parameters: mvx = base_x + (p0 ddx + p1 ddy) / 2^W, mvy = base_y + (p2 ddx +
+    p3 ddy) / 2^W, rounded. Similarity has p0 = p3 (zoom) and p2 = -p1 (rotation)."""
+    half = 1 << (WARP_SHIFT - 1)
+    vx = base_x + ((p0 * ddx + p1 * ddy + half) >> WARP_SHIFT)
+    vy = base_y + ((p2 * ddx + p3 * ddy + half) >> WARP_SHIFT)
+    return vy, vx
+
+
+@njit(cache=True, inline="always")
+def cell_offset(c, leaf_c, leaf_cells, cell):
+    """Offset in luma samples from a leaf's centre to the centre of its cell c (cell units)."""
+    return (c - leaf_c) * cell + cell // 2 - leaf_cells * cell // 2
