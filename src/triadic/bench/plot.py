@@ -265,17 +265,27 @@ def _curve_line(ax, rows: list[dict], colour, key: str = "psnr") -> None:
 
 
 def _log_x(ax) -> None:
+    """Log x axis with plain numbers: 1-2-5 ticks over up to two decades, decades beyond."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_xlim()
+    wide = lo > 0 and math.log10(hi / lo) > 2.2
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+#: The PSNR panel of rd.png starts here: below it no peer is compared (the points are in the tables).
+PSNR_FLOOR = 18.0
+
+
 def plot_rd(results: dict, path: str) -> str | None:
     """Per clip: PSNR against bpppf (top) and the largest error of any sample (bottom) for each
-    lossy sweep; lossless rates as vertical lines; the BD-rate range shaded."""
+    lossy sweep; lossless rates as vertical lines; the BD-rate range shaded. Points below
+    PSNR_FLOOR dB (E = 121) are left out of the PSNR panel, not out of the max-error one."""
     from .rd import HIGH_PSNR, summarise
 
     clips = [c for c in results["clips"] if any(not r.get("error") for r in c.get("lossy", []))]
@@ -293,7 +303,7 @@ def plot_rd(results: dict, path: str) -> str | None:
         for family, rows in families.items():
             label, colour, marker = FAMILY_STYLE.get(family, (family, None, "o"))
             rows.sort(key=lambda r: r["bpppf"])
-            finite = [r for r in rows if r.get("psnr") is not None]
+            finite = [r for r in rows if r.get("psnr") is not None and r["psnr"] >= PSNR_FLOOR]
             top.plot([r["bpppf"] for r in finite], [r["psnr"] for r in finite], marker=marker, ms=5,
                      color=colour, ls="none", label=label)
             _curve_line(top, finite, colour)
@@ -314,7 +324,7 @@ def plot_rd(results: dict, path: str) -> str | None:
                          f"no overlap above {HIGH_PSNR:g} dB")
         top.axhline(HIGH_PSNR, color="#555555", ls=":", lw=1)
         if notes:
-            top.text(0.98, 0.03, "\n".join(notes), transform=top.transAxes, ha="right", va="bottom",
+            top.text(0.02, 0.91, "\n".join(notes), transform=top.transAxes, ha="left", va="top",
                      fontsize=7, bbox=dict(boxstyle="square,pad=0.3", fc="white", ec="#cccccc", alpha=0.9))
         tri = next((r for r in _lossless_rows(clip) if r["codec"] == "triadic" and r.get("exact")), None)
         best = _best_peer(clip)
@@ -325,6 +335,11 @@ def plot_rd(results: dict, path: str) -> str | None:
                 for ax in (top, bottom):
                     ax.axvline(row["bpppf"], color=colour, ls="--", lw=1, label=label)
                 lossless.append(f"{row['label']} {row['bpppf']:.2f}")
+        low = [f"{'crf' if r['param'] == 'crf' else 'E'}={r['value']}" for rows in families.values()
+               for r in rows if r.get("psnr") is not None and r["psnr"] < PSNR_FLOOR]
+        if low:
+            top.text(0.02, 0.97, f"below {PSNR_FLOOR:g} dB, not shown: {', '.join(sorted(set(low)))}",
+                     transform=top.transAxes, fontsize=6, va="top", color="#555555")
         for ax in (top, bottom):
             _log_x(ax)
             ax.set_xlabel("bits per pixel per frame (log scale)")
