@@ -141,6 +141,8 @@ def dask_speed(path: str, frames: int, keyint: int, folder: str) -> dict:
             start = time.perf_counter()
             report = batch.encode([path], target, client=client, frames=frames, keyint=keyint)[0]
             seconds = time.perf_counter() - start
+            if "error" in report:
+                raise RuntimeError(f"Dask batch failed: {report['error']}")
             with open(report["output"], "rb") as f:
                 data = f.read()
             reference = reference or data
@@ -163,6 +165,7 @@ def main(argv=None) -> int:
 
     results = {"python": platform.python_version(), "triadic": triadic.__version__,
                "cores": parallel.available_cores(), "load_before": os.getloadavg(), "clips": {}}
+    print(f"triadic {triadic.__file__}, code fingerprint {parallel.FINGERPRINT}", flush=True)
     with tempfile.TemporaryDirectory(prefix="triadic-speed-") as folder:
         for name in args.clips:
             clip = load_clip(str(triadic.sample_clip(name)), args.frames)
@@ -170,13 +173,12 @@ def main(argv=None) -> int:
             entry["triadic"] = triadic_speed(clip, args.keyint, folder)
             results["clips"][name] = entry
             del clip
-        # Dask last: its client leaves threads behind, after which workers come from a fork server
-        for name in args.clips:
-            entry = results["clips"][name]
-            if not args.no_dask:
-                entry["dask"] = dask_speed(str(triadic.sample_clip(name)), args.frames, args.keyint,
-                                           folder)
             _print(name, entry)
+        # Dask last: its client leaves threads behind, after which workers come from a fork server
+        for name in [] if args.no_dask else args.clips:
+            entry = results["clips"][name]
+            entry["dask"] = dask_speed(str(triadic.sample_clip(name)), args.frames, args.keyint, folder)
+            _print_dask(name, entry["dask"])
     results["load_after"] = os.getloadavg()
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
@@ -200,10 +202,11 @@ def _print(name: str, e: dict) -> None:
           f"bytes identical: {t['bytes_identical']}; CPU jobs 2 / jobs 1: encode "
           f"{t['encode_cpu_ratio']:.2f}, decode {t['decode_cpu_ratio']:.2f}; load average "
           f"{t['load_encode_jobs1']:.1f}")
-    if "dask" in e:
-        d = e["dask"]
-        print(f"  Dask batch: 1 worker {d['workers1_fps']:.2f} fps, 2 workers {d['workers2_fps']:.2f} fps "
-              f"(x{d['speedup']:.2f}), same bytes: {d['workers2_identical']}")
+
+
+def _print_dask(name: str, d: dict) -> None:
+    print(f"{name}: Dask batch, 1 worker {d['workers1_fps']:.2f} fps, 2 workers "
+          f"{d['workers2_fps']:.2f} fps (x{d['speedup']:.2f}), same bytes: {d['workers2_identical']}")
 
 
 if __name__ == "__main__":
