@@ -465,12 +465,15 @@ def run_one(data: bytes, salvage: bool = True) -> Outcome:
 # A worker loop (used by test_fuzz.py in a subprocess, and by benchmarks/fuzz.py)
 # --------------------------------------------------------------------------------------------------
 
-def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, crash_dir: str | None) -> dict:
-    """Fuzz for ``seconds`` (or ``max_inputs``); inputs are reproducible from (seed, number).
+def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, crash_dir: str | None,
+           start: int = 0, trace: str | None = None) -> dict:
+    """Fuzz for ``seconds`` (or ``max_inputs``) from input number ``start``; every input is
+    reproducible from (seed, number) with :func:`reproduce`.
 
     A hard per-input limit is enforced by faulthandler: an input that runs longer than ``limit``
     seconds (a hang, even inside a numba kernel) dumps the stacks and exits the process with
-    status 1, after the number of the input has been printed, so the parent can name it.
+    status 1. With ``trace``, the number of the input under test is kept in that file (rewritten
+    in place, 12 bytes), so the parent can name the input that hung or crashed the interpreter.
     """
     import faulthandler
 
@@ -481,12 +484,14 @@ def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, cras
     counts = {"ok": 0, "rejected": 0, "crash": 0}
     crashes = []
     slowest = 0.0
-    start = time.perf_counter()
-    n = 0
-    while time.perf_counter() - start < seconds and (max_inputs is None or n < max_inputs):
-        rng = random.Random(f"{seed}-{n}")
-        what, data = mutate(rng, seeds, parsed)
-        print(f"input {n}", file=sys.stderr, flush=True) if os.environ.get("TRIADIC_FUZZ_TRACE") else None
+    began = time.perf_counter()
+    n = start
+    marker = open(trace, "r+b" if os.path.exists(trace) else "w+b", buffering=0) if trace else None
+    while time.perf_counter() - began < seconds and (max_inputs is None or n - start < max_inputs):
+        what, data = mutate(random.Random(f"{seed}-{n}"), seeds, parsed)
+        if marker is not None:
+            marker.seek(0)
+            marker.write(b"%11d\n" % n)
         faulthandler.dump_traceback_later(limit, exit=True)
         out = run_one(data)
         faulthandler.cancel_dump_traceback_later()
@@ -499,14 +504,60 @@ def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, cras
                 with open(os.path.join(crash_dir, f"crash-{seed}-{n}.tri"), "wb") as f:
                     f.write(data)
         n += 1
-    return {"seed": seed, "inputs": n, "seconds": round(time.perf_counter() - start, 2),
+    return {"seed": seed, "start": start, "inputs": n - start,
+            "seconds": round(time.perf_counter() - began, 2),
             "slowest_input_seconds": round(slowest, 4), "outcomes": counts, "crashes": crashes}
 
 
 def reproduce(seed: int, number: int) -> tuple[str, bytes]:
-    """The input ``number`` of worker ``seed``."""
+    """The input ``number`` of worker ``seed``: (what was mutated, the bytes)."""
     seeds = make_seeds()
     return mutate(random.Random(f"{seed}-{number}"), seeds)
+
+
+# --------------------------------------------------------------------------------------------------
+# Single-bit-flip detection
+# --------------------------------------------------------------------------------------------------
+
+def flip_detection(data: bytes, recompute_crcs: bool = False) -> dict:
+    """Flip every bit of ``data`` (or, with ``recompute_crcs``, every bit of every frame payload,
+    with the CRCs, index and trailer made valid again) and decode each result.
+
+    Counts: ``detected`` (a TriadicError), ``silent`` (decoded, to different frames) and
+    ``harmless`` (decoded to the same frames), plus ``crash`` (anything else; must be 0).
+    """
+    def planes(stream):
+        return [p.tobytes() for f in triadic.decode(stream) for p in f.planes]
+
+    reference = planes(data)
+    counts = {"bits": 0, "detected": 0, "silent": 0, "harmless": 0, "crash": 0}
+    if recompute_crcs:
+        stream = parse(data)
+        variants = ((i, bit) for i, (_, payload) in enumerate(stream.chunks)
+                    for bit in range(8 * len(payload)))
+    else:
+        variants = ((None, bit) for bit in range(8 * len(data)))
+    for i, bit in variants:
+        if i is None:
+            damaged = bytearray(data)
+            damaged[bit // 8] ^= 1 << (bit % 8)
+            damaged = bytes(damaged)
+        else:
+            chunks = [list(c) for c in stream.chunks]
+            payload = bytearray(chunks[i][1])
+            payload[bit // 8] ^= 1 << (bit % 8)
+            chunks[i][1] = bytes(payload)
+            damaged = build(Stream(dict(stream.values), chunks))
+        counts["bits"] += 1
+        try:
+            same = planes(damaged) == reference
+            counts["harmless" if same else "silent"] += 1
+        except TriadicError:
+            counts["detected"] += 1
+        except Exception:  # noqa: BLE001
+            counts["crash"] += 1
+    counts["rate"] = counts["detected"] / max(1, counts["bits"])
+    return counts
 
 
 if __name__ == "__main__":
@@ -518,6 +569,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--limit", type=float, default=10.0, help="hard per-input limit, seconds")
     parser.add_argument("--inputs", type=int, default=None)
+    parser.add_argument("--start", type=int, default=0, help="number of the first input")
     parser.add_argument("--crash-dir", default=None)
+    parser.add_argument("--trace", default=None, help="file that holds the input under test")
     args = parser.parse_args()
-    print(json.dumps(worker(args.seed, args.seconds, args.limit, args.inputs, args.crash_dir)))
+    print(json.dumps(worker(args.seed, args.seconds, args.limit, args.inputs, args.crash_dir,
+                            args.start, args.trace)))
