@@ -47,15 +47,37 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _worker_cpu() -> list[float]:
+    """CPU seconds of each live pool worker (Linux /proc), before the pool is shut down."""
+    if parallel._POOL is None:
+        return []
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for process in parallel._POOL[1]._processes.values():
+        try:
+            with open(f"/proc/{process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out.append((int(fields[11]) + int(fields[12])) / tick)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def _timed(fn) -> tuple[float, float, object]:
     """(wall seconds, CPU seconds of this process and its workers, result) of ``fn()``, with a
-    pool started inside the timing and joined after it."""
+    pool started inside the timing and joined after it. Sets ``_timed.busiest``: the CPU seconds
+    of the busiest worker plus this process's own (the critical path on idle cores)."""
     parallel.shutdown()
     cpu = _cpu()
+    me = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     result = fn()
     wall = time.perf_counter() - start
+    workers = _worker_cpu()
+    me2 = resource.getrusage(resource.RUSAGE_SELF)
+    own = me2.ru_utime + me2.ru_stime - me.ru_utime - me.ru_stime
     parallel.shutdown()
+    _timed.busiest = own + max(workers, default=0.0)
     return wall, _cpu() - cpu, result
 
 
@@ -86,6 +108,7 @@ def triadic_speed(clip, keyint: int, folder: str) -> dict:
         seconds, cpu = _time_encode(frames, paths[jobs], keyint, jobs)
         out[f"encode_jobs{jobs}_s"] = seconds
         out[f"encode_jobs{jobs}_cpu_s"] = cpu
+        out[f"encode_jobs{jobs}_critical_cpu_s"] = _timed.busiest
         out[f"encode_jobs{jobs}_fps"] = n / seconds
     with open(paths[1], "rb") as a, open(paths[2], "rb") as b:
         out["bytes_identical"] = a.read() == b.read()
@@ -96,6 +119,7 @@ def triadic_speed(clip, keyint: int, folder: str) -> dict:
         seconds, cpu, decoded = _time_decode(paths[1], jobs)
         out[f"decode_jobs{jobs}_s"] = seconds
         out[f"decode_jobs{jobs}_cpu_s"] = cpu
+        out[f"decode_jobs{jobs}_critical_cpu_s"] = _timed.busiest
         out[f"decode_jobs{jobs}_fps"] = n / seconds
         out[f"decode_jobs{jobs}_exact"] = _same(frames, decoded)
         del decoded
@@ -105,6 +129,10 @@ def triadic_speed(clip, keyint: int, folder: str) -> dict:
         # CPU spent by jobs 2 (parent and workers) per CPU second of jobs 1: 1.0 means no
         # overhead, so that two idle cores would give a speed-up of 2 / this (minus imbalance)
         out[f"{what}_cpu_ratio"] = out[f"{what}_jobs2_cpu_s"] / out[f"{what}_jobs1_cpu_s"]
+        # the speed-up two idle cores would give: CPU of jobs 1 over the critical path of jobs 2
+        # (busiest worker + parent); on a loaded machine the wall-clock ratio says little
+        out[f"{what}_speedup_cpu_bound"] = (out[f"{what}_jobs1_cpu_s"]
+                                            / out[f"{what}_jobs2_critical_cpu_s"])
     return out
 
 
@@ -202,6 +230,8 @@ def _print(name: str, e: dict) -> None:
           f"bytes identical: {t['bytes_identical']}; CPU jobs 2 / jobs 1: encode "
           f"{t['encode_cpu_ratio']:.2f}, decode {t['decode_cpu_ratio']:.2f}; load average "
           f"{t['load_encode_jobs1']:.1f}")
+    print(f"  CPU-bound speed-up (jobs 1 CPU / busiest worker + parent): encode "
+          f"x{t['encode_speedup_cpu_bound']:.2f}, decode x{t['decode_speedup_cpu_bound']:.2f}")
 
 
 def _print_dask(name: str, d: dict) -> None:
