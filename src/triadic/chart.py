@@ -50,9 +50,18 @@ class Chart:
     family: np.ndarray = None
     base: np.ndarray = None   # (2, gh, gw): the leaf's base vector (y, x)
     warp: np.ndarray = None   # (4, gh, gw): the leaf's p0..p3
+    bi: np.ndarray = None     # 1 where the leaf averages a second reference
+    lags2: np.ndarray = None  # the second reference's lag (0 without one)
+    mv2: np.ndarray = None    # (2, gh, gw): the second reference's vector (y, x)
 
     def __post_init__(self) -> None:
         shape = self.depth.shape
+        if self.bi is None:
+            object.__setattr__(self, "bi", np.zeros(shape, np.int8))
+        if self.lags2 is None:
+            object.__setattr__(self, "lags2", np.zeros(shape, np.int8))
+        if self.mv2 is None:
+            object.__setattr__(self, "mv2", np.zeros((2,) + shape, np.int32))
         if self.family is None:
             object.__setattr__(self, "family", np.zeros(shape, np.int8))
         if self.base is None:
@@ -83,6 +92,7 @@ class Chart:
         return {"modes": np.bincount(modes, minlength=NUM_MODES).tolist(),
                 "lags": np.bincount(self.lags[cy, cx][inter], minlength=MAX_LAGS + 1)[1:].tolist(),
                 "families": np.bincount(self.family[cy, cx][inter], minlength=NUM_FAMILIES).tolist(),
+                "bi": int(self.bi[cy, cx][inter].sum()),
                 "depths": np.bincount(self.depth[cy, cx], minlength=self.max_depth + 1).tolist()}
 
 
@@ -204,6 +214,19 @@ def _walk_vectors(depth, modes, lags, family, base, warp, mvy, mvx, n, leaf_y, l
                     else:
                         mvy[yy, xx] = vy
                         mvx[yy, xx] = vx
+
+
+@njit(cache=True)
+def _fill_leaves(grid, depth, n, leaf_y, leaf_x, values):
+    """Set every cell of leaf i of ``grid`` to values[i]."""
+    gh, gw = grid.shape
+    for i in range(leaf_y.size):
+        cy = leaf_y[i]
+        cx = leaf_x[i]
+        size = n >> depth[cy, cx]
+        for yy in range(cy, min(gh, cy + size)):
+            for xx in range(cx, min(gw, cx + size)):
+                grid[yy, xx] = values[i]
 
 
 def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray | None,
@@ -328,4 +351,39 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
                       n, ly, lx, modes.astype(np.int8), leaf_lags, leaf_family, leaf_warp, dy, dx, True)
         if count and max(int(np.abs(out.mvy).max()), int(np.abs(out.mvx).max())) > MAX_MV:
             raise CorruptStreamError("motion vector out of range")
+    # 7. bi-prediction of inter translation leaves: flag, second lag, second vector (predicted
+    #    by the first vector scaled to the second lag)
+    can_bi = inter & (leaf_family == TRANSLATION)
+    bctx = np.zeros(int(can_bi.sum()), dtype=np.int64)
+    flags = coder.bits(out.bi[ly, lx][can_bi] if chart is not None else None,
+                       model.bi.probabilities(bctx))
+    side += coder.last_bits
+    model.bi.update(bctx, flags)
+    two = np.zeros(ly.size, bool)
+    two[np.flatnonzero(can_bi)[flags != 0]] = True
+    k = int(two.sum())
+    kctx = np.zeros(k, dtype=np.int64)
+    lag2 = coder.symbols(out.lags2[ly, lx][two] - 1 if chart is not None else None,
+                         model.lag.probabilities(kctx)) + 1
+    side += coder.last_bits
+    model.lag.update(kctx, lag2 - 1)
+    if k and int(lag2.max()) > references:
+        raise CorruptStreamError(f"reference lag {int(lag2.max())} reaches before the segment start")
+    lag1 = out.lags[ly, lx][two].astype(np.int64)
+    vectors = []
+    for component in (0, 1):
+        first = out.base[component, ly, lx][two].astype(np.int64)
+        pred = np.floor_divide(2 * first * lag2 + lag1, 2 * lag1)
+        values, bits = _code_ints(coder, model, np.full(k, 8 + component),
+                                  (out.mv2[component, ly, lx][two] - pred) if chart is not None else None, k)
+        side += bits
+        vectors.append(values + pred)
+    if chart is None:
+        if k and max(int(np.abs(vectors[0]).max()), int(np.abs(vectors[1]).max())) > MAX_MV:
+            raise CorruptStreamError("motion vector out of range")
+        sel_y, sel_x = ly[two], lx[two]
+        _fill_leaves(out.bi, depth, n, sel_y, sel_x, np.ones(k, np.int8))
+        _fill_leaves(out.lags2, depth, n, sel_y, sel_x, lag2.astype(np.int8))
+        _fill_leaves(out.mv2[0], depth, n, sel_y, sel_x, vectors[0].astype(np.int32))
+        _fill_leaves(out.mv2[1], depth, n, sel_y, sel_x, vectors[1].astype(np.int32))
     return out, side

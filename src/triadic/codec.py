@@ -45,12 +45,13 @@ class FrameLog:
 
     def as_dict(self) -> dict:
         """The per-frame chart log: bits, and the leaves' modes, lags and tree depths."""
-        chart = self.chart or {"modes": [], "lags": [], "depths": [], "families": []}
+        chart = self.chart or {"modes": [], "lags": [], "depths": [], "families": [], "bi": 0}
         return {"index": self.index, "keyframe": self.keyframe, "bytes": self.bytes,
                 "side_bits": round(self.side_bits, 1), "residual_bits": round(self.residual_bits, 1),
                 "modes": dict(zip(("intra", "inter", "inter_med"), chart["modes"])),
                 "lags": {str(lag + 1): n for lag, n in enumerate(chart["lags"])},
                 "families": dict(zip(("translation", "similarity", "affine"), chart["families"])),
+                "bi": chart["bi"],
                 "depths": chart["depths"]}
 
 
@@ -152,25 +153,26 @@ class _Segment:
                     self.ups[c] = np.zeros((MAX_LAGS,) + up.shape, np.int32)
                 self.ups[c][self.head] = up
 
-    def slot_grid(self, chart: Chart) -> np.ndarray:
-        """Per chart cell, the ring slot its lag refers to (0 for intra cells)."""
+    def slot_grid(self, lags: np.ndarray) -> np.ndarray:
+        """Per chart cell, the ring slot its lag refers to (0 where the lag is 0: no reference)."""
         if self.available == 0:
-            return np.zeros(chart.lags.shape, np.int64)
+            return np.zeros(lags.shape, np.int64)
         table = np.zeros(MAX_LAGS + 1, np.int64)
         table[1:self.available + 1] = self.lag_slots()
-        return table[chart.lags]
+        return table[lags]
 
     def motion_compensated(self, chart: Chart) -> list[np.ndarray] | None:
         """Per plane, (T, edges) from motion_compensate (None on keyframes)."""
         if self.available == 0:
             return None
-        slots = self.slot_grid(chart)
+        slots = self.slot_grid(chart.lags)
+        slots2 = self.slot_grid(chart.lags2)
         out = []
         for c in range(len(self.shapes)):
             sy, sx = self.shifts[c]
             out.append(motion_compensate(self.refs[c], self.ups[c], chart.modes, slots, chart.mvy,
-                                         chart.mvx, CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD,
-                                         self.head))
+                                         chart.mvx, chart.bi, slots2, chart.mv2[0], chart.mv2[1],
+                                         CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head))
         return out
 
     def plane_args(self, c: int, chart: Chart, ts: list[tuple] | None):

@@ -94,7 +94,8 @@ class ContextModel:
                 counts = getattr(self, name).counts
                 if table.shape == counts.shape:
                     counts[:] = table
-        self.mv_class = SymbolCounts(2 + 6, MV_CLASSES)  # vector y, x; 6 warp parameters
+        self.mv_class = SymbolCounts(2 + 6 + 2, MV_CLASSES)  # vector y, x; 6 warp parameters; 2nd vector
+        self.bi = BinaryCounts(1, limit=1 << 10)
         self.family = SymbolCounts(1, 3)
 
 

@@ -36,7 +36,7 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
     refs2 = np.stack([_half(r) for r in refs])
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
-    depth, modes, lags, mvy, mvx, family, base, warp = motion.search_frame(
+    depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
         cur, refs, ups, refs2, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
         min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
-    return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp)
+    return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
-                      _med, _sample, cell_offset, warp_vector)
+                      _hypotheses, _med, _sample, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -67,6 +67,24 @@ def _sad_up(cur, ups, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
         ry = _clampi(4 * (y + pad) + mvy, 0, hh - 1)
         for x in range(x0, x1):
             s += abs(cur[y, x] - ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)])
+        if s >= limit:
+            return s
+    return s
+
+
+@njit(cache=True)
+def _bi_sad(cur, ups, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
+    """SAD against the mean of two quarter-sample references."""
+    hh = ups.shape[1]
+    ww = ups.shape[2]
+    s = 0
+    for y in range(y0, y1):
+        r1 = _clampi(4 * (y + pad) + v1y, 0, hh - 1)
+        r2 = _clampi(4 * (y + pad) + v2y, 0, hh - 1)
+        for x in range(x0, x1):
+            a = ups[s1, r1, _clampi(4 * (x + pad) + v1x, 0, ww - 1)]
+            b = ups[s2, r2, _clampi(4 * (x + pad) + v2x, 0, ww - 1)]
+            s += abs(cur[y, x] - ((a + b + 1) >> 1))
         if s >= limit:
             return s
     return s
@@ -188,8 +206,10 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
 
 
 @njit(cache=True)
-def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step):
-    """Estimated residual bits (1/256) of INTER and INTER_MED at one vector.
+def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
+                bi=False, slot2=0, v2y=0, v2x=0):
+    """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
+    the mean of two references at two vectors).
 
     Samples the block and its top/left border once; uses the source for the causal neighbours
     (exact when lossless; an estimate otherwise).
@@ -204,7 +224,7 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
             if (i == 0 and y < 0) or (j == 0 and x < 0):
                 tb[i, j] = 0
             else:
-                tb[i, j] = _sample(refs, ups, slot, y, x, vy, vx, 2, 2, pad)
+                tb[i, j] = _hypotheses(refs, ups, slot, vy, vx, bi, slot2, v2y, v2x, y, x, 2, 2, pad)
     c_inter = 0
     c_med = 0
     for y in range(y0, y1):
@@ -304,6 +324,13 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
     warp_g = np.zeros((4, gh, gw), dtype=np.int32)
     qy = np.zeros(4, dtype=np.int64)
     qx = np.zeros(4, dtype=np.int64)
+    lag_cost = np.zeros(lag_slots.size, dtype=np.int64)
+    leaf_bi = np.zeros(total, dtype=np.int8)
+    leaf_lag2 = np.zeros(total, dtype=np.int8)
+    leaf_v2 = np.zeros((total, 2), dtype=np.int32)
+    bi_g = np.zeros((gh, gw), dtype=np.int8)
+    lags2_g = np.zeros((gh, gw), dtype=np.int8)
+    mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
     lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
@@ -350,6 +377,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step)
+                            lag_cost[li] = min(c_inter, c_med) + side
                             if c_inter + side < c_best:
                                 c_best = c_inter + side
                                 m_best = INTER
@@ -409,6 +437,52 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                     leaf_base[node, 1] = wbx
                                     for j in range(4):
                                         leaf_warp[node, j] = p[j]
+                        leaf_bi[node] = 0
+                        if nlags >= 2 and m_best != INTRA and leaf_family[node] == TRANSLATION:
+                            # bi-prediction: the best lag's vector averaged with the next best lag's
+                            l1 = l_best - 1
+                            l2 = -1
+                            for li in range(nlags):
+                                if li != l1 and (l2 < 0 or lag_cost[li] < lag_cost[l2]):
+                                    l2 = li
+                            v1y = leaf_vy[node, l1]
+                            v1x = leaf_vx[node, l1]
+                            v2y = leaf_vy[node, l2]
+                            v2x = leaf_vx[node, l2]
+                            # refine the second vector jointly with the first (quarter steps)
+                            sl1 = lag_slots[l1]
+                            sl2 = lag_slots[l2]
+                            best_sad = _bi_sad(cur, ups, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
+                                               pad, np.int64(1) << 60)
+                            for step_q in (2, 1):
+                                cy2 = v2y
+                                cx2 = v2x
+                                for dy in range(-step_q, step_q + 1, step_q):
+                                    for dx in range(-step_q, step_q + 1, step_q):
+                                        if dy == 0 and dx == 0:
+                                            continue
+                                        sad = _bi_sad(cur, ups, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
+                                                      y0, x0, y1, x1, pad, best_sad)
+                                        if sad < best_sad:
+                                            best_sad = sad
+                                            v2y = cy2 + dy
+                                            v2x = cx2 + dx
+                            p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                            p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                            bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                                     + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
+                            b_inter, b_med = _leaf_costs(cur, refs, ups, lag_slots[l1], pad, y0, x0,
+                                                         y1, x1, v1y, v1x, maxval, cost, step, True,
+                                                         lag_slots[l2], v2y, v2x)
+                            if min(b_inter, b_med) + bside < c_best:
+                                c_best = min(b_inter, b_med) + bside
+                                m_best = INTER if b_inter <= b_med else INTER_MED
+                                leaf_bi[node] = 1
+                                leaf_lag2[node] = l2 + 1
+                                leaf_v2[node, 0] = v2y
+                                leaf_v2[node, 1] = v2x
+                                leaf_base[node, 0] = v1y
+                                leaf_base[node, 1] = v1x
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
@@ -453,6 +527,11 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                 if li == 0:
                                     continue
                                 family_g[yy, xx] = fam
+                                if leaf_bi[node]:
+                                    bi_g[yy, xx] = 1
+                                    lags2_g[yy, xx] = leaf_lag2[node]
+                                    mv2_g[0, yy, xx] = leaf_v2[node, 0]
+                                    mv2_g[1, yy, xx] = leaf_v2[node, 1]
                                 base_g[0, yy, xx] = leaf_base[node, 0]
                                 base_g[1, yy, xx] = leaf_base[node, 1]
                                 if fam == TRANSLATION:
@@ -468,4 +547,4 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                                      cell_offset(xx, cx0, size, cell))
                                 mvy_g[yy, xx] = vy
                                 mvx_g[yy, xx] = vx
-    return depth_g, modes_g, lags_g, mvy_g, mvx_g, family_g, base_g, warp_g
+    return depth_g, modes_g, lags_g, mvy_g, mvx_g, family_g, base_g, warp_g, bi_g, lags2_g, mv2_g

@@ -67,15 +67,26 @@ def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
     return (acc + (1 << (shift - 1))) >> shift
 
 
+@njit(cache=True, inline="always")
+def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
+    """One reference sample, or the rounded mean of two (bi-prediction)."""
+    a = _sample(refs, ups, s1, y, x, v1y, v1x, fby, fbx, pad)
+    if not bi:
+        return a
+    return (a + _sample(refs, ups, s2, y, x, v2y, v2x, fby, fbx, pad) + 1) >> 1
+
+
 @njit(cache=True)
-def motion_compensate(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, latest):
+def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
+                      pad, latest):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
 
-    t[y, x] is every inter cell's reference sample at its vector (intra cells: the latest
-    frame). INTER_MED predicts the temporal residual from the left, top and top-left samples
-    sampled with the cell's own vector; where those lie in another cell, ``edges`` holds them:
-    edges[0] left, edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the
-    references and the chart, so the decoder has it before any residual of the frame.
+    t[y, x] is every inter cell's reference sample at its vector, or for a bi-predicted cell the
+    rounded mean of two references at two vectors (intra cells: the latest frame). INTER_MED
+    predicts the temporal residual from the left, top and top-left samples sampled with the
+    cell's own vectors; where those lie in another cell, ``edges`` holds them: edges[0] left,
+    edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
+    the chart, so the decoder has it before any residual of the frame.
     """
     h = refs.shape[1]
     w = refs.shape[2]
@@ -90,18 +101,25 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bh, bw, fby, fbx, pad, 
             if mode == INTRA:
                 t[y, x] = refs[latest, y, x]
                 continue
-            s = slots[by, bx]
-            vy = mvy[by, bx]
-            vx = mvx[by, bx]
-            t[y, x] = _sample(refs, ups, s, y, x, vy, vx, fby, fbx, pad)
+            s1 = slots[by, bx]
+            v1y = mvy[by, bx]
+            v1x = mvx[by, bx]
+            b = bi[by, bx]
+            s2 = slots2[by, bx]
+            v2y = mv2y[by, bx]
+            v2x = mv2x[by, bx]
+            t[y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x, fby, fbx, pad)
             if mode == INTER_MED:
                 left = x % bw == 0
                 if left and x > 0:
-                    edges[0, y, x] = _sample(refs, ups, s, y, x - 1, vy, vx, fby, fbx, pad)
+                    edges[0, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x - 1,
+                                                 fby, fbx, pad)
                 if top and y > 0:
-                    edges[1, y, x] = _sample(refs, ups, s, y - 1, x, vy, vx, fby, fbx, pad)
+                    edges[1, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1, x,
+                                                 fby, fbx, pad)
                 if (left or top) and x > 0 and y > 0:
-                    edges[2, y, x] = _sample(refs, ups, s, y - 1, x - 1, vy, vx, fby, fbx, pad)
+                    edges[2, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1,
+                                                 x - 1, fby, fbx, pad)
     return t, edges
 
 
