@@ -390,9 +390,14 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                 leaf_family[node] = TRANSLATION
                                 leaf_base[node, 0] = vy
                                 leaf_base[node, 1] = vx
-                            if size * cell < warp_min or y1 - y0 < size * cell or x1 - x0 < size * cell:
-                                continue
-                            # warps: fit the four quadrants' vectors, try similarity and affine
+                        if (m_best != INTRA and size * cell >= warp_min and y1 - y0 == size * cell
+                                and x1 - x0 == size * cell):
+                            # warps, for the best lag only: fit the four quadrants' vectors and
+                            # try similarity and affine
+                            li = l_best - 1
+                            slot = lag_slots[li]
+                            vy = leaf_vy[node, li]
+                            vx = leaf_vx[node, li]
                             hs = size * cell // 2
                             for k in range(4):
                                 qy0 = y0 + (k >> 1) * hs
@@ -431,7 +436,6 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                     m_best = INTER_MED
                                     better = True
                                 if better:
-                                    l_best = li + 1
                                     leaf_family[node] = fam
                                     leaf_base[node, 0] = wby
                                     leaf_base[node, 1] = wbx
