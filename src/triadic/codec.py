@@ -91,7 +91,8 @@ class _Segment:
         return np.array([(self.head - lag + 1) % MAX_LAGS for lag in range(1, self.available + 1)],
                         dtype=np.int64)
 
-    def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog):
+    def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
+             ts: list[tuple] | None = None):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals."""
         h, w = self.shapes[0]
         root = self.header.block_size
@@ -101,7 +102,8 @@ class _Segment:
             chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
                                      self.available)
             log.side_bits += bits
-        ts = self.motion_compensated(chart)
+        if ts is None:  # the encoder passes the T it already predicted with
+            ts = self.motion_compensated(chart)
         out_q, out_kb = [], []
         dummy = np.zeros((1, 1), np.int32)
         for c, shape in enumerate(self.shapes):
@@ -148,10 +150,11 @@ class _Segment:
         for c, p in enumerate(planes):
             self.refs[c][self.head] = p
             if self.shifts[c] == (0, 0):
-                up = upsample_h264(p, PAD, self.maxima[c])
-                if self.ups[c] is _NONE3:
-                    self.ups[c] = np.zeros((MAX_LAGS,) + up.shape, np.int32)
-                self.ups[c][self.head] = up
+                if self.ups[c] is _NONE3:  # uint16 halves the window's memory where it fits
+                    shape = (MAX_LAGS, 4 * (p.shape[0] + 2 * PAD), 4 * (p.shape[1] + 2 * PAD))
+                    dtype = np.uint16 if self.maxima[c] <= 0xFFFF else np.int32
+                    self.ups[c] = np.zeros(shape, dtype)
+                upsample_h264(p, PAD, self.maxima[c], self.ups[c][self.head])
 
     def slot_grid(self, lags: np.ndarray) -> np.ndarray:
         """Per chart cell, the ring slot its lag refers to (0 where the lag is 0: no reference)."""
@@ -219,7 +222,7 @@ class FrameEncoder:
             recs.append(rec)
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
-        seg.code(coder, chart, qs, log)
+        seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
         payload = coder.finish()
         log.bytes = len(payload)

@@ -23,8 +23,9 @@ def _tap6(a, b, c, d, e, f):
 
 
 @njit(cache=True)
-def upsample_h264(ref, pad, maxval):
-    """Quarter-sample plane, shape (4 (H + 2 pad), 4 (W + 2 pad)), int32."""
+def upsample_h264(ref, pad, maxval, up):
+    """Write the quarter-sample plane of ``ref`` into ``up``, shape (4 (H + 2 pad), 4 (W + 2 pad))
+    (any integer dtype that holds maxval)."""
     h, w = ref.shape
     hp = h + 2 * pad
     wp = w + 2 * pad
@@ -54,7 +55,6 @@ def upsample_h264(ref, pad, maxval):
             hh[y, x] = _clip((h1[y, x] + 16) >> 5, maxval)
             j1 = _tap6(b1[ym2, x], b1[ym1, x], b1[y, x], b1[yp1, x], b1[yp2, x], b1[yp3, x])
             jj[y, x] = _clip((j1 + 512) >> 10, maxval)
-    up = np.empty((4 * hp, 4 * wp), dtype=np.int32)
     for y in range(hp):
         y1 = min(y + 1, hp - 1)
         for x in range(wp):
@@ -80,4 +80,3 @@ def upsample_h264(ref, pad, maxval):
             up[Y + 3, X + 1] = (hv + s + 1) >> 1
             up[Y + 3, X + 2] = (j + s + 1) >> 1
             up[Y + 3, X + 3] = (m + s + 1) >> 1
-    return up

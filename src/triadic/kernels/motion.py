@@ -66,7 +66,7 @@ def _sad_up(cur, ups, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     for y in range(y0, y1):
         ry = _clampi(4 * (y + pad) + mvy, 0, hh - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)])
+            s += abs(cur[y, x] - np.int64(ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)]))
         if s >= limit:
             return s
     return s
@@ -82,8 +82,8 @@ def _bi_sad(cur, ups, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
         r1 = _clampi(4 * (y + pad) + v1y, 0, hh - 1)
         r2 = _clampi(4 * (y + pad) + v2y, 0, hh - 1)
         for x in range(x0, x1):
-            a = ups[s1, r1, _clampi(4 * (x + pad) + v1x, 0, ww - 1)]
-            b = ups[s2, r2, _clampi(4 * (x + pad) + v2x, 0, ww - 1)]
+            a = np.int64(ups[s1, r1, _clampi(4 * (x + pad) + v1x, 0, ww - 1)])
+            b = np.int64(ups[s2, r2, _clampi(4 * (x + pad) + v2x, 0, ww - 1)])
             s += abs(cur[y, x] - ((a + b + 1) >> 1))
         if s >= limit:
             return s
