@@ -57,8 +57,9 @@ def run_worker(seed: int, seconds: float, limit: float, crash_dir: str, env: dic
                 report = json.loads(proc.stdout.strip().splitlines()[-1])
                 total["inputs"] += report["inputs"]
                 total["seconds"] += report["seconds"]
-                total["slowest_input_seconds"] = max(total["slowest_input_seconds"],
-                                                     report["slowest_input_seconds"])
+                if report["slowest_input_seconds"] > total["slowest_input_seconds"]:
+                    total["slowest_input_seconds"] = report["slowest_input_seconds"]
+                    total["slowest_input"] = report["slowest_input"]
                 total["outcomes"].update(report["outcomes"])
                 total["crashes"] += report["crashes"]
                 break
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
         "workers": args.workers, "seeds": [r["seed"] for r in reports], "boundscheck": args.boundscheck,
         "limit_seconds": args.limit,
         "slowest_input_seconds": max(r["slowest_input_seconds"] for r in reports),
+        "slowest_input": max(reports, key=lambda r: r["slowest_input_seconds"]).get("slowest_input"),
         "outcomes": dict(outcomes),
         "distinct_crashes": [{"count": n, "message": m} for m, n in distinct.most_common()],
         "crashes": crashes[:50], "hangs": hangs,

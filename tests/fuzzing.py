@@ -483,7 +483,7 @@ def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, cras
         run_one(data)
     counts = {"ok": 0, "rejected": 0, "crash": 0}
     crashes = []
-    slowest = 0.0
+    slowest, slowest_input = 0.0, None
     began = time.perf_counter()
     n = start
     marker = open(trace, "r+b" if os.path.exists(trace) else "w+b", buffering=0) if trace else None
@@ -495,7 +495,8 @@ def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, cras
         faulthandler.dump_traceback_later(limit, exit=True)
         out = run_one(data)
         faulthandler.cancel_dump_traceback_later()
-        slowest = max(slowest, out.seconds)
+        if out.seconds > slowest:
+            slowest, slowest_input = out.seconds, {"input": n, "what": what, "outcome": out.kind}
         counts[out.kind] += 1
         if out.kind == "crash":
             crashes.append({"input": n, "what": what, "message": out.message})
@@ -506,7 +507,8 @@ def worker(seed: int, seconds: float, limit: float, max_inputs: int | None, cras
         n += 1
     return {"seed": seed, "start": start, "inputs": n - start,
             "seconds": round(time.perf_counter() - began, 2),
-            "slowest_input_seconds": round(slowest, 4), "outcomes": counts, "crashes": crashes}
+            "slowest_input_seconds": round(slowest, 4), "slowest_input": slowest_input,
+            "outcomes": counts, "crashes": crashes}
 
 
 def reproduce(seed: int, number: int) -> tuple[str, bytes]:
