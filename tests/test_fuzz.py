@@ -135,6 +135,18 @@ def test_decoder_error_names_the_damaged_frame(seeds, parsed):
     assert len(got) == 2
 
 
+def test_parallel_decode_names_the_damaged_frame(tmp_path):
+    """With worker processes too: the frame is named and only triadic's error reaches the caller."""
+    from conftest import make_frames
+
+    path = tmp_path / "p.tri"
+    triadic.encode(make_frames("yuv420p", 40, 48, 9, seed=2), path, keyint=3, jobs=1)
+    stream = fuzzing.parse(path.read_bytes())
+    stream.chunks[5][1] = b"\x01\x00\x00\x00" * 3
+    with pytest.raises(CorruptStreamError, match=r"^frame 5 is damaged"):
+        list(triadic.decode(fuzzing.build(stream), jobs=2))
+
+
 def test_salvage_skips_to_the_next_keyframe(seeds, parsed):
     """salvage yields every frame: intact ones decoded, lost ones (damaged, or depending on a
     damaged one) as None; the intact ones equal a clean decode."""
