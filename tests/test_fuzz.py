@@ -29,7 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: In-process hypothesis budget (examples per test); each input decodes in a few milliseconds.
 EXAMPLES = int(os.environ.get("TRIADIC_FUZZ_EXAMPLES", "250"))
 #: Inputs the bounds-checked subprocess tries.
-BOUNDSCHECK_INPUTS = int(os.environ.get("TRIADIC_FUZZ_BOUNDSCHECK_INPUTS", "300"))
+BOUNDSCHECK_INPUTS = int(os.environ.get("TRIADIC_FUZZ_BOUNDSCHECK_INPUTS", "200"))
+#: numba's cache does not key on bounds checking: bounds-checked code gets its own cache (kept).
+BOUNDSCHECK_CACHE = os.path.join(tempfile.gettempdir(), f"triadic-numba-boundscheck-{os.getuid()}")
 #: Per-input limit (a hang is a failure). Generous: a loaded CI machine is slow.
 LIMIT = timedelta(seconds=5)
 
@@ -101,8 +103,7 @@ def test_fuzz_with_bounds_checking(tmp_path):
     """A fixed set of inputs under NUMBA_BOUNDSCHECK=1 (encoder kernels too: the seeds are encoded
     in the subprocess), with a hard per-input limit. numba's cache does not key on bounds checking,
     so the subprocess compiles into its own cache directory (kept between runs)."""
-    cache = os.path.join(tempfile.gettempdir(), f"triadic-numba-boundscheck-{os.getuid()}")
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=cache)
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=BOUNDSCHECK_CACHE)
     cmd = [sys.executable, os.path.join(HERE, "fuzzing.py"), "--seed", str(int(time.time()) % 1000),
            "--seconds", "60", "--inputs", str(BOUNDSCHECK_INPUTS), "--limit", "20",
            "--crash-dir", str(tmp_path)]
@@ -113,6 +114,16 @@ def test_fuzz_with_bounds_checking(tmp_path):
     assert not report["crashes"], (
         f"{len(report['crashes'])} crashes under bounds checking (reproduce with "
         f"fuzzing.reproduce({report['seed']}, N)): {report['crashes'][:3]}")
+
+
+def test_codec_tests_pass_with_bounds_checking():
+    """tests/test_codec.py (every pixel format, odd sizes down to 1x1, 16-bit extremes, real
+    footage) again with NUMBA_BOUNDSCHECK=1: the encoder's kernels too stay inside their arrays."""
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=BOUNDSCHECK_CACHE)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           os.path.join(HERE, "test_codec.py")], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=os.path.dirname(HERE))
+    assert proc.returncode == 0, proc.stdout[-4000:]
 
 
 def test_every_single_bit_flip_is_detected(seeds):
