@@ -263,6 +263,17 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
     return np.where(cls % 2 == 1, mag, -mag).astype(np.int32), side
 
 
+def _code_lags(coder, model: ContextModel, lags: np.ndarray | None, n: int,
+               references: int) -> tuple[np.ndarray, float]:
+    """Code n reference lags (1..MAX_LAGS); a lag may not reach before the segment start."""
+    ctx = np.zeros(n, dtype=np.int64)
+    got = coder.symbols(lags - 1 if lags is not None else None, model.lag.probabilities(ctx)) + 1
+    model.lag.update(ctx, got - 1)
+    if n and int(got.max()) > references:
+        raise CorruptStreamError(f"reference lag {int(got.max())} reaches before the segment start")
+    return got, coder.last_bits
+
+
 def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | None,
                root: int, height: int, width: int, references: int) -> tuple[Chart, float]:
     """Code a frame's chart (None when decoding); returns the chart and its side bits.
@@ -298,13 +309,9 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
         raise CorruptStreamError("unknown prediction mode")
     inter = modes != INTRA
     count = int(inter.sum())
-    lctx = np.zeros(count, dtype=np.int64)
-    lags = coder.symbols(out.lags[ly, lx][inter] - 1 if chart is not None else None,
-                         model.lag.probabilities(lctx)) + 1
-    side += coder.last_bits
-    model.lag.update(lctx, lags - 1)
-    if count and int(lags.max()) > references:
-        raise CorruptStreamError(f"reference lag {int(lags.max())} reaches before the segment start")
+    lags, bits = _code_lags(coder, model, out.lags[ly, lx][inter] if chart is not None else None,
+                            count, references)
+    side += bits
     dy = np.zeros(ly.size, np.int32)
     dx = np.zeros(ly.size, np.int32)
     leaf_lags = np.zeros(ly.size, np.int8)
@@ -362,13 +369,9 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
     two = np.zeros(ly.size, bool)
     two[np.flatnonzero(can_bi)[flags != 0]] = True
     k = int(two.sum())
-    kctx = np.zeros(k, dtype=np.int64)
-    lag2 = coder.symbols(out.lags2[ly, lx][two] - 1 if chart is not None else None,
-                         model.lag.probabilities(kctx)) + 1
-    side += coder.last_bits
-    model.lag.update(kctx, lag2 - 1)
-    if k and int(lag2.max()) > references:
-        raise CorruptStreamError(f"reference lag {int(lag2.max())} reaches before the segment start")
+    lag2, bits = _code_lags(coder, model, out.lags2[ly, lx][two] if chart is not None else None,
+                            k, references)
+    side += bits
     lag1 = out.lags[ly, lx][two].astype(np.int64)
     vectors = []
     for component in (0, 1):
