@@ -169,7 +169,7 @@ DEFAULT_PRESET = "medium"
 
 #: Hard limits the decoder checks before allocating anything.
 MAX_DIMENSION = 1 << 15
-MAX_PIXELS = 1 << 28
+MAX_PIXELS = 1 << 26  # 8192 x 8192: covers 8K UHD; decoding needs ~125 bytes per pixel
 MAX_FRAMES = 1 << 31
 
 
