@@ -19,7 +19,8 @@ from triadic.bench.frames import load_clip, synthetic_clip, to_video_frame
 from triadic.bench.peers import NEAR_LOSSLESS, Peer, compare
 from triadic.bench.plot import PLOTS
 from triadic.bench.plot import main as plot_main
-from triadic.bench.rates import LOG2_3, binary_entropy, rate_breakdown
+from triadic.bench.rates import rate_breakdown
+from triadic.planes import LOG2_3, binary_entropy
 from triadic.bench.run import main as run_main
 
 FRAMES = 3

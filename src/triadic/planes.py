@@ -7,6 +7,7 @@ rebuilds them. See kernels/context.py for the pass structure.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,26 @@ def fold(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def unfold(magnitude: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """Inverse of ``fold``: the digit is the sign where the magnitude is 1, else 0."""
     return np.where(np.asarray(magnitude) != 0, np.asarray(sign, dtype=np.int8), 0).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------------------
+# The rate model of a plane (DESIGN.md §1.7)
+# --------------------------------------------------------------------------------------------------
+
+LOG2_3 = math.log2(3.0)
+
+
+def binary_entropy(p: float) -> float:
+    """h(p) in bits (0 at p = 0 and p = 1)."""
+    if p <= 0.0 or p >= 1.0:
+        return 0.0
+    return -(p * math.log2(p) + (1.0 - p) * math.log2(1.0 - p))
+
+
+def plane_rate_models(rho: float) -> tuple[float, float]:
+    """Bits per sample of a plane with nonzero-digit density rho: the formalism's estimate
+    log2(3)·rho, and a memoryless coder's h(rho) + rho (it also pays for where the zeros are)."""
+    return LOG2_3 * rho, binary_entropy(rho) + rho
 
 
 # --------------------------------------------------------------------------------------------------

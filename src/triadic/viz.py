@@ -38,13 +38,13 @@ from typing import Iterator
 import numpy as np
 
 from .errors import InputError, TriadicError
+from .planes import plane_rate_models
 
 KINDS = ("barcode", "planes", "sheet", "depth", "mdl", "money", "tree")
 
 #: Frames encoded when a picture is asked of a video rather than of a .tri file.
 DEFAULT_FRAMES = 30
 
-LOG2_3 = math.log2(3.0)
 
 # One palette for digits everywhere: -1 blue, 0 near white, +1 red.
 NEG, ZERO, POS = "#2c7bb6", "#f4f4f4", "#d7191c"
@@ -699,13 +699,6 @@ def mdl(source, *, frames: int | None = None, **encode_options):
 # 6. The money plot
 # --------------------------------------------------------------------------------------------------
 
-def binary_entropy(p: float) -> float:
-    """h(p) in bits (0 at p = 0 and p = 1)."""
-    if p <= 0.0 or p >= 1.0:
-        return 0.0
-    return -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
-
-
 def rate_model(meta: dict) -> dict:
     """The rate model of DESIGN.md §1.7 from ``triadic.info(path)``, in bits per pixel per frame.
 
@@ -722,8 +715,8 @@ def rate_model(meta: dict) -> dict:
         rho = float(p["rho"])
         rows.append({"channel": p["channel"], "k": int(p["k"]) + j, "rho": rho, "weight": weight,
                      "measured": float(p["bits"]) / pixels,
-                     "formalism": weight * LOG2_3 * rho,
-                     "memoryless": weight * (binary_entropy(rho) + rho)})
+                     "formalism": weight * plane_rate_models(rho)[0],
+                     "memoryless": weight * plane_rate_models(rho)[1]})
     side = float(meta.get("side_bits") or 0.0) / pixels
     residual = float(meta.get("residual_bits") or 0.0) / pixels
     measured = 8.0 * meta["bytes"] / pixels

@@ -11,15 +11,8 @@ weighted by its samples per frame over width × height, so a 4:2:0 chroma channe
 
 from __future__ import annotations
 
-import math
 
-LOG2_3 = math.log2(3.0)
-
-def binary_entropy(p: float) -> float:
-    """h(p) in bits; 0 at p = 0 and p = 1."""
-    if p <= 0.0 or p >= 1.0:
-        return 0.0
-    return -(p * math.log2(p) + (1.0 - p) * math.log2(1.0 - p))
+from triadic.planes import plane_rate_models
 
 
 def channel_index(channel, order: list) -> int:
@@ -70,8 +63,8 @@ def rate_breakdown(info: dict, samples_per_frame: list[int], width: int, height:
             "bits": None if bits is None else float(bits),
             # bits per pixel of the frame spent on this plane (measured), and what the two models say
             "rate": None if bits is None else float(bits) / pixels,
-            "estimate": ch["weight"] * LOG2_3 * rho,
-            "memoryless": ch["weight"] * (binary_entropy(rho) + rho),
+            "estimate": ch["weight"] * plane_rate_models(rho)[0],
+            "memoryless": ch["weight"] * plane_rate_models(rho)[1],
         })
 
     out_channels = []
