@@ -11,7 +11,6 @@ weighted by its samples per frame over width × height, so a 4:2:0 chroma channe
 
 from __future__ import annotations
 
-
 from triadic.planes import plane_rate_models
 
 
