@@ -111,8 +111,9 @@ def _deinterleave(z):
 
 
 @njit(cache=True)
-def _leaf_cells(depth, n):
-    """Top-left cells of the leaves: root blocks in raster order, z-order inside each."""
+def _tree_cells(depth, n, d):
+    """Top-left cells, root blocks in raster order and z-order inside each, of the leaves
+    (d < 0) or of the tree nodes at depth d (those whose ancestors all split)."""
     gh, gw = depth.shape
     out_y = np.empty(gh * gw, dtype=np.int32)
     out_x = np.empty(gh * gw, dtype=np.int32)
@@ -123,33 +124,21 @@ def _leaf_cells(depth, n):
                 dy, dx = _deinterleave(z)
                 cy = ry + dy
                 cx = rx + dx
-                size = n >> depth[cy, cx]
-                if dy % size == 0 and dx % size == 0:
-                    out_y[k] = cy
-                    out_x[k] = cx
-                    k += 1
-    return out_y[:k], out_x[:k]
-
-
-@njit(cache=True)
-def _nodes_at(depth, n, d):
-    """Top-left cells of the tree nodes at depth d (those whose ancestors all split)."""
-    gh, gw = depth.shape
-    size = n >> d
-    out_y = np.empty(gh * gw, dtype=np.int32)
-    out_x = np.empty(gh * gw, dtype=np.int32)
-    k = 0
-    for ry in range(0, gh, n):
-        for rx in range(0, gw, n):
-            for z in range(n * n):
-                dy, dx = _deinterleave(z)
-                if dy % size or dx % size:
+                size = n >> (depth[cy, cx] if d < 0 else d)
+                if dy % size or dx % size or (d >= 0 and depth[cy, cx] < d):
                     continue
-                if depth[ry + dy, rx + dx] >= d:
-                    out_y[k] = ry + dy
-                    out_x[k] = rx + dx
-                    k += 1
+                out_y[k] = cy
+                out_x[k] = cx
+                k += 1
     return out_y[:k], out_x[:k]
+
+
+def _leaf_cells(depth, n):
+    return _tree_cells(depth, n, -1)
+
+
+def _nodes_at(depth, n, d):
+    return _tree_cells(depth, n, d)
 
 
 @njit(cache=True)
