@@ -67,6 +67,21 @@ def test_scene_cut_and_one_frame(tmp_path):
     round_trip(a[:1], tmp_path)
 
 
+def test_a_real_scene_cut_is_predicted_intra(carphone, tmp_path):
+    """Cutting from carphone to a different (turned) part of it: the frame after the cut is
+    predicted intra almost everywhere and costs about what it costs as a keyframe (the MDL search
+    pays for inter prediction only where it helps; the contexts learnt before the cut are kept)."""
+    frames = list(triadic.read_frames(carphone, frames=52))
+    turned = [triadic.Frame(planes=tuple(np.ascontiguousarray(p[::-1, ::-1]) for p in f.planes),
+                            pix_fmt=f.pix_fmt) for f in frames[50:52]]
+    log = round_trip(frames[:2] + turned, tmp_path)["frames_log"]
+    cut = log[2]
+    assert not cut["keyframe"]
+    assert cut["modes"]["intra"] >= 0.9 * sum(cut["modes"].values())
+    alone = triadic.encode(turned[:1], tmp_path / "k.tri")["frames_log"][0]
+    assert cut["bytes"] <= 1.03 * alone["bytes"]
+
+
 @pytest.mark.parametrize("preset", ["fast", "slow"])
 def test_presets(preset, tmp_path):
     round_trip(make_frames("yuv420p", 48, 64, 3), tmp_path, preset=preset, keyint=3)
