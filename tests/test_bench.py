@@ -45,7 +45,7 @@ def bench_out(clip_file, tmp_path_factory):
     path, _ = clip_file
     out = str(tmp_path_factory.mktemp("bench"))
     argv = [path, "--frames", str(FRAMES), "--out", out,
-            "--codecs", "ffv1", "x264-medium", "triadic", "jpegls-near", "triadic-near"]
+            "--codecs", "ffv1", "x264-medium", "triadic", "triadic-presets", "jpegls-near", "triadic-near"]
     assert run_main(argv) == 0
     with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
         first = json.load(f)
@@ -75,7 +75,10 @@ def test_results_schema(bench_out):
     assert (clip["width"], clip["height"], clip["frames"], clip["pix_fmt"]) == (64, 48, FRAMES, "yuv420p")
     assert clip["pixels"] == 64 * 48 * FRAMES
     codecs = [row["codec"] for row in clip["lossless"]]
-    assert codecs == ["triadic", "ffv1", "x264-medium"]
+    assert codecs == ["triadic", "triadic-fast", "triadic-slow", "ffv1", "x264-medium"]
+    presets = {row["codec"]: row["settings"]["preset"] for row in clip["lossless"]
+               if row["codec"].startswith("triadic")}
+    assert presets == {"triadic": "medium", "triadic-fast": "fast", "triadic-slow": "slow"}
     for row in clip["lossless"]:
         assert row["error"] is None, row
         assert row["exact"] is True, row

@@ -28,7 +28,7 @@ def _codec_order(results: dict, section: str = "lossless") -> list[tuple[str, st
     for clip in results["clips"]:
         for row in clip.get(section, []):
             seen.setdefault(row["codec"], row.get("label", row["codec"]))
-    keys = sorted(seen, key=lambda k: (k != "triadic",))
+    keys = sorted(seen, key=lambda k: (k != "triadic", not k.startswith("triadic")))
     return [(k, seen[k]) for k in keys]
 
 

@@ -32,7 +32,8 @@ DEFAULT_FRAMES = 30
 
 #: Names accepted by --codecs besides the lossless peers' keys.
 GROUPS = {
-    "triadic": "triadic, lossless",
+    "triadic": "triadic, lossless, default preset (medium)",
+    "triadic-presets": f"triadic lossless with the other presets: {', '.join(triadic_runner.OTHER_PRESETS)}",
     "svtav1-crf": f"SVT-AV1 preset 8 lossy sweep, crf {', '.join(map(str, SVTAV1_CRFS))}",
     "jpegls-near": f"JPEG-LS near-lossless, NEAR {', '.join(map(str, NEAR_LOSSLESS))}",
     "triadic-near": f"triadic near-lossless, max_error {', '.join(map(str, NEAR_LOSSLESS))}",
@@ -129,6 +130,23 @@ def _describe(row: dict) -> str:
     return f"{row['bpppf']:.3f} bpppf{exact}{psnr}{speed}{cached}"
 
 
+def _triadic_lossless(api, clip: Clip, workdir: str, tag: str, key: str, label: str,
+                      settings: dict | None = None) -> tuple[dict, dict]:
+    """triadic's lossless row under ``settings`` (default: the codec's defaults) and its detail
+    (``{"error": ...}`` when it failed)."""
+    log(f"{tag} {label:<16} ...")
+    try:
+        row, detail = triadic_runner.lossless(api, clip, workdir, settings)
+        row = {"codec": key, "label": label, "threads": None, "error": None, "cached": False, **row}
+        _rates(row, len(clip.frames), clip.pixels)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        row = {"codec": key, "label": label, "cached": False, **_error_row(exc)}
+        detail = {"error": row["error"]}
+    log(f"{tag} {label:<16} {_describe(row)}")
+    return row, detail
+
+
 def bench_clip(clip: Clip, codecs: set[str], cache: ResultCache, versions: dict, threads: int,
                api, workdir: str) -> dict:
     """Every selected codec on one clip: the clip's entry of results.json."""
@@ -146,19 +164,15 @@ def bench_clip(clip: Clip, codecs: set[str], cache: ResultCache, versions: dict,
             log(f"{tag} {'triadic':<16} skipped: {missing}")
             entry["triadic"] = {"available": False, "error": missing}
         else:
-            log(f"{tag} {'triadic':<16} ...")
-            try:
-                row, detail = triadic_runner.lossless(api, clip, workdir)
-                row = {"codec": "triadic", "label": "triadic", "threads": None, "error": None,
-                       "cached": False, **row}
-                _rates(row, len(clip.frames), clip.pixels)
-                entry["triadic"] = {"available": True, **detail}
-            except Exception as exc:
-                traceback.print_exc(file=sys.stderr)
-                row = {"codec": "triadic", "label": "triadic", "cached": False, **_error_row(exc)}
-                entry["triadic"] = {"available": True, "error": row["error"]}
+            row, detail = _triadic_lossless(api, clip, workdir, tag, "triadic", "triadic")
+            entry["triadic"] = {"available": True, **detail}
             entry["lossless"].append(row)
-            log(f"{tag} {'triadic':<16} {_describe(row)}")
+    if "triadic-presets" in codecs and triadic_runner.available(api) is None:
+        for preset in triadic_runner.OTHER_PRESETS:
+            settings = {**triadic_runner.DEFAULT_SETTINGS, "preset": preset}
+            row, _ = _triadic_lossless(api, clip, workdir, tag, f"triadic-{preset}", f"triadic {preset}",
+                                       settings)
+            entry["lossless"].append(row)
 
     for peer in lossless_peers():
         if peer.key not in codecs:

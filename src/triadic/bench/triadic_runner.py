@@ -17,6 +17,8 @@ from .rates import rate_breakdown
 
 #: What triadic is asked for by default (the codec's own defaults, spelled out for the record).
 DEFAULT_SETTINGS = {"keyint": 60, "preset": "medium"}
+#: The presets the "triadic-presets" group runs besides the default (speed against rate, same run).
+OTHER_PRESETS = ("fast", "slow")
 
 
 def available(api) -> str | None:
