@@ -82,6 +82,15 @@ def test_a_real_scene_cut_is_predicted_intra(carphone, tmp_path):
     assert cut["bytes"] <= 1.03 * alone["bytes"]
 
 
+def test_decoder_measures_the_bits_the_encoder_spent(carphone, tmp_path):
+    """info's per-frame side and residual bits (measured while decoding) are the encoder's, also
+    for passes with no symbols (a frame without intra leaves codes no intra flags)."""
+    report = triadic.encode(carphone, tmp_path / "c.tri", frames=4)
+    decoded = triadic.info(tmp_path / "c.tri")["frames_log"]
+    for enc, dec in zip(report["frames_log"], decoded):
+        assert (enc["side_bits"], enc["residual_bits"]) == (dec["side_bits"], dec["residual_bits"])
+
+
 @pytest.mark.parametrize("preset", ["fast", "slow"])
 def test_presets(preset, tmp_path):
     round_trip(make_frames("yuv420p", 48, 64, 3), tmp_path, preset=preset, keyint=3)

@@ -10,7 +10,8 @@ same cells, smaller in samples.
 
 Side information is coded with ANS under adaptive counts, in this order: split flags depth by depth
 (context: depth and the previous frame's depth there), leaf modes (context: the previous frame's
-mode there), lags of inter leaves, warp families of inter leaves of at least WARP_MIN samples,
+mode there; not coded on keyframes, whose leaves are all intra), the intra leaves' predictor flags
+(MED or the weighted predictor; context: the previous frame's flag there), lags of inter leaves, warp families of inter leaves of at least WARP_MIN samples,
 warp parameters, then base vector differences against the median of the left, top and top-right
 neighbours' cell vectors (class symbols plus raw mantissa bits).
 """
@@ -23,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from .errors import CorruptStreamError
-from .kernels.predict import AFFINE, INTRA, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
+from .kernels.predict import AFFINE, INTRA, INTRA_WP, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
 from .model import MAX_LAGS, ContextModel
 
 #: Smallest leaf, and the granularity of the chart grids, in luma samples.
@@ -53,9 +54,12 @@ class Chart:
     bi: np.ndarray = None     # 1 where the leaf averages a second reference
     lags2: np.ndarray = None  # the second reference's lag (0 without one)
     mv2: np.ndarray = None    # (2, gh, gw): the second reference's vector (y, x)
+    wp: np.ndarray = None     # 1 where an intra leaf uses the weighted predictor instead of MED
 
     def __post_init__(self) -> None:
         shape = self.depth.shape
+        if self.wp is None:
+            object.__setattr__(self, "wp", np.zeros(shape, np.int8))
         if self.bi is None:
             object.__setattr__(self, "bi", np.zeros(shape, np.int8))
         if self.lags2 is None:
@@ -84,6 +88,14 @@ class Chart:
         """(cy, cx) of every leaf's top-left cell, in coding order."""
         return _leaf_cells(self.depth, self.root // CELL)
 
+    def plane_modes(self) -> np.ndarray:
+        """The modes the plane kernels read: INTRA_WP where an intra leaf uses the weighted predictor."""
+        return np.where((self.modes == INTRA) & (self.wp != 0), np.int8(INTRA_WP), self.modes)
+
+    @property
+    def uses_wp(self) -> bool:
+        return bool(np.any((self.modes == INTRA) & (self.wp != 0)))
+
     def summary(self) -> dict:
         """Histograms of the leaves' modes, lags and depths (for the per-frame log)."""
         cy, cx = self.leaves()
@@ -93,6 +105,7 @@ class Chart:
                 "lags": np.bincount(self.lags[cy, cx][inter], minlength=MAX_LAGS + 1)[1:].tolist(),
                 "families": np.bincount(self.family[cy, cx][inter], minlength=NUM_FAMILIES).tolist(),
                 "bi": int(self.bi[cy, cx][inter].sum()),
+                "intra_wp": int(self.wp[cy, cx][~inter].sum()),
                 "depths": np.bincount(self.depth[cy, cx], minlength=self.max_depth + 1).tolist()}
 
 
@@ -288,15 +301,28 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
             size = n >> (d + 1)
             for y, x in zip(ny[got != 0], nx[got != 0]):
                 depth[y:y + 2 * size, x:x + 2 * size] = d + 1
-    # 2. leaf modes, 3. lags of inter leaves, 4. vector differences
+    # 2. leaf modes (a keyframe's leaves are all intra), 3. intra flags: the weighted predictor
+    #    or MED, 4. lags of inter leaves, ...
     ly, lx = _leaf_cells(depth, n)
-    ctx = prev.modes[ly, lx].astype(np.int64) if prev is not None else np.full(ly.size, NUM_MODES)
-    modes = coder.symbols(out.modes[ly, lx] if chart is not None else None, model.mode.probabilities(ctx))
-    side += coder.last_bits
-    model.mode.update(ctx, modes)
-    if modes.size and int(modes.max()) >= NUM_MODES:
-        raise CorruptStreamError("unknown prediction mode")
+    if references:
+        ctx = prev.modes[ly, lx].astype(np.int64) if prev is not None else np.full(ly.size, NUM_MODES)
+        modes = coder.symbols(out.modes[ly, lx] if chart is not None else None,
+                              model.mode.probabilities(ctx))
+        side += coder.last_bits
+        model.mode.update(ctx, modes)
+        if modes.size and int(modes.max()) >= NUM_MODES:
+            raise CorruptStreamError("unknown prediction mode")
+    else:
+        modes = np.full(ly.size, INTRA, dtype=np.int32)
     inter = modes != INTRA
+    wctx = prev.wp[ly, lx][~inter].astype(np.int64) if prev is not None else np.full(int((~inter).sum()), 2)
+    wp = coder.bits(out.wp[ly, lx][~inter] if chart is not None else None, model.intra_wp.probabilities(wctx))
+    side += coder.last_bits
+    model.intra_wp.update(wctx, wp)
+    if chart is None:
+        leaf_wp = np.zeros(ly.size, np.int8)
+        leaf_wp[~inter] = wp
+        _fill_leaves(out.wp, depth, n, ly, lx, leaf_wp)
     count = int(inter.sum())
     lags, bits = _code_lags(coder, model, out.lags[ly, lx][inter] if chart is not None else None,
                             count, references)

@@ -45,13 +45,15 @@ class FrameLog:
 
     def as_dict(self) -> dict:
         """The per-frame chart log: bits, and the leaves' modes, lags and tree depths."""
-        chart = self.chart or {"modes": [], "lags": [], "depths": [], "families": [], "bi": 0}
+        chart = self.chart or {"modes": [], "lags": [], "depths": [], "families": [], "bi": 0,
+                               "intra_wp": 0}
         return {"index": self.index, "keyframe": self.keyframe, "bytes": self.bytes,
                 "side_bits": round(self.side_bits, 1), "residual_bits": round(self.residual_bits, 1),
                 "modes": dict(zip(("intra", "inter", "inter_med"), chart["modes"])),
                 "lags": {str(lag + 1): n for lag, n in enumerate(chart["lags"])},
                 "families": dict(zip(("translation", "similarity", "affine"), chart["families"])),
                 "bi": chart["bi"],
+                "intra_wp": chart["intra_wp"],
                 "depths": chart["depths"]}
 
 
@@ -96,12 +98,9 @@ class _Segment:
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals."""
         h, w = self.shapes[0]
         root = self.header.block_size
-        if log.keyframe:
-            chart = chart or Chart.empty(h, w, root)
-        else:
-            chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
-                                     self.available)
-            log.side_bits += bits
+        chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
+                                 0 if log.keyframe else self.available)
+        log.side_bits += bits
         if ts is None:  # the encoder passes the T it already predicted with
             ts = self.motion_compensated(chart)
         out_q, out_kb = [], []
@@ -182,7 +181,8 @@ class _Segment:
         """The arguments after the samples of _encode_plane / _decode_plane for plane c."""
         sy, sx = self.shifts[c]
         t, edges = ts[c] if ts is not None else (_EMPTY, _NONE3)
-        return (t, edges, chart.modes, CELL >> sy, CELL >> sx, self.maxima[c], self.step)
+        return (t, edges, chart.plane_modes(), CELL >> sy, CELL >> sx, self.maxima[c], self.step,
+                chart.uses_wp)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,9 +193,9 @@ class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window)."""
 
     def __init__(self, header: StreamHeader, params: EncodeParams):
-        from .search import choose_chart  # encoder only: the decoder never imports the search
+        from . import search  # encoder only: the decoder never imports the search
 
-        self._choose_chart = choose_chart
+        self._search = search
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
@@ -210,10 +210,12 @@ class FrameEncoder:
         if keyframe:
             chart = Chart.empty(h, w, seg.header.block_size)
         else:
-            chart = self._choose_chart(planes[0], seg.refs[0], seg.ups[0],
-                                       seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
-                                       seg.header.block_size, self.params.min_leaf,
-                                       self.params.search_range, seg.maxima[0], seg.step)
+            chart = self._search.choose_chart(planes[0], seg.refs[0], seg.ups[0],
+                                              seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
+                                              seg.header.block_size, self.params.min_leaf,
+                                              self.params.search_range, seg.maxima[0], seg.step)
+        costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step)
+        chart = self._search.choose_intra(chart, costs, keyframe, self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):

@@ -53,9 +53,11 @@ __all__ = [
 MAGIC = b"\x89TRI\r\n\x1a\n"
 
 #: A decoder rejects a file whose major version it does not know ...
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2
 #: ... and reads a file with a higher minor version, ignoring header bytes it does not know.
 VERSION_MINOR = 0
+#: Earlier major versions a triadic release wrote, and which release reads them.
+OLDER_VERSIONS = {1: "read by triadic 0.1"}
 
 #: Header fields may grow in later minor versions, but never past this (a sanity bound on reads).
 MAX_HEADER_LENGTH = 1 << 16
@@ -656,6 +658,9 @@ class ContainerReader:
 
     def _version_problem(self, major: int, minor: int, length: int) -> str:
         supported = f"this one reads v{VERSION_MAJOR}"
+        if major in OLDER_VERSIONS:
+            return (f"{self._src.name} was written by an older triadic (format v{major}, "
+                    f"{OLDER_VERSIONS[major]}); {supported}")
         if major < VERSION_MAJOR:
             return (
                 f"{self._src.name} declares format v{major}.{minor}, which no triadic wrote; "
@@ -665,7 +670,7 @@ class ContainerReader:
             f"{self._src.name} was written by a newer triadic (format v{major}); {supported}; "
             "upgrade triadic to read it"
         )
-        # If the v1 header CRC still holds, the version really is newer; otherwise say it may not be.
+        # If the header CRC still holds under this version's layout, the version really is newer; otherwise say it may not be.
         end = _PREFIX.size + length
         genuine = length <= MAX_HEADER_LENGTH and end + _CRC_SIZE <= self._src.size and (
             zlib.crc32(self._src.read(0, end, "the header"))

@@ -94,6 +94,7 @@ class Decoder:
 
     def bits(self, values, p1: np.ndarray) -> np.ndarray:
         if p1.size == 0:
+            self.last_bits = 0.0
             return np.zeros(0, dtype=np.int32)
         try:
             out = np.asarray(self._coder.decode(_BERNOULLI, p1), dtype=np.int32)
@@ -111,6 +112,7 @@ class Decoder:
 
     def symbols(self, values, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] == 0:
+            self.last_bits = 0.0
             return np.zeros(0, dtype=np.int32)
         try:
             out = np.asarray(self._coder.decode(_CATEGORICAL, probs), dtype=np.int32)

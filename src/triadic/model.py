@@ -96,6 +96,7 @@ class ContextModel:
                     counts[:] = table
         self.mv_class = SymbolCounts(2 + 6 + 2, MV_CLASSES)  # vector y, x; 6 warp parameters; 2nd vector
         self.bi = BinaryCounts(1, limit=1 << 10)
+        self.intra_wp = BinaryCounts(3, limit=1 << 10)  # context: the previous frame's flag there, or 2
         self.family = SymbolCounts(1, 3)
 
 

@@ -12,6 +12,10 @@ import numpy as np
 
 from .chart import CELL, WARP_MIN, Chart
 from .kernels import motion
+from .kernels.predict import INTRA, wp_prediction
+
+#: Estimated bits (1/256) of one leaf's intra flag, and of one more split flag.
+_FLAG_COST = 256
 
 
 def _half(plane: np.ndarray) -> np.ndarray:
@@ -40,3 +44,75 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
         cur, refs, ups, refs2, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
         min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
+
+
+def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],
+                     grid: tuple[int, int], step: int) -> np.ndarray:
+    """Per chart cell, the estimated bits (1/256) of every plane predicted by MED (index 0) and
+    by the weighted predictor (index 1)."""
+    total = np.zeros((2,) + grid, dtype=np.int64)
+    for plane, (sy, sx), maxval in zip(planes, shifts, maxima):
+        plane = np.ascontiguousarray(plane, dtype=np.int32)
+        total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
+                                         grid[0], grid[1], maxval, motion.COST, step)
+    return total
+
+
+def _block_sums(grid: np.ndarray, size: int) -> np.ndarray:
+    gh, gw = grid.shape
+    return grid.reshape(gh // size, size, gw // size, size).sum(axis=(1, 3))
+
+
+def choose_intra(chart: Chart, costs: np.ndarray, keyframe: bool, min_leaf: int) -> Chart:
+    """``chart`` with every intra leaf's predictor chosen (MED or the weighted predictor) from
+    ``costs`` (intra_cell_costs). A keyframe's chart is all intra and gets its quadtree here too,
+    pruned bottom-up from ``min_leaf`` luma samples: a block splits when its four children, each
+    with its own predictor, cost less than the block with one."""
+    n = chart.root // CELL
+    gh, gw = chart.depth.shape
+    wp = np.zeros((gh, gw), np.int8)
+    if not keyframe:
+        cy, cx = chart.leaves()
+        sizes = n >> chart.depth[cy, cx].astype(np.int64)
+        for y, x, s in zip(cy, cx, sizes):
+            if chart.modes[y, x] == INTRA:
+                med = costs[0, y:y + s, x:x + s].sum()
+                wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
+        return _with(chart, depth=chart.depth, wp=wp)
+    smallest = max(1, min(n, min_leaf // CELL))
+    best = choice = None
+    splits = {}
+    choices = {}
+    size = smallest
+    while size <= n:
+        med, weighted = _block_sums(costs[0], size), _block_sums(costs[1], size)
+        leaf = np.minimum(med, weighted) + _FLAG_COST + (_FLAG_COST if size > smallest else 0)
+        choice = weighted < med
+        if best is not None:
+            children = _block_sums(best, 2)
+            split = children < leaf
+            best = np.where(split, children, leaf)
+            splits[size] = split
+        else:
+            best = leaf
+        choices[size] = choice
+        size *= 2
+    depth = np.zeros((gh, gw), np.int8)
+    size, d = n, 0
+    while True:
+        cells = np.kron(choices[size], np.ones((size, size), bool)).astype(bool)
+        here = depth == d
+        wp[here & cells] = 1
+        if size == smallest:
+            break
+        deeper = np.kron(splits[size], np.ones((size, size), bool)).astype(bool) & here
+        depth[deeper] = d + 1
+        wp[deeper] = 0
+        size //= 2
+        d += 1
+    return _with(chart, depth=depth, wp=wp)
+
+
+def _with(chart: Chart, depth: np.ndarray, wp: np.ndarray) -> Chart:
+    return Chart(chart.root, depth, chart.modes, chart.lags, chart.mvy, chart.mvx, chart.family,
+                 chart.base, chart.warp, chart.bi, chart.lags2, chart.mv2, wp)

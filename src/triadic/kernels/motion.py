@@ -552,3 +552,25 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                 mvy_g[yy, xx] = vy
                                 mvx_g[yy, xx] = vx
     return depth_g, modes_g, lags_g, mvy_g, mvx_g, family_g, base_g, warp_g, bi_g, lags2_g, mv2_g
+
+
+@njit(cache=True)
+def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
+    """Estimated bits (1/256) of every chart cell of ``plane`` predicted by MED (out[0]) and by
+    the weighted predictor (out[1], its prediction ``wp_pred`` from predict.wp_prediction); cells
+    are bh x bw samples, neighbours come from the source."""
+    h, w = plane.shape
+    out = np.zeros((2, gh, gw), dtype=np.int64)
+    for y in range(h):
+        cy = y // bh
+        for x in range(w):
+            v = np.int64(plane[y, x])
+            if y == 0:
+                p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+            elif x == 0:
+                p = np.int64(plane[y - 1, 0])
+            else:
+                p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+            out[0, cy, x // bw] += _causal_cost(cost, v - p, step)
+            out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step)
+    return out
