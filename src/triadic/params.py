@@ -162,8 +162,8 @@ MAX_ERRORS = (0, 1, 4, 13, 40, 121)
 #: range in luma samples, how many earlier frames leaves may reference, the smallest leaf.
 PRESETS = {
     "fast": dict(search_range=8, lags=1, min_leaf=16),
-    "medium": dict(search_range=16, lags=4, min_leaf=8),
-    "slow": dict(search_range=32, lags=4, min_leaf=4),
+    "medium": dict(search_range=32, lags=4, min_leaf=8),
+    "slow": dict(search_range=64, lags=4, min_leaf=4),
 }
 DEFAULT_PRESET = "medium"
 
