@@ -63,7 +63,7 @@ class SymbolCounts:
 
 
 #: The binary context families, by attribute name of ContextModel.
-BINARY_FAMILIES = ("magnitude", "sign", "block", "split")
+BINARY_FAMILIES = ("magnitude", "sign", "block", "split", "intra_wp")
 #: Start each segment from the learned priors (benchmarks/train_priors.py); off only for training.
 USE_PRIORS = True
 _PRIORS: dict[str, np.ndarray] | None = None
@@ -89,15 +89,15 @@ class ContextModel:
         self.mode = SymbolCounts(4, 3)
         self.split = BinaryCounts(3 * MAX_TREE_DEPTH, limit=1 << 10)
         self.lag = SymbolCounts(1, MAX_LAGS)
+        self.mv_class = SymbolCounts(2 + 6 + 2, MV_CLASSES)  # vector y, x; 6 warp parameters; 2nd vector
+        self.bi = BinaryCounts(1, limit=1 << 10)
+        self.family = SymbolCounts(1, 3)
+        self.intra_wp = BinaryCounts(3, limit=1 << 10)  # context: the previous frame's flag there, or 2
         if USE_PRIORS:
             for name, table in _priors().items():
                 counts = getattr(self, name).counts
                 if table.shape == counts.shape:
                     counts[:] = table
-        self.mv_class = SymbolCounts(2 + 6 + 2, MV_CLASSES)  # vector y, x; 6 warp parameters; 2nd vector
-        self.bi = BinaryCounts(1, limit=1 << 10)
-        self.intra_wp = BinaryCounts(3, limit=1 << 10)  # context: the previous frame's flag there, or 2
-        self.family = SymbolCounts(1, 3)
 
 
 def snapshot(model: "ContextModel") -> list[np.ndarray]:
