@@ -1,8 +1,9 @@
 """Train the initial context counts ("learned priors") on real footage.
 
-Encodes the first frames of each clip, collects every binary context's final counts, and writes
-src/triadic/priors.npz: per context a small count pair (total at most STRENGTH) with the pooled
-probability. Both encoder and decoder start every segment from these counts, so the file is part
+Encodes the first frames of each clip, collects the final counts of every binary context and of
+the chart's categorical contexts (modes, lags, warp families, vector classes), and writes
+src/triadic/priors.npz: per context small counts (total at most STRENGTH) with the pooled
+probabilities. Both encoder and decoder start every segment from these counts, so the file is part
 of the bitstream format: regenerate it only on purpose (it changes every .tri file's bytes).
 
     python benchmarks/train_priors.py [CLIPS...] [--frames N]
@@ -33,7 +34,8 @@ def collect(clip, frames: int) -> dict[str, np.ndarray]:
     for frame in source:
         encoder.encode(frame)
     m = encoder.segment.model
-    return {name: getattr(m, name).counts.astype(np.float64) for name in model.BINARY_FAMILIES}
+    return {name: getattr(m, name).counts.astype(np.float64)
+            for name in model.BINARY_FAMILIES + model.SYMBOL_FAMILIES}
 
 
 def main(argv=None) -> int:
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
     for clip in args.clips:
         for name, counts in collect(clip, args.frames).items():
             total = counts.sum(axis=1, keepdims=True)
-            p = (counts + 0.5) / (total + 1.0)  # each clip weighs the same
+            p = (counts + 0.5) / (total + 0.5 * counts.shape[1])  # each clip weighs the same
             seen = (total > 0).astype(np.float64)
             acc = pooled.setdefault(name, np.zeros(counts.shape + (2,)))
             acc[..., 0] += p * seen

@@ -25,7 +25,7 @@ from numba import njit
 
 from .errors import CorruptStreamError
 from .kernels.predict import AFFINE, INTRA, INTRA_WP, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
-from .model import MAX_LAGS, ContextModel
+from .model import MAX_LAGS, ContextModel, SymbolCounts, stripes
 
 #: Smallest leaf, and the granularity of the chart grids, in luma samples.
 CELL = 4
@@ -231,6 +231,23 @@ def _fill_leaves(grid, depth, n, leaf_y, leaf_x, values):
                 grid[yy, xx] = values[i]
 
 
+def _code_symbols(coder, counts: SymbolCounts, ctx: np.ndarray, values: np.ndarray | None,
+                  alphabet: int | None = None) -> tuple[np.ndarray, float]:
+    """Code a pass of categorical symbols stripe by stripe, adapting the counts between stripes
+    (like planes.code_bits), over the first ``alphabet`` symbols (default: all)."""
+    out = np.empty(ctx.size, dtype=np.int32)
+    bits = 0.0
+    for s in stripes(ctx.size):
+        probs = counts.probabilities(ctx[s])
+        if alphabet is not None:
+            probs = np.ascontiguousarray(probs[:, :alphabet])
+        got = coder.symbols(None if values is None else values[s], probs)
+        counts.update(ctx[s], got)
+        out[s] = got
+        bits += coder.last_bits
+    return out, bits
+
+
 def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray | None,
                n: int) -> tuple[np.ndarray, float]:
     """Code n signed integers (vector components, warp parameters) as classes plus raw bits.
@@ -245,9 +262,7 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
         while (mag >> length).any():
             length += (mag >> length) > 0
         cls = np.where(values == 0, 0, 2 * length - (values > 0)).astype(np.int32)
-    cls = coder.symbols(cls if values is not None else None, model.mv_class.probabilities(ctx))
-    side = coder.last_bits
-    model.mv_class.update(ctx, cls)
+    cls, side = _code_symbols(coder, model.mv_class, ctx, cls if values is not None else None)
     length = (cls.astype(np.int64) + 1) // 2
     if int(length.max(initial=0)) > 16:
         raise CorruptStreamError("motion vector difference out of range")
@@ -267,13 +282,14 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
 
 def _code_lags(coder, model: ContextModel, lags: np.ndarray | None, n: int,
                references: int) -> tuple[np.ndarray, float]:
-    """Code n reference lags (1..MAX_LAGS); a lag may not reach before the segment start."""
+    """Code n reference lags, each 1..min(MAX_LAGS, references): a lag may not reach before the
+    segment start, so the first inter frame of a segment spends nothing on them."""
     ctx = np.zeros(n, dtype=np.int64)
-    got = coder.symbols(lags - 1 if lags is not None else None, model.lag.probabilities(ctx)) + 1
-    model.lag.update(ctx, got - 1)
-    if n and int(got.max()) > references:
-        raise CorruptStreamError(f"reference lag {int(got.max())} reaches before the segment start")
-    return got, coder.last_bits
+    alphabet = min(MAX_LAGS, references)
+    if alphabet <= 1:
+        return np.ones(n, dtype=np.int32), 0.0
+    got, bits = _code_symbols(coder, model.lag, ctx, lags - 1 if lags is not None else None, alphabet)
+    return got + 1, bits
 
 
 def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | None,
@@ -306,10 +322,8 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
     ly, lx = _leaf_cells(depth, n)
     if references:
         ctx = prev.modes[ly, lx].astype(np.int64) if prev is not None else np.full(ly.size, NUM_MODES)
-        modes = coder.symbols(out.modes[ly, lx] if chart is not None else None,
-                              model.mode.probabilities(ctx))
-        side += coder.last_bits
-        model.mode.update(ctx, modes)
+        modes, bits = _code_symbols(coder, model.mode, ctx, out.modes[ly, lx] if chart is not None else None)
+        side += bits
         if modes.size and int(modes.max()) >= NUM_MODES:
             raise CorruptStreamError("unknown prediction mode")
     else:
@@ -335,10 +349,9 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
     leaf_size = (n >> depth[ly, lx].astype(np.int64)) * CELL
     warpable = inter & (leaf_size >= WARP_MIN)
     fctx = np.zeros(int(warpable.sum()), dtype=np.int64)
-    fam = coder.symbols(out.family[ly, lx][warpable] if chart is not None else None,
-                        model.family.probabilities(fctx))
-    side += coder.last_bits
-    model.family.update(fctx, fam)
+    fam, bits = _code_symbols(coder, model.family, fctx,
+                              out.family[ly, lx][warpable] if chart is not None else None)
+    side += bits
     if fam.size and int(fam.max()) >= NUM_FAMILIES:
         raise CorruptStreamError("unknown warp family")
     leaf_family = np.zeros(ly.size, np.int8)

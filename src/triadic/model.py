@@ -64,6 +64,8 @@ class SymbolCounts:
 
 #: The binary context families, by attribute name of ContextModel.
 BINARY_FAMILIES = ("magnitude", "sign", "block", "split", "intra_wp")
+#: The categorical families with learned priors (the chart's symbols).
+SYMBOL_FAMILIES = ("mode", "lag", "family", "mv_class")
 #: Start each segment from the learned priors (benchmarks/train_priors.py); off only for training.
 USE_PRIORS = True
 _PRIORS: dict[str, np.ndarray] | None = None
