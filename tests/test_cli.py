@@ -163,4 +163,10 @@ def test_bad_options(capsys, tmp_path, stream):
         cli.main(["encode", str(stream), str(tmp_path / "o.tri"), "--max-error", "3"])
     assert exc.value.code == 2
     assert "--max-error must be one of" in capsys.readouterr().err
+    carphone = triadic.sample_clip("carphone")
+    assert_bad(capsys, tmp_path, ["encode", carphone, tmp_path / "r.tri", "--refs", "5"], tmp_path / "r.tri")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["encode", str(carphone), str(tmp_path / "b.tri"), "--block-size", "12"])
+    assert exc.value.code == 2
+    assert "--block-size: invalid choice: 12" in capsys.readouterr().err
     assert_bad(capsys, tmp_path, ["decode", stream, tmp_path / "o.xyz"], tmp_path / "o.xyz")

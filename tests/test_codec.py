@@ -91,6 +91,16 @@ def test_decoder_measures_the_bits_the_encoder_spent(carphone, tmp_path):
         assert (enc["side_bits"], enc["residual_bits"]) == (dec["side_bits"], dec["residual_bits"])
 
 
+@pytest.mark.parametrize("references, block_size", [(1, 64), (2, 8)])
+def test_references_and_block_size(carphone, tmp_path, references, block_size):
+    """M, the reference frames a leaf may use, and the root block are the caller's to choose."""
+    frames = list(triadic.read_frames(carphone, frames=5))
+    report = round_trip(frames, tmp_path, references=references, block_size=block_size)
+    used = [int(lag) for f in report["frames_log"] for lag, n in f["lags"].items() if n]
+    assert used and max(used) <= references
+    assert triadic.info(tmp_path / "x.tri")["block_size"] == block_size
+
+
 @pytest.mark.parametrize("preset", ["fast", "slow"])
 def test_presets(preset, tmp_path):
     round_trip(make_frames("yuv420p", 48, 64, 3), tmp_path, preset=preset, keyint=3)

@@ -128,7 +128,8 @@ def start_client(scheduler: str | None = None, jobs: int | None = None):
 
 def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
            jobs: int | None = None, client=None, frames: int | None = None, keyint: int = 60,
-           preset: str = "medium", max_error: int = 0, block_size: int = 16, retries: int = 2,
+           preset: str = "medium", max_error: int = 0, block_size: int = 16,
+           references: int | None = None, retries: int = 2,
            window: int | None = None, done: Callable[[dict], None] | None = None) -> list[dict]:
     """Encode every input into ``out_dir`` on a Dask cluster; one report per input, in order.
 
@@ -142,7 +143,8 @@ def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
 
     if not inputs:
         raise InputError("no inputs to encode")
-    params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size)
+    params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size,
+                          references=references)
     if frames is not None and frames < 1:
         raise InputError(f"--frames must be at least 1, got {frames}")
     if jobs is not None and jobs < 1:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__, codec
 from .errors import CorruptStreamError, TriadicError
-from .params import MAX_ERRORS, PRESETS, DEFAULT_PRESET
+from .params import DEFAULT_PRESET, MAX_ERRORS, MAX_REFERENCES, PRESETS
 
 
 class Progress:
@@ -77,10 +77,20 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyint", type=_positive, default=60, help="keyframe (segment) interval (default 60)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
                    help="search effort: fast (16x16 leaves, 1 reference, +-8), medium (leaves "
-                        "down to 8x8, 4 references, +-16; the default), slow (down to 4x4, "
-                        "4 references, +-32)")
+                        "down to 8x8, 4 references, +-32; the default), slow (down to 4x4, "
+                        "4 references, +-64)")
+    p.add_argument("--refs", type=_positive, metavar="M", dest="references",
+                   help=f"reference frames the search may use, 1 to {MAX_REFERENCES} (default: the preset's)")
+    p.add_argument("--block-size", type=int, choices=(8, 16, 32, 64), default=16, metavar="N",
+                   help="root block of the partition quadtree, in luma samples: 8, 16 (default), 32 or 64")
     p.add_argument("--max-error", type=_max_error, default=0, metavar="E",
                    help="per-sample error bound: 0 (lossless, default), 1, 4, 13, 40 or 121")
+
+
+def _encode_options(args) -> dict:
+    """The encoder's choices from the command line (the options _add_encode_options adds)."""
+    return dict(frames=args.frames, keyint=args.keyint, preset=args.preset, max_error=args.max_error,
+                block_size=args.block_size, references=args.references)
 
 
 def _add_jobs(p: argparse.ArgumentParser, what: str = "segments") -> None:
@@ -163,8 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _encode(args) -> int:
     progress = Progress("encode", args.quiet)
     try:
-        report = codec.encode(args.input, args.output, frames=args.frames, keyint=args.keyint,
-                              preset=args.preset, max_error=args.max_error, progress=progress,
+        report = codec.encode(args.input, args.output, **_encode_options(args), progress=progress,
                               jobs=args.jobs)
     finally:
         progress.done()
@@ -258,8 +267,7 @@ def _verify(args) -> int:
             target = tri or os.path.join(tmp, "verify.tri")
             progress = Progress("encode", args.quiet)
             try:
-                report = codec.encode(args.input, target, frames=args.frames, keyint=args.keyint,
-                                      preset=args.preset, max_error=args.max_error, progress=progress,
+                report = codec.encode(args.input, target, **_encode_options(args), progress=progress,
                                       jobs=args.jobs)
             finally:
                 progress.done()
@@ -319,8 +327,7 @@ def _plot(args) -> int:
     from .viz import plot
 
     plot(args.kind, args.input, args.out, frame=args.frame, pixel=args.pixel, plane=args.plane,
-         channel=args.channel, block=args.block, frames=args.frames, keyint=args.keyint,
-         preset=args.preset, max_error=args.max_error)
+         channel=args.channel, block=args.block, **_encode_options(args))
     print(f"{args.out}: {args.kind} of {args.input}")
     return 0
 
@@ -340,8 +347,7 @@ def _batch(args) -> int:
                   f"{fps:.1f} fps", flush=True)
 
     reports = batch.encode(args.inputs, args.out, scheduler=args.scheduler, jobs=args.jobs,
-                           frames=args.frames, keyint=args.keyint, preset=args.preset,
-                           max_error=args.max_error, done=done)
+                           **_encode_options(args), done=done)
     failed = sum("error" in r for r in reports)
     if failed:
         print(f"triadic: batch: {failed} of {len(reports)} inputs failed", file=sys.stderr)

@@ -239,7 +239,7 @@ def _header_for(source, params: EncodeParams) -> StreamHeader:
 
 
 def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset: str = "medium",
-           max_error: int = 0, block_size: int = 16,
+           max_error: int = 0, block_size: int = 16, references: int | None = None,
            progress: Callable[[int, int | None], None] | None = None, jobs: int | None = None) -> dict:
     """Encode a video (path, image folder/glob, array or iterable of Frames) into ``dest`` (.tri).
 
@@ -252,7 +252,8 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
     from .io import open_source
     from .parallel import check_jobs, encode_frames
 
-    params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size)
+    params = EncodeParams(keyint=keyint, preset=preset, max_error=max_error, block_size=block_size,
+                          references=references)
     if frames is not None and frames < 1:
         raise InputError(f"--frames must be at least 1, got {frames}")
     check_jobs(jobs)

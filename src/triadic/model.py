@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from .kernels import context as ck
+from .params import MAX_REFERENCES
 
 #: A binary context's counts are halved once they pass this total (the adaptation rate).
 BINARY_LIMIT = 1 << 13
@@ -27,7 +28,7 @@ RAW = MAX_DIGITS + 1
 #: Motion vector difference classes: 0, then (sign, bit length 1..16).
 MV_CLASSES = 33
 #: Reference lags a chart may use: 1 (the previous frame) .. MAX_LAGS.
-MAX_LAGS = 4
+MAX_LAGS = MAX_REFERENCES
 #: Deepest quadtree (a 64-sample root split down to 4-sample leaves).
 MAX_TREE_DEPTH = 4
 

@@ -158,6 +158,9 @@ def validate_frame(frame: Frame, fmt: PixelFormat, height: int, width: int) -> N
 #: Allowed near-lossless bounds: E = (3^j - 1) / 2, i.e. the j lowest ternary planes dropped.
 MAX_ERRORS = (0, 1, 4, 13, 40, 121)
 
+#: Earlier frames a leaf may reference (the decoder's window of reconstructed frames).
+MAX_REFERENCES = 4
+
 #: What each preset searches (encoder only; the decoder never needs to know): the motion search
 #: range in luma samples, how many earlier frames leaves may reference, the smallest leaf.
 PRESETS = {
@@ -181,6 +184,7 @@ class EncodeParams:
     preset: str = DEFAULT_PRESET
     max_error: int = 0
     block_size: int = 16
+    references: int | None = None  # reference frames the search may use; None: the preset's
 
     def __post_init__(self) -> None:
         if not 1 <= self.keyint <= 1 << 16:
@@ -193,6 +197,8 @@ class EncodeParams:
             )
         if self.block_size not in (8, 16, 32, 64):
             raise InputError(f"block_size must be 8, 16, 32 or 64, got {self.block_size}")
+        if self.references is not None and not 1 <= self.references <= MAX_REFERENCES:
+            raise InputError(f"references must be between 1 and {MAX_REFERENCES}, got {self.references}")
 
     @property
     def search_range(self) -> int:
@@ -200,8 +206,8 @@ class EncodeParams:
 
     @property
     def lags(self) -> int:
-        """How many earlier frames the search may reference (the decoder keeps up to 4)."""
-        return int(PRESETS[self.preset]["lags"])
+        """How many earlier frames the search may reference (the decoder keeps MAX_REFERENCES)."""
+        return self.references or int(PRESETS[self.preset]["lags"])
 
     @property
     def min_leaf(self) -> int:

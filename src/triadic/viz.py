@@ -929,7 +929,7 @@ def plot(kind: str, source, out: str, *, dpi: int = 130, **options) -> str:
     """
     if kind not in KINDS:
         raise InputError(f"unknown picture {kind!r}: one of {', '.join(KINDS)}")
-    encode_keys = ("frames", "keyint", "preset", "max_error")
+    encode_keys = ("frames", "keyint", "preset", "max_error", "block_size", "references")
     kwargs = {k: v for k, v in options.items()
               if v is not None and (k in _OPTIONS[kind] or k in encode_keys)}
     unknown = set(options) - set(encode_keys) - {o for opts in _OPTIONS.values() for o in opts}
