@@ -77,6 +77,51 @@ def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
 
 
 @njit(cache=True)
+def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out):
+    """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
+    edge clamps hoisted out of the loops where the block's footprint lies inside the plane."""
+    if ups.shape[1] > 1:
+        hh = ups.shape[1]
+        ww = ups.shape[2]
+        ry0 = 4 * (y0 + pad) + vy
+        rx0 = 4 * (x0 + pad) + vx
+        inside = (ry0 >= 0 and 4 * (y1 - 1 + pad) + vy < hh and rx0 >= 0
+                  and 4 * (x1 - 1 + pad) + vx < ww)
+        for y in range(y0, y1):
+            ry = _clamp(4 * (y + pad) + vy, 0, hh - 1)
+            for x in range(x0, x1):
+                if inside:
+                    out[y - y0, x - x0] = ups[slot, ry, 4 * (x + pad) + vx]
+                else:
+                    out[y - y0, x - x0] = ups[slot, ry, _clamp(4 * (x + pad) + vx, 0, ww - 1)]
+        return
+    h = refs.shape[1]
+    w = refs.shape[2]
+    oy = vy >> fby
+    ox = vx >> fbx
+    fy = vy & ((1 << fby) - 1)
+    fx = vx & ((1 << fbx) - 1)
+    wy = 1 << fby
+    wx = 1 << fbx
+    shift = fby + fbx
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    for y in range(y0, y1):
+        iy = y + oy
+        ya = _clamp(iy, 0, h - 1)
+        yb = _clamp(iy + 1, 0, h - 1)
+        for x in range(x0, x1):
+            ix = x + ox
+            xa = _clamp(ix, 0, w - 1)
+            if fy == 0 and fx == 0:
+                out[y - y0, x - x0] = refs[slot, ya, xa]
+            else:
+                xb = _clamp(ix + 1, 0, w - 1)
+                acc = ((wy - fy) * ((wx - fx) * np.int64(refs[slot, ya, xa]) + fx * np.int64(refs[slot, ya, xb]))
+                       + fy * ((wx - fx) * np.int64(refs[slot, yb, xa]) + fx * np.int64(refs[slot, yb, xb])))
+                out[y - y0, x - x0] = (acc + rnd) >> shift
+
+
+@njit(cache=True)
 def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
                       pad, latest):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
@@ -87,39 +132,51 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     cell's own vectors; where those lie in another cell, ``edges`` holds them: edges[0] left,
     edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
     the chart, so the decoder has it before any residual of the frame.
+
+    Cell by cell: a cell's prediction block (with a one-sample ring above and to the left for
+    INTER_MED, which is where its edges come from) is sampled in one go.
     """
     h = refs.shape[1]
     w = refs.shape[2]
     t = np.empty((h, w), dtype=np.int32)
     edges = np.zeros((3, h, w), dtype=np.int32)
-    for y in range(h):
-        by = y // bh
-        top = y % bh == 0
-        for x in range(w):
-            bx = x // bw
-            mode = modes[by, bx]
+    a = np.empty((bh + 1, bw + 1), dtype=np.int32)
+    b = np.empty((bh + 1, bw + 1), dtype=np.int32)
+    for cy in range((h + bh - 1) // bh):
+        y0 = cy * bh
+        y1 = min(h, y0 + bh)
+        for cx in range((w + bw - 1) // bw):
+            x0 = cx * bw
+            x1 = min(w, x0 + bw)
+            mode = modes[cy, cx]
             if mode == INTRA:
-                t[y, x] = refs[latest, y, x]
+                for y in range(y0, y1):
+                    for x in range(x0, x1):
+                        t[y, x] = refs[latest, y, x]
                 continue
-            s1 = slots[by, bx]
-            v1y = mvy[by, bx]
-            v1x = mvx[by, bx]
-            b = bi[by, bx]
-            s2 = slots2[by, bx]
-            v2y = mv2y[by, bx]
-            v2x = mv2x[by, bx]
-            t[y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x, fby, fbx, pad)
-            if mode == INTER_MED:
-                left = x % bw == 0
-                if left and x > 0:
-                    edges[0, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x - 1,
-                                                 fby, fbx, pad)
-                if top and y > 0:
-                    edges[1, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1, x,
-                                                 fby, fbx, pad)
-                if (left or top) and x > 0 and y > 0:
-                    edges[2, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1,
-                                                 x - 1, fby, fbx, pad)
+            ey = 1 if mode == INTER_MED and y0 > 0 else 0
+            ex = 1 if mode == INTER_MED and x0 > 0 else 0
+            _block(refs, ups, slots[cy, cx], mvy[cy, cx], mvx[cy, cx], y0 - ey, y1, x0 - ex, x1,
+                   fby, fbx, pad, a)
+            if bi[cy, cx]:
+                _block(refs, ups, slots2[cy, cx], mv2y[cy, cx], mv2x[cy, cx], y0 - ey, y1, x0 - ex,
+                       x1, fby, fbx, pad, b)
+                for i in range(y1 - y0 + ey):
+                    for j in range(x1 - x0 + ex):
+                        a[i, j] = (a[i, j] + b[i, j] + 1) >> 1
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    t[y, x] = a[y - y0 + ey, x - x0 + ex]
+            if ex:
+                for y in range(y0, y1):
+                    edges[0, y, x0] = a[y - y0 + ey, 0]
+                    if y > y0 or ey:
+                        edges[2, y, x0] = a[y - y0 + ey - 1, 0]
+            if ey:
+                for x in range(x0, x1):
+                    edges[1, y0, x] = a[0, x - x0 + ex]
+                    if x > x0 or ex:
+                        edges[2, y0, x] = a[0, x - x0 + ex - 1]
     return t, edges
 
 
@@ -190,26 +247,59 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     return q, rec
 
 
+@njit(cache=True, inline="always")
+def _rebuild(p, qv, maxval, step):
+    """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane)."""
+    if step == 1:
+        v = p + qv  # p in [0, m), q in [-m/2, m/2): one wrap at most
+        if v < 0:
+            v += maxval + 1
+        elif v > maxval:
+            v -= maxval + 1
+        return v
+    return _clamp(p + qv * step, 0, maxval)
+
+
 @njit(cache=True)
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
-    """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
+    """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
+
+    The same predictions as ``_predict_at``, run by run of samples that share a cell (so the
+    mode is read once per run, and intra runs keep their left neighbour in a register).
+    """
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
-    modulus = maxval + 1
     for y in range(h):
         by = y // bh
-        top = y % bh == 0
-        for x in range(w):
-            p = _predict_at(rec, t, edges, y, x, modes[by, x // bw], x % bw == 0, top, maxval)
-            if step == 1:
-                v = p + q[y, x]  # p in [0, m), q in [-m/2, m/2): one wrap at most
-                if v < 0:
-                    v += modulus
-                elif v >= modulus:
-                    v -= modulus
-                rec[y, x] = v
+        top = y - by * bh == 0
+        for x0 in range(0, w, bw):
+            x1 = min(w, x0 + bw)
+            mode = modes[by, x0 // bw]
+            if mode == INTRA:
+                x = x0
+                if y == 0:
+                    left = np.int64(rec[0, x0 - 1]) if x0 > 0 else np.int64((maxval + 1) >> 1)
+                    for x in range(x0, x1):
+                        left = _rebuild(left, np.int64(q[0, x]), maxval, step)
+                        rec[0, x] = left
+                    continue
+                if x0 == 0:
+                    left = _rebuild(np.int64(rec[y - 1, 0]), np.int64(q[y, 0]), maxval, step)
+                    rec[y, 0] = left
+                    x = 1
+                else:
+                    left = np.int64(rec[y, x0 - 1])
+                for x in range(x, x1):
+                    left = _rebuild(np.int64(_med(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1]))),
+                                    np.int64(q[y, x]), maxval, step)
+                    rec[y, x] = left
+            elif mode == INTER_MED:
+                for x in range(x0, x1):
+                    p = _predict_at(rec, t, edges, y, x, mode, x == x0, top, maxval)
+                    rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
             else:
-                rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
+                for x in range(x0, x1):
+                    rec[y, x] = _rebuild(np.int64(t[y, x]), np.int64(q[y, x]), maxval, step)
     return rec
 
 
