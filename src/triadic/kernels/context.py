@@ -88,7 +88,8 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
 
     ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
     ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
-    Samples with neither source get -1.
+    Samples with neither source get -1. (Row sums of the 3x3 window are shared between rows;
+    divisions by the window's size are by constants away from the borders.)
     """
     if use_prev:
         h, w = prev_q.shape
@@ -96,31 +97,45 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
         h = -(-luma_q.shape[0] >> sy)
         w = -(-luma_q.shape[1] >> sx)
     out = np.empty((h, w), dtype=np.int32)
-    for y in range(h):
-        for x in range(w):
-            total = 0
-            sources = 0
-            if use_prev:
-                s = 0
-                n = 0
-                for yy in range(max(0, y - 1), min(h, y + 2)):
-                    for xx in range(max(0, x - 1), min(w, x + 2)):
-                        s += abs(prev_q[yy, xx])
-                        n += 1
-                total += 16 * s // n
-                sources += 1
-            if use_luma:
-                lh, lw = luma_q.shape
-                s = 0
+    if not use_prev and not use_luma:
+        out[:] = -1
+    if use_prev:
+        rows = np.empty((h, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1
+        for y in range(h):
+            for x in range(w):
+                a = np.int64(abs(prev_q[y, x]))
+                if x > 0:
+                    a += abs(prev_q[y, x - 1])
+                if x < w - 1:
+                    a += abs(prev_q[y, x + 1])
+                rows[y, x] = a
+        for y in range(h):
+            ny = 1 + (y > 0) + (y < h - 1)
+            for x in range(w):
+                s = rows[y, x]
+                if y > 0:
+                    s += rows[y - 1, x]
+                if y < h - 1:
+                    s += rows[y + 1, x]
+                n = ny * (1 + (x > 0) + (x < w - 1))
+                out[y, x] = 16 * s // 9 if n == 9 else 16 * s // n
+    if use_luma:
+        lh, lw = luma_q.shape
+        full = 1 << (sy + sx)
+        for y in range(h):
+            for x in range(w):
+                s = np.int64(0)
                 n = 0
                 for yy in range(y << sy, min(lh, (y + 1) << sy)):
                     for xx in range(x << sx, min(lw, (x + 1) << sx)):
                         s += abs(luma_q[yy, xx])
                         n += 1
-                if n:
-                    total += 16 * s // n
-                    sources += 1
-            out[y, x] = total // sources if sources else -1
+                if n == 0:
+                    if not use_prev:
+                        out[y, x] = -1
+                    continue
+                e = (16 * s) >> (sy + sx) if n == full else 16 * s // n
+                out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
     return out
 
 
@@ -152,46 +167,85 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
     return idx[:n], ctx[:n]
 
 
+@njit(cache=True, inline="always")
+def _level_of(s, unit):
+    """_level(s // unit) for s >= 0 and unit > 0, by comparisons (no division)."""
+    if s < unit:
+        return 0
+    if s < 2 * unit:
+        return 1
+    if s < 4 * unit:
+        return 2
+    if s < 8 * unit:
+        return 3
+    if s < 16 * unit:
+        return 4
+    if s < 32 * unit:
+        return 5
+    return 6
+
+
 @njit(cache=True)
 def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
 
     ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
-    holds digit k where already coded (earlier phases), 0 elsewhere.
+    holds digit k where already coded (earlier phases), 0 elsewhere. The part of a neighbour
+    above plane k is v - dig * 3^k; quantisers compare against multiples of 3^k instead of
+    dividing by them.
     """
     h, w = v.shape
+    nbx = is_open.shape[1]
     pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
     ctx = np.empty(pos.size, dtype=np.int32)
     n = 0
     kc = _k_class(k)
-    step = 3 * pow3k
+    p3 = np.int64(pow3k)
+    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
+    own2 = 6 * p3
+    own4 = 15 * p3
+    unit_n = 2 * p3
+    unit_e = 4 * p3
     py, px = PHASES[phase]
-    nph = len(PHASES)
+    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for y in range(py, h, 2):
         by = y // kblock
-        for x in range(px, w, 2):
-            if not is_open[by, x // kblock]:
+        inner_y = 0 < y < h - 1
+        for bx in range(nbx):
+            if not is_open[by, bx]:
                 continue
-            u = abs(v[y, x]) // step
-            own = 0 if u == 0 else (1 if u == 1 else (2 if u <= 4 else 3))
-            s = 0    # magnitude of the neighbours' digits above k
-            cnt = 0  # neighbours (of earlier phases) whose digit k is nonzero
-            for yy in range(max(0, y - 1), min(h, y + 2)):
-                for xx in range(max(0, x - 1), min(w, x + 2)):
-                    if yy == y and xx == x:
-                        continue
-                    d = dig[yy, xx]
-                    if d != 0:
-                        cnt += 1
-                    s += abs(v[yy, xx] - d * pow3k)
-            lev_n = _level(s // (2 * pow3k))
-            e = e16[y, x]
-            lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
-            pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
-            pos[n] = y * w + x
-            ctx[n] = (((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
-                       * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
-            n += 1
+            xs = bx * kblock
+            xs += (px - xs) & 1
+            for x in range(xs, min(w, bx * kblock + kblock), 2):
+                a = abs(np.int64(v[y, x]))
+                own = 0 if a < own1 else (1 if a < own2 else (2 if a < own4 else 3))
+                s = np.int64(0)  # magnitude of the neighbours' digits above k
+                cnt = 0          # neighbours (of earlier phases) whose digit k is nonzero
+                if inner_y and 0 < x < w - 1:
+                    for yy in range(y - 1, y + 2):
+                        for xx in range(x - 1, x + 2):
+                            d = dig[yy, xx]
+                            cnt += d != 0
+                            s += abs(np.int64(v[yy, xx]) - d * p3)
+                    cnt -= dig[y, x] != 0
+                    s -= a
+                else:
+                    for yy in range(max(0, y - 1), min(h, y + 2)):
+                        for xx in range(max(0, x - 1), min(w, x + 2)):
+                            if yy == y and xx == x:
+                                continue
+                            d = dig[yy, xx]
+                            if d != 0:
+                                cnt += 1
+                            s += abs(np.int64(v[yy, xx]) - d * p3)
+                lev_n = _level_of(s, unit_n)
+                e = e16[y, x]
+                lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
+                pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
+                pos[n] = y * w + x
+                ctx[n] = ((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+                          * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES + tail + cls[y, x])
+                n += 1
     return pos[:n], ctx[:n]
 
 
