@@ -200,8 +200,3 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
         ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
                    + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
     return ctx
-
-
-# --------------------------------------------------------------------------------------------------
-# Adaptive binary counts: both directions update them identically between stripes.
-# --------------------------------------------------------------------------------------------------

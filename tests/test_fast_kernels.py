@@ -15,22 +15,27 @@ CASES = [(1, 1, 4, 4, 2, 2), (5, 7, 4, 4, 2, 2), (37, 23, 4, 4, 2, 2), (19, 33, 
          (21, 17, 4, 2, 2, 3), (64, 48, 4, 4, 2, 2), (13, 29, 2, 2, 3, 3)]
 
 
-def _chart(rng, h, w, bh, bw, lags=4, reach=40):
+def _chart(rng, h, w, bh, bw, lags=4, reach=40, leaf=1):
+    """Random per-cell grids; with ``leaf`` > 1, constant over leaf x leaf cells (runs of cells
+    that share mode and vectors, as real charts have)."""
     gh, gw = -(-h // bh) + 1, -(-w // bw) + 1  # grids may be larger than the plane
-    modes = rng.integers(0, NUM_MODES, (gh, gw)).astype(np.int8)
-    slots = rng.integers(0, lags, (gh, gw)).astype(np.int64)
-    slots2 = rng.integers(0, lags, (gh, gw)).astype(np.int64)
-    big = rng.random((gh, gw)) < 0.2
-    mv = rng.integers(-reach, reach + 1, (4, gh, gw)).astype(np.int32)
+    lh, lw = -(-gh // leaf), -(-gw // leaf)
+    modes = rng.integers(0, NUM_MODES, (lh, lw)).astype(np.int8)
+    slots = rng.integers(0, lags, (lh, lw)).astype(np.int64)
+    slots2 = rng.integers(0, lags, (lh, lw)).astype(np.int64)
+    big = rng.random((lh, lw)) < 0.2
+    mv = rng.integers(-reach, reach + 1, (4, lh, lw)).astype(np.int32)
     mv[:, big] *= 50  # far outside the frame: edge clamps
-    bi = (rng.random((gh, gw)) < 0.3).astype(np.int8)
-    return modes, slots, mv[0], mv[1], bi, slots2, mv[2], mv[3]
+    bi = (rng.random((lh, lw)) < 0.3).astype(np.int8)
+    grids = [modes, slots, mv[0], mv[1], bi, slots2, mv[2], mv[3]]
+    return [np.ascontiguousarray(np.repeat(np.repeat(g, leaf, 0), leaf, 1)[:gh, :gw]) for g in grids]
 
 
 @pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
 @pytest.mark.parametrize("quarter", [True, False])
 @pytest.mark.parametrize("seed", range(3))
-def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, seed):
+@pytest.mark.parametrize("leaf", [1, 2, 4])
+def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, seed, leaf):
     rng = np.random.default_rng(seed)
     maxval = 1023 if seed == 2 else 255
     refs = rng.integers(0, maxval + 1, (4, h, w)).astype(np.int32)
@@ -41,8 +46,8 @@ def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, se
         fby = fbx = 2
     else:
         ups = np.zeros((1, 1, 1), np.int32)
-    chart = _chart(rng, h, w, bh, bw)
-    args = (refs, ups, chart[0], *chart[1:], bh, bw, fby, fbx, PAD, 1)
+    chart = _chart(rng, h, w, bh, bw, leaf=leaf)
+    args = (refs, ups, *chart, bh, bw, fby, fbx, PAD, 1)
     t, edges = motion_compensate(*args)
     t0, edges0 = ref.motion_compensate(*args)
     assert np.array_equal(t, t0)
@@ -52,7 +57,8 @@ def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, se
 @pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
 @pytest.mark.parametrize("step", [1, 3, 9])
 @pytest.mark.parametrize("seed", range(3))
-def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed):
+@pytest.mark.parametrize("leaf", [1, 3])
+def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf):
     rng = np.random.default_rng(seed)
     maxval = 255 if seed else 65535
     src = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
@@ -60,7 +66,7 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed):
         src = np.clip(np.add.outer(np.arange(h) * 3, np.arange(w) * 2) + rng.integers(0, 3, (h, w)), 0, maxval).astype(np.int32)
     t = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
     edges = rng.integers(0, maxval + 1, (3, h, w)).astype(np.int32)
-    modes = _chart(rng, h, w, bh, bw)[0]
+    modes = _chart(rng, h, w, bh, bw, leaf=leaf)[0]
     if seed == 2:
         modes[:] = INTRA
     args = (t, edges, modes, bh, bw, maxval, step)
@@ -113,9 +119,12 @@ def test_contexts_match_reference(h, w, k, phase):
         e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
         cls = rng.integers(0, 2, (h, w)).astype(np.int8)
         args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
-        pos, ctx = ck.magnitude_contexts(*args)
+        sums = np.full((h, w), -7, np.int32)
+        ck.neighbour_sums((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, sums)
+        pos, ctx = ck.magnitude_contexts(*args, sums)
         pos0, ctx0 = ref.magnitude_contexts(*args)
         assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
         where = pos[rng.random(pos.size) < 0.5]
         sargs = (v, dig, where, cls, k, phase, 0, int(3 ** k))
         assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
+

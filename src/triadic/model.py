@@ -109,7 +109,12 @@ def restore(model: "ContextModel", saved: list[np.ndarray]) -> None:
         table.counts[:] = counts
 
 
+def stripe_size(n: int) -> int:
+    """Symbols per stripe of a pass of n symbols (the last stripe may be shorter)."""
+    return max(MIN_STRIPE, -(-n // STRIPES))
+
+
 def stripes(n: int) -> list[slice]:
     """The stripes a pass of n symbols is coded in (count updates happen between them)."""
-    size = max(MIN_STRIPE, -(-n // STRIPES))
+    size = stripe_size(n)
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import CorruptStreamError
+from .kernels import ans as kans
 from .kernels import context as ck
 from .kernels import ternary as kt
-from .model import MAX_DIGITS, RAW, BinaryCounts, ContextModel, restore, snapshot, stripes
+from .model import MAX_DIGITS, MIN_STRIPE, RAW, STRIPES, BinaryCounts, ContextModel, restore, snapshot, stripe_size, stripes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,6 +107,9 @@ class PlaneStats:
 
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
     """Code one binary pass stripe by stripe, adapting the counts between stripes."""
+    if values is None and not coder.measure and hasattr(coder, "adaptive_bits"):
+        # the decoder runs the same loop in one kernel call (no bits measured: 0 as below)
+        return coder.adaptive_bits(counts.counts, counts.limit, ctx, stripe_size(ctx.size)), 0.0
     out = np.empty(ctx.size, dtype=np.int32)
     bits = 0.0
     for s in stripes(ctx.size):
@@ -192,6 +196,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
     v_flat = v.ravel()
     dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
     dig_flat = dig.ravel()
+    sums = np.empty(shape, dtype=np.int32)  # neighbour_sums, per plane, in the open blocks
+    fused = not encoding and not coder.measure and hasattr(coder, "ans_state")
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -206,8 +212,15 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
         dig.fill(0)
-        for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k)
+        ck.neighbour_sums(v, is_open, ck.KBLOCK, sums)
+        if fused:  # the decoder runs the phase loop below in one kernel call (bits not measured)
+            nonzero = kans.decode_plane_phases(
+                *coder.ans_state(), v, dig, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, sums,
+                model.magnitude.counts, model.magnitude.limit, model.sign.counts, model.sign.limit,
+                MIN_STRIPE, STRIPES)
+        for phase in () if fused else range(len(ck.PHASES)):
+            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k,
+                                             sums)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b

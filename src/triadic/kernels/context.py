@@ -186,13 +186,45 @@ def _level_of(s, unit):
 
 
 @njit(cache=True)
-def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k):
+def neighbour_sums(v, is_open, kblock, sums):
+    """sums[y, x] = sum of |v| over the 8 neighbours of every sample in an open block (left alone
+    elsewhere). Called before the first phase of plane k, when ``v`` holds only the digits above
+    k: the part above k of the neighbours, which every phase's magnitude contexts quantise."""
+    h, w = v.shape
+    nby, nbx = is_open.shape
+    for by in range(nby):
+        y0 = by * kblock
+        y1 = min(h, y0 + kblock)
+        for bx in range(nbx):
+            if not is_open[by, bx]:
+                continue
+            x0 = bx * kblock
+            x1 = min(w, x0 + kblock)
+            for y in range(y0, y1):
+                inner_y = 0 < y < h - 1
+                for x in range(x0, x1):
+                    s = np.int64(0)
+                    if inner_y and 0 < x < w - 1:
+                        s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
+                             + abs(v[y, x - 1]) + abs(v[y, x + 1])
+                             + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
+                    else:
+                        for yy in range(max(0, y - 1), min(h, y + 2)):
+                            for xx in range(max(0, x - 1), min(w, x + 2)):
+                                if yy != y or xx != x:
+                                    s += abs(v[yy, xx])
+                    sums[y, x] = s
+
+
+@njit(cache=True)
+def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k, sums):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
 
     ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
-    holds digit k where already coded (earlier phases), 0 elsewhere. The part of a neighbour
-    above plane k is v - dig * 3^k; quantisers compare against multiples of 3^k instead of
-    dividing by them.
+    holds digit k where already coded (earlier phases), 0 elsewhere; ``sums`` is what
+    neighbour_sums gave at the start of the plane. Quantisers compare against multiples of 3^k
+    instead of dividing by them; the neighbours counted for digit k are those of the earlier
+    phases (diagonal ones for phase 1, the 4 nearest for phase 2, all 8 for phase 3).
     """
     h, w = v.shape
     nbx = is_open.shape[1]
@@ -210,7 +242,6 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
     tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for y in range(py, h, 2):
         by = y // kblock
-        inner_y = 0 < y < h - 1
         for bx in range(nbx):
             if not is_open[by, bx]:
                 continue
@@ -219,29 +250,24 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
             for x in range(xs, min(w, bx * kblock + kblock), 2):
                 a = abs(np.int64(v[y, x]))
                 own = 0 if a < own1 else (1 if a < own2 else (2 if a < own4 else 3))
-                s = np.int64(0)  # magnitude of the neighbours' digits above k
-                cnt = 0          # neighbours (of earlier phases) whose digit k is nonzero
-                if inner_y and 0 < x < w - 1:
-                    for yy in range(y - 1, y + 2):
-                        for xx in range(x - 1, x + 2):
-                            d = dig[yy, xx]
-                            cnt += d != 0
-                            s += abs(np.int64(v[yy, xx]) - d * p3)
-                    cnt -= dig[y, x] != 0
-                    s -= a
-                else:
-                    for yy in range(max(0, y - 1), min(h, y + 2)):
-                        for xx in range(max(0, x - 1), min(w, x + 2)):
-                            if yy == y and xx == x:
-                                continue
-                            d = dig[yy, xx]
-                            if d != 0:
-                                cnt += 1
-                            s += abs(np.int64(v[yy, xx]) - d * p3)
-                lev_n = _level_of(s, unit_n)
+                pstate = 0
+                if phase > 0:  # neighbours (of earlier phases) whose digit k is nonzero
+                    cnt = 0
+                    if 0 < y < h - 1 and 0 < x < w - 1:
+                        if phase != 2:
+                            cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
+                                    + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
+                        if phase != 1:
+                            cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
+                                    + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
+                    else:
+                        for yy in range(max(0, y - 1), min(h, y + 2)):
+                            for xx in range(max(0, x - 1), min(w, x + 2)):
+                                cnt += dig[yy, xx] != 0
+                    pstate = 1 + 4 * (phase - 1) + min(cnt, 3)
+                lev_n = _level_of(np.int64(sums[y, x]), unit_n)
                 e = e16[y, x]
                 lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
-                pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
                 pos[n] = y * w + x
                 ctx[n] = ((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
                           * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES + tail + cls[y, x])
@@ -252,6 +278,13 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
 @njit(cache=True, inline="always")
 def _sign5(s):
     return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
+
+
+@njit(cache=True, inline="always")
+def _sign_above(v, dig, y, x, p3):
+    """Sign of the part above plane k of sample (y, x)."""
+    r = np.int64(v[y, x]) - dig[y, x] * p3
+    return 1 if r > 0 else (-1 if r < 0 else 0)
 
 
 @njit(cache=True)
@@ -265,30 +298,36 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
     kc = _k_class(k)
-    step = 3 * pow3k
+    p3 = np.int64(pow3k)
+    single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
+    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for i in range(pos.size):
         y = pos[i] // w
         x = pos[i] - y * w
-        own_v = v[y, x]
-        u = abs(own_v) // step
+        own_v = np.int64(v[y, x])
         if own_v == 0:
             own = 0
         elif own_v > 0:
-            own = 1 if u == 1 else 2
+            own = 1 if own_v < single else 2
         else:
-            own = 3 if u == 1 else 4
+            own = 3 if -own_v < single else 4
         sd = 0
         sh = 0
-        for yy in range(max(0, y - 1), min(h, y + 2)):
-            for xx in range(max(0, x - 1), min(w, x + 2)):
-                if yy == y and xx == x:
-                    continue
-                d = dig[yy, xx]
-                sd += d
-                if yy == y or xx == x:
-                    sh += np.sign(v[yy, xx] - d * pow3k)
-        ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
-                   + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
+        if 0 < y < h - 1 and 0 < x < w - 1:
+            sd = (np.int64(dig[y - 1, x - 1]) + dig[y - 1, x] + dig[y - 1, x + 1] + dig[y, x - 1]
+                  + dig[y, x + 1] + dig[y + 1, x - 1] + dig[y + 1, x] + dig[y + 1, x + 1])
+            sh = (_sign_above(v, dig, y - 1, x, p3) + _sign_above(v, dig, y + 1, x, p3)
+                  + _sign_above(v, dig, y, x - 1, p3) + _sign_above(v, dig, y, x + 1, p3))
+        else:
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    if yy == y and xx == x:
+                        continue
+                    sd += dig[yy, xx]
+                    if yy == y or xx == x:
+                        sh += _sign_above(v, dig, yy, xx, p3)
+        ctx[i] = ((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+                                                              * SAMPLE_CLASSES) + tail + cls[y, x]
     return ctx
 
 
