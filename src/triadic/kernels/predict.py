@@ -79,20 +79,19 @@ def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
 @njit(cache=True)
 def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out):
     """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
-    edge clamps hoisted out of the loops where the block's footprint lies inside the plane."""
+    edge clamps left out where the block's footprint lies inside the plane."""
     if ups.shape[1] > 1:
         hh = ups.shape[1]
         ww = ups.shape[2]
-        ry0 = 4 * (y0 + pad) + vy
         rx0 = 4 * (x0 + pad) + vx
-        inside = (ry0 >= 0 and 4 * (y1 - 1 + pad) + vy < hh and rx0 >= 0
-                  and 4 * (x1 - 1 + pad) + vx < ww)
+        inside_x = rx0 >= 0 and 4 * (x1 - 1 + pad) + vx < ww
         for y in range(y0, y1):
             ry = _clamp(4 * (y + pad) + vy, 0, hh - 1)
-            for x in range(x0, x1):
-                if inside:
-                    out[y - y0, x - x0] = ups[slot, ry, 4 * (x + pad) + vx]
-                else:
+            if inside_x:
+                for x in range(x0, x1):
+                    out[y - y0, x - x0] = ups[slot, ry, rx0 + 4 * (x - x0)]
+            else:
+                for x in range(x0, x1):
                     out[y - y0, x - x0] = ups[slot, ry, _clamp(4 * (x + pad) + vx, 0, ww - 1)]
         return
     h = refs.shape[1]
@@ -101,24 +100,35 @@ def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out):
     ox = vx >> fbx
     fy = vy & ((1 << fby) - 1)
     fx = vx & ((1 << fbx) - 1)
-    wy = 1 << fby
-    wx = 1 << fbx
+    if fy == 0 and fx == 0:
+        for y in range(y0, y1):
+            ya = _clamp(y + oy, 0, h - 1)
+            for x in range(x0, x1):
+                out[y - y0, x - x0] = refs[slot, ya, _clamp(x + ox, 0, w - 1)]
+        return
     shift = fby + fbx
-    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    rnd = 1 << (shift - 1)
+    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
+    w01 = ((1 << fby) - fy) * fx
+    w10 = fy * ((1 << fbx) - fx)
+    w11 = fy * fx
+    inside_x = x0 + ox >= 0 and x1 + ox < w
     for y in range(y0, y1):
-        iy = y + oy
-        ya = _clamp(iy, 0, h - 1)
-        yb = _clamp(iy + 1, 0, h - 1)
-        for x in range(x0, x1):
-            ix = x + ox
-            xa = _clamp(ix, 0, w - 1)
-            if fy == 0 and fx == 0:
-                out[y - y0, x - x0] = refs[slot, ya, xa]
-            else:
-                xb = _clamp(ix + 1, 0, w - 1)
-                acc = ((wy - fy) * ((wx - fx) * np.int64(refs[slot, ya, xa]) + fx * np.int64(refs[slot, ya, xb]))
-                       + fy * ((wx - fx) * np.int64(refs[slot, yb, xa]) + fx * np.int64(refs[slot, yb, xb])))
-                out[y - y0, x - x0] = (acc + rnd) >> shift
+        ya = _clamp(y + oy, 0, h - 1)
+        yb = _clamp(y + oy + 1, 0, h - 1)
+        if inside_x:
+            for x in range(x0, x1):
+                xa = x + ox
+                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xa + 1]
+                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xa + 1]
+                                       + rnd) >> shift
+        else:
+            for x in range(x0, x1):
+                xa = _clamp(x + ox, 0, w - 1)
+                xb = _clamp(x + ox + 1, 0, w - 1)
+                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xb]
+                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xb]
+                                       + rnd) >> shift
 
 
 @njit(cache=True)
@@ -133,50 +143,71 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
     the chart, so the decoder has it before any residual of the frame.
 
-    Cell by cell: a cell's prediction block (with a one-sample ring above and to the left for
-    INTER_MED, which is where its edges come from) is sampled in one go.
+    Run by run: consecutive cells of a cell row with the same mode and vectors (the cells of
+    one leaf, mostly) are sampled as one block, with a one-sample ring above and to the left for
+    INTER_MED, which is where its edges come from.
     """
     h = refs.shape[1]
     w = refs.shape[2]
+    gw = (w + bw - 1) // bw
     t = np.empty((h, w), dtype=np.int32)
     edges = np.zeros((3, h, w), dtype=np.int32)
-    a = np.empty((bh + 1, bw + 1), dtype=np.int32)
-    b = np.empty((bh + 1, bw + 1), dtype=np.int32)
+    a = np.empty((bh + 1, w + 1), dtype=np.int32)
+    b = np.empty((bh + 1, w + 1), dtype=np.int32)
     for cy in range((h + bh - 1) // bh):
         y0 = cy * bh
         y1 = min(h, y0 + bh)
-        for cx in range((w + bw - 1) // bw):
+        cx = 0
+        while cx < gw:
             x0 = cx * bw
-            x1 = min(w, x0 + bw)
             mode = modes[cy, cx]
             if mode == INTRA:
+                x1 = min(w, x0 + bw)
                 for y in range(y0, y1):
                     for x in range(x0, x1):
                         t[y, x] = refs[latest, y, x]
+                cx += 1
                 continue
+            s1 = slots[cy, cx]
+            v1y = mvy[cy, cx]
+            v1x = mvx[cy, cx]
+            two = bi[cy, cx]
+            s2 = slots2[cy, cx]
+            v2y = mv2y[cy, cx]
+            v2x = mv2x[cy, cx]
+            end = cx + 1
+            while (end < gw and modes[cy, end] == mode and slots[cy, end] == s1 and mvy[cy, end] == v1y
+                   and mvx[cy, end] == v1x and bi[cy, end] == two
+                   and (not two or (slots2[cy, end] == s2 and mv2y[cy, end] == v2y
+                                    and mv2x[cy, end] == v2x))):
+                end += 1
+            x1 = min(w, end * bw)
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
-            _block(refs, ups, slots[cy, cx], mvy[cy, cx], mvx[cy, cx], y0 - ey, y1, x0 - ex, x1,
-                   fby, fbx, pad, a)
-            if bi[cy, cx]:
-                _block(refs, ups, slots2[cy, cx], mv2y[cy, cx], mv2x[cy, cx], y0 - ey, y1, x0 - ex,
-                       x1, fby, fbx, pad, b)
+            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a)
+            if two:
+                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b)
                 for i in range(y1 - y0 + ey):
                     for j in range(x1 - x0 + ex):
                         a[i, j] = (a[i, j] + b[i, j] + 1) >> 1
             for y in range(y0, y1):
                 for x in range(x0, x1):
                     t[y, x] = a[y - y0 + ey, x - x0 + ex]
-            if ex:
-                for y in range(y0, y1):
-                    edges[0, y, x0] = a[y - y0 + ey, 0]
-                    if y > y0 or ey:
-                        edges[2, y, x0] = a[y - y0 + ey - 1, 0]
-            if ey:
-                for x in range(x0, x1):
-                    edges[1, y0, x] = a[0, x - x0 + ex]
-                    if x > x0 or ex:
-                        edges[2, y0, x] = a[0, x - x0 + ex - 1]
+            if mode == INTER_MED:
+                # a[i, j] is the sample at (y0 - ey + i, x0 - ex + j)
+                for xc in range(x0, x1, bw):
+                    if xc == 0:
+                        continue
+                    for y in range(y0, y1):
+                        edges[0, y, xc] = a[y - y0 + ey, xc - 1 - x0 + ex]
+                        if y > 0:
+                            edges[2, y, xc] = a[y - 1 - y0 + ey, xc - 1 - x0 + ex]
+                if y0 > 0:
+                    for x in range(x0, x1):
+                        edges[1, y0, x] = a[0, x - x0 + ex]
+                        if x > 0:
+                            edges[2, y0, x] = a[0, x - 1 - x0 + ex]
+            cx = end
     return t, edges
 
 
@@ -249,32 +280,44 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
 
 @njit(cache=True, inline="always")
 def _rebuild(p, qv, maxval, step):
-    """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane)."""
+    """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane),
+    written with selects rather than branches."""
     if step == 1:
         v = p + qv  # p in [0, m), q in [-m/2, m/2): one wrap at most
-        if v < 0:
-            v += maxval + 1
-        elif v > maxval:
-            v -= maxval + 1
+        v += (maxval + 1) if v < 0 else 0
+        v -= (maxval + 1) if v > maxval else 0
         return v
-    return _clamp(p + qv * step, 0, maxval)
+    return min(max(p + qv * step, 0), maxval)
+
+
+@njit(cache=True, inline="always")
+def _med_select(a, b, c):
+    """_med(a, b, c) as the median of a, b and a + b - c (the same value, without branches)."""
+    return max(min(a, b), min(max(a, b), a + b - c))
 
 
 @njit(cache=True)
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
 
-    The same predictions as ``_predict_at``, run by run of samples that share a cell (so the
+    The same predictions as ``_predict_at``, run by run of samples in cells of one mode (so the
     mode is read once per run, and intra runs keep their left neighbour in a register).
     """
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
+    gw = (w + bw - 1) // bw
     for y in range(h):
         by = y // bh
         top = y - by * bh == 0
-        for x0 in range(0, w, bw):
-            x1 = min(w, x0 + bw)
-            mode = modes[by, x0 // bw]
+        cx = 0
+        while cx < gw:
+            x0 = cx * bw
+            mode = modes[by, cx]
+            cx += 1
+            if mode != INTER_MED:  # a run of cells of the same mode
+                while cx < gw and modes[by, cx] == mode:
+                    cx += 1
+            x1 = min(w, cx * bw)
             if mode == INTRA:
                 x = x0
                 if y == 0:
@@ -290,9 +333,31 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
                 else:
                     left = np.int64(rec[y, x0 - 1])
                 for x in range(x, x1):
-                    left = _rebuild(np.int64(_med(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1]))),
+                    left = _rebuild(_med_select(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1])),
                                     np.int64(q[y, x]), maxval, step)
                     rec[y, x] = left
+            elif mode == INTER_MED and y > 0 and x0 > 0:
+                # the temporal residual's MED from the cell's own samples: edges on its border
+                x = x0
+                tu = np.int64(edges[1, y, x] if top else t[y - 1, x])
+                d = _med_select(np.int64(rec[y, x - 1]) - edges[0, y, x], np.int64(rec[y - 1, x]) - tu,
+                                np.int64(rec[y - 1, x - 1]) - edges[2, y, x])
+                left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]), maxval, step)
+                rec[y, x] = left
+                if top:
+                    for x in range(x0 + 1, x1):
+                        d = _med_select(left - t[y, x - 1], np.int64(rec[y - 1, x]) - edges[1, y, x],
+                                        np.int64(rec[y - 1, x - 1]) - edges[2, y, x])
+                        left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]),
+                                        maxval, step)
+                        rec[y, x] = left
+                else:
+                    for x in range(x0 + 1, x1):
+                        d = _med_select(left - t[y, x - 1], np.int64(rec[y - 1, x]) - t[y - 1, x],
+                                        np.int64(rec[y - 1, x - 1]) - t[y - 1, x - 1])
+                        left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]),
+                                        maxval, step)
+                        rec[y, x] = left
             elif mode == INTER_MED:
                 for x in range(x0, x1):
                     p = _predict_at(rec, t, edges, y, x, mode, x == x0, top, maxval)
