@@ -1,9 +1,5 @@
 """Pass coding with constriction's ANS: the only module that imports constriction.
 
-The encoder writes with constriction; the decoder reads with kernels/ans.py, a numba port of
-constriction's decoding that is bit-compatible with it (tests/test_ans.py checks it against
-constriction) and lets a whole adaptive pass run in one kernel call.
-
 ``Encoder`` and ``Decoder`` share one interface so that the code that walks the passes is
 written once and runs in both directions: ``bits(values, p1)`` and ``symbols(values, probs)``
 take the symbols to write (encoder) or ``None`` (decoder) and return the symbols either way.
@@ -16,7 +12,6 @@ import numpy as np
 import constriction
 
 from .errors import CorruptStreamError
-from .kernels import ans as kans
 
 _BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
@@ -84,58 +79,50 @@ class Encoder:
 
 
 class Decoder:
-    """Reads passes back from an ANS stream, in the order the encoder recorded them.
-
-    Decoding runs in numba (kernels/ans.py, bit for bit constriction's decoder), so that a whole
-    adaptive pass is one kernel call (``adaptive_bits``).
-    """
+    """Reads passes back from an ANS stream, in the order the encoder recorded them."""
 
     def __init__(self, data: bytes, measure: bool = False):
         if len(data) % 4:
             raise CorruptStreamError("ANS stream length is not a multiple of 4 bytes")
-        self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._state = kans.initial_state(self._words)
-        if self._state is None:  # a last word of zero, which no encoder writes
-            raise CorruptStreamError("ANS stream is damaged (its last word is zero)")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        try:
+            self._coder = constriction.stream.stack.AnsCoder(words)
+        except ValueError as exc:  # e.g. a last word of zero, which no encoder writes
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
         self.measure = measure
         self.last_bits = 0.0
 
     def bits(self, values, p1: np.ndarray) -> np.ndarray:
-        if p1.size == 0:  # (last_bits keeps its value, as it always has)
+        if p1.size == 0:
             return np.zeros(0, dtype=np.int32)
-        out = np.empty(p1.size, dtype=np.int32)
-        kans.decode_bits(self._state, self._words, np.ascontiguousarray(p1, dtype=np.float64), out)
+        try:
+            out = np.asarray(self._coder.decode(_BERNOULLI, p1), dtype=np.int32)
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
         if self.measure:
             self.last_bits = _information(out, p1)
         return out
 
-    def adaptive_bits(self, counts: np.ndarray, limit: int, ctx: np.ndarray, stripe: int) -> np.ndarray:
-        """A binary pass under adaptive counts, updated every ``stripe`` symbols (not measured)."""
-        out = np.empty(ctx.size, dtype=np.int32)
-        if ctx.size:
-            kans.decode_adaptive(self._state, self._words, counts, ctx, limit, stripe, out)
-        return out
-
-    def ans_state(self) -> tuple[np.ndarray, np.ndarray]:
-        """(state, words) for the kernels of kernels/ans.py that decode in place."""
-        return self._state, self._words
+    def decode_bits(self, p1: np.ndarray) -> np.ndarray:
+        """``bits(None, p1)`` for a non-empty p1, not measured: the stripe loop's fast path."""
+        try:
+            return self._coder.decode(_BERNOULLI, p1)  # int32 already
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
 
     def finish(self) -> None:
         """Check that the frame used its stream exactly: an encoder's words decode to an empty coder."""
-        state, left = int(self._state[0]), int(self._state[1])
-        if state:
+        if not self._coder.is_empty():
             raise CorruptStreamError(
-                f"ANS stream is damaged ({32 * left + max(state.bit_length(), 1) - 1} bits left "
-                f"after the last symbol)")
+                f"ANS stream is damaged ({self._coder.num_valid_bits()} bits left after the last symbol)")
 
     def symbols(self, values, probs: np.ndarray) -> np.ndarray:
         if probs.shape[0] == 0:
             return np.zeros(0, dtype=np.int32)
-        out = np.empty(probs.shape[0], dtype=np.int32)
-        probs = np.ascontiguousarray(probs, dtype=np.float64)
-        if not np.isfinite(probs).all() or (probs < 0).any() or not (probs.sum(axis=1) > 0).all():
-            raise CorruptStreamError("ANS stream is damaged (probabilities not normalisable)")
-        kans.decode_symbols(self._state, self._words, probs, out)
+        try:
+            out = np.asarray(self._coder.decode(_CATEGORICAL, probs), dtype=np.int32)
+        except Exception as exc:
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
         if self.measure:
             norm = probs / probs.sum(axis=1, keepdims=True)
             self.last_bits = float(-np.log2(norm[np.arange(out.size), out]).sum())

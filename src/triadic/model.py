@@ -45,6 +45,10 @@ class BinaryCounts:
     def update(self, ctx: np.ndarray, bits: np.ndarray) -> None:
         ck.count_update(self.counts, ctx, bits, self.limit)
 
+    def update_then_probabilities(self, ctx: np.ndarray, bits: np.ndarray, next_ctx: np.ndarray) -> np.ndarray:
+        """``update(ctx, bits)``, then ``probabilities(next_ctx)``, in one kernel call."""
+        return ck.count_update_probabilities(self.counts, ctx, bits, self.limit, next_ctx)
+
 
 class SymbolCounts:
     """Adaptive probabilities of a symbol from a small alphabet under a few contexts."""

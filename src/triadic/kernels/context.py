@@ -100,30 +100,41 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     if not use_prev and not use_luma:
         out[:] = -1
     if use_prev:
-        rows = np.empty((h, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1
-        for y in range(h):
-            for x in range(w):
-                a = np.int64(abs(prev_q[y, x]))
-                if x > 0:
-                    a += abs(prev_q[y, x - 1])
-                if x < w - 1:
-                    a += abs(prev_q[y, x + 1])
-                rows[y, x] = a
-        for y in range(h):
+        rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
+        for y in range(-1, h):
+            if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
+                r = (y + 1) % 3
+                for x in range(w):
+                    a = np.int64(abs(prev_q[y + 1, x]))
+                    if x > 0:
+                        a += abs(prev_q[y + 1, x - 1])
+                    if x < w - 1:
+                        a += abs(prev_q[y + 1, x + 1])
+                    rows[r, x] = a
+            if y < 0:
+                continue
             ny = 1 + (y > 0) + (y < h - 1)
+            above = (y + 2) % 3
+            here = y % 3
+            below = (y + 1) % 3
             for x in range(w):
-                s = rows[y, x]
+                s = rows[here, x]
                 if y > 0:
-                    s += rows[y - 1, x]
+                    s += rows[above, x]
                 if y < h - 1:
-                    s += rows[y + 1, x]
+                    s += rows[below, x]
                 n = ny * (1 + (x > 0) + (x < w - 1))
-                out[y, x] = 16 * s // 9 if n == 9 else 16 * s // n
+                out[y, x] = np.uint64(16 * s) // np.uint64(9) if n == 9 else 16 * s // n
     if use_luma:
         lh, lw = luma_q.shape
         full = 1 << (sy + sx)
         for y in range(h):
             for x in range(w):
+                if sy == 1 and sx == 1 and 2 * y + 1 < lh and 2 * x + 1 < lw:  # 4:2:0, inside
+                    e = (16 * (np.int64(abs(luma_q[2 * y, 2 * x])) + abs(luma_q[2 * y, 2 * x + 1])
+                               + abs(luma_q[2 * y + 1, 2 * x]) + abs(luma_q[2 * y + 1, 2 * x + 1]))) >> 2
+                    out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
+                    continue
                 s = np.int64(0)
                 n = 0
                 for yy in range(y << sy, min(lh, (y + 1) << sy)):
@@ -169,20 +180,10 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
 
 @njit(cache=True, inline="always")
 def _level_of(s, unit):
-    """_level(s // unit) for s >= 0 and unit > 0, by comparisons (no division)."""
-    if s < unit:
-        return 0
-    if s < 2 * unit:
-        return 1
-    if s < 4 * unit:
-        return 2
-    if s < 8 * unit:
-        return 3
-    if s < 16 * unit:
-        return 4
-    if s < 32 * unit:
-        return 5
-    return 6
+    """_level(s // unit) for s >= 0 and unit > 0: how many of the thresholds unit x (1, 2, 4, 8,
+    16, 32) s reaches (no division, no branch)."""
+    return ((s >= unit) + (s >= 2 * unit) + (s >= 4 * unit) + (s >= 8 * unit) + (s >= 16 * unit)
+            + (s >= 32 * unit))
 
 
 @njit(cache=True)
@@ -249,7 +250,7 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k,
             xs += (px - xs) & 1
             for x in range(xs, min(w, bx * kblock + kblock), 2):
                 a = abs(np.int64(v[y, x]))
-                own = 0 if a < own1 else (1 if a < own2 else (2 if a < own4 else 3))
+                own = (a >= own1) + (a >= own2) + (a >= own4)
                 pstate = 0
                 if phase > 0:  # neighbours (of earlier phases) whose digit k is nonzero
                     cnt = 0
@@ -289,7 +290,7 @@ def _sign_above(v, dig, y, x, p3):
 
 @njit(cache=True)
 def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
-    """Contexts of the signs of the nonzero digits at flat positions ``pos``.
+    """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
@@ -301,16 +302,13 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
     p3 = np.int64(pow3k)
     single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
     tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
+    y = 0
     for i in range(pos.size):
-        y = pos[i] // w
+        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
+            y += 1
         x = pos[i] - y * w
         own_v = np.int64(v[y, x])
-        if own_v == 0:
-            own = 0
-        elif own_v > 0:
-            own = 1 if own_v < single else 2
-        else:
-            own = 3 if -own_v < single else 4
+        own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
         sd = 0
         sh = 0
         if 0 < y < h - 1 and 0 < x < w - 1:
@@ -326,7 +324,7 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
                     sd += dig[yy, xx]
                     if yy == y or xx == x:
                         sh += _sign_above(v, dig, yy, xx, p3)
-        ctx[i] = ((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+        ctx[i] = ((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
                                                               * SAMPLE_CLASSES) + tail + cls[y, x]
     return ctx
 
@@ -357,6 +355,42 @@ def count_update(counts, ctx, bits, limit):
         if counts[c, 0] + counts[c, 1] > limit:
             counts[c, 0] = (counts[c, 0] + 1) >> 1
             counts[c, 1] = (counts[c, 1] + 1) >> 1
+
+
+@njit(cache=True)
+def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
+    """count_update, then count_probabilities of the next stripe (one call between stripes)."""
+    count_update(counts, ctx, bits, limit)
+    return count_probabilities(counts, next_ctx)
+
+
+@njit(cache=True)
+def apply_signs(v, dig, pos, sgn, pow3k):
+    """Digit k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster order):
+    added to ``v`` and written to ``dig``."""
+    w = v.shape[1]
+    y = 0
+    for i in range(pos.size):
+        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
+            y += 1
+        x = pos[i] - y * w
+        s = 1 if sgn[i] != 0 else -1
+        v[y, x] += s * pow3k
+        dig[y, x] = s
+
+
+@njit(cache=True)
+def sample_classes(modes, bh, bw, h, w):
+    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: 1 in inter
+    cells (mode != 0, intra), 0 in intra ones (int8)."""
+    out = np.empty((h, w), dtype=np.int8)
+    for y in range(h):
+        cy = y // bh
+        for x0 in range(0, w, bw):
+            c = 1 if modes[cy, x0 // bw] != 0 else 0
+            for x in range(x0, min(w, x0 + bw)):
+                out[y, x] = c
+    return out
 
 
 @njit(cache=True)
