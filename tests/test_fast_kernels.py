@@ -52,6 +52,10 @@ def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, se
     t0, edges0 = ref.motion_compensate(*args)
     assert np.array_equal(t, t0)
     assert np.array_equal(edges, edges0)
+    if quarter:  # the decoder's way: H.264 samples of just the blocks used, no quarter planes
+        t, edges = motion_compensate(refs, np.zeros((1, 1, 1), np.int32), *args[2:], maxval)
+        assert np.array_equal(t, t0)
+        assert np.array_equal(edges, edges0)
 
 
 @pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
@@ -128,3 +132,12 @@ def test_contexts_match_reference(h, w, k, phase):
         sargs = (v, dig, where, cls, k, phase, 0, int(3 ** k))
         assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
 
+
+
+@pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2)])
+def test_sample_classes(h, w, bh, bw):
+    """What codec._Segment.sample_classes computed with np.repeat before."""
+    modes = _chart(np.random.default_rng(h + w), h, w, bh, bw, leaf=2)[0]
+    inter = (modes != INTRA).astype(np.int8)
+    cells = np.repeat(np.repeat(inter, bh, axis=0), bw, axis=1)[:h, :w]
+    assert np.array_equal(ck.sample_classes(modes, bh, bw, h, w), cells)

@@ -16,6 +16,8 @@ exactly the same samples.
 import numpy as np
 from numba import njit
 
+from .interp import h264_block
+
 INTRA = 0
 INTER = 1
 INTER_MED = 2
@@ -77,9 +79,14 @@ def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
 
 
 @njit(cache=True)
-def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out):
+def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
     """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
-    edge clamps left out where the block's footprint lies inside the plane."""
+    edge clamps left out where the block's footprint lies inside the plane. With ``maxval`` >= 0
+    and no quarter-sample planes, the H.264 samples those planes would hold are computed here
+    (kernels/interp.h264_block; wg, b1, h1 are its work buffers)."""
+    if ups.shape[1] == 1 and maxval >= 0:
+        h264_block(refs[slot], vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out)
+        return
     if ups.shape[1] > 1:
         hh = ups.shape[1]
         ww = ups.shape[2]
@@ -133,7 +140,7 @@ def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out):
 
 @njit(cache=True)
 def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
-                      pad, latest):
+                      pad, latest, maxval=-1):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
 
     t[y, x] is every inter cell's reference sample at its vector, or for a bi-predicted cell the
@@ -142,6 +149,10 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     cell's own vectors; where those lie in another cell, ``edges`` holds them: edges[0] left,
     edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
     the chart, so the decoder has it before any residual of the frame.
+
+    Full-resolution planes sample ``ups`` (upsample_h264's planes, which the encoder's search
+    needs anyway); passing a 1x1x1 ``ups`` and the plane's ``maxval`` computes the same samples
+    for just the blocks the chart uses (the decoder: most vectors are whole samples).
 
     Run by run: consecutive cells of a cell row with the same mode and vectors (the cells of
     one leaf, mostly) are sampled as one block, with a one-sample ring above and to the left for
@@ -154,6 +165,9 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     edges = np.zeros((3, h, w), dtype=np.int32)
     a = np.empty((bh + 1, w + 1), dtype=np.int32)
     b = np.empty((bh + 1, w + 1), dtype=np.int32)
+    wg = np.empty((bh + 7, w + 7), dtype=np.int32)
+    b1 = np.empty((bh + 7, w + 1), dtype=np.int32)
+    h1 = np.empty((bh + 1, w + 2), dtype=np.int32)
     for cy in range((h + bh - 1) // bh):
         y0 = cy * bh
         y1 = min(h, y0 + bh)
@@ -184,9 +198,10 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
             x1 = min(w, end * bw)
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
-            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a)
+            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
             if two:
-                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b)
+                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b, maxval, wg,
+                       b1, h1)
                 for i in range(y1 - y0 + ey):
                     for j in range(x1 - x0 + ex):
                         a[i, j] = (a[i, j] + b[i, j] + 1) >> 1
