@@ -141,3 +141,14 @@ def test_sample_classes(h, w, bh, bw):
     inter = (modes != INTRA).astype(np.int8)
     cells = np.repeat(np.repeat(inter, bh, axis=0), bw, axis=1)[:h, :w]
     assert np.array_equal(ck.sample_classes(modes, bh, bw, h, w), cells)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
+def test_mix_prediction_activity(h, w):
+    rng = np.random.default_rng(h * 31 + w)
+    t = rng.integers(0, 1024, (h, w)).astype(np.int32)
+    e16 = rng.integers(-1, 5000, (h, w)).astype(np.int32)
+    expected = e16.copy()
+    ck.mix_activity(expected, ck.prediction_activity(t))
+    ck.mix_prediction_activity(e16, t)
+    assert np.array_equal(e16, expected)

@@ -118,7 +118,7 @@ class _Segment:
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
             if ts is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_activity(e16, ck.prediction_activity(ts[c][0]))
+                ck.mix_prediction_activity(e16, ts[c][0])
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())

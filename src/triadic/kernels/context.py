@@ -384,12 +384,14 @@ def sample_classes(modes, bh, bw, h, w):
     """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: 1 in inter
     cells (mode != 0, intra), 0 in intra ones (int8)."""
     out = np.empty((h, w), dtype=np.int8)
-    for y in range(h):
-        cy = y // bh
+    for y0 in range(0, h, bh):
+        cy = y0 // bh
         for x0 in range(0, w, bw):
             c = 1 if modes[cy, x0 // bw] != 0 else 0
             for x in range(x0, min(w, x0 + bw)):
-                out[y, x] = c
+                out[y0, x] = c
+        for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
+            out[y, :] = out[y0, :]
     return out
 
 
@@ -404,6 +406,25 @@ def prediction_activity(t):
             gy = abs(t[min(y + 1, hh - 1), x] - t[max(y - 1, 0), x])
             out[y, x] = 16 * (gx + gy)
     return out
+
+
+@njit(cache=True)
+def mix_prediction_activity(e16, t):
+    """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
+    clamped neighbours are only needed on the plane's border."""
+    hh, ww = t.shape
+    for y in range(hh):
+        ym = max(y - 1, 0)
+        yp = min(y + 1, hh - 1)
+        for x in range(ww):
+            if 0 < x < ww - 1:
+                gx = abs(np.int64(t[y, x + 1]) - t[y, x - 1])
+            else:
+                gx = abs(np.int64(t[y, min(x + 1, ww - 1)]) - t[y, max(x - 1, 0)])
+            gy = abs(np.int64(t[yp, x]) - t[ym, x])
+            a = (16 * (gx + gy)) // 4
+            e = e16[y, x]
+            e16[y, x] = a if e < 0 else (e + a) // 2
 
 
 @njit(cache=True)

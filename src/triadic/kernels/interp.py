@@ -146,6 +146,19 @@ def h264_block(ref, vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out):
     uy0 = 4 * (y0 + pad) + vy
     ux0 = 4 * (x0 + pad) + vx
     if uy0 >= 0 and 4 * (y1 - 1 + pad) + vy < hq and ux0 >= 0 and 4 * (x1 - 1 + pad) + vx < wq:
+        if (uy0 | ux0) & 3 == 0:  # whole-sample vector (most blocks): a copy, edges extended
+            gy0 = (uy0 >> 2) - pad
+            gx0 = (ux0 >> 2) - pad
+            inside_x = gx0 >= 0 and gx0 + x1 - x0 <= w
+            for a in range(y1 - y0):
+                sy = min(max(gy0 + a, 0), h - 1)
+                if inside_x:
+                    for b in range(x1 - x0):
+                        out[a, b] = ref[sy, gx0 + b]
+                else:
+                    for b in range(x1 - x0):
+                        out[a, b] = ref[sy, min(max(gx0 + b, 0), w - 1)]
+            return
         _h264_window(ref, (uy0 >> 2) - pad, (ux0 >> 2) - pad, uy0 & 3, ux0 & 3, y1 - y0, x1 - x0,
                      maxval, wg, b1, h1, out, 0, 0)
         return
