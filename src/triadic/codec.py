@@ -26,7 +26,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
-from .kernels.predict import INTRA, _decode_plane, _encode_plane, motion_compensate
+from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
@@ -66,8 +66,11 @@ _EMPTY = np.zeros((1, 1), np.int32)
 class _Segment:
     """Coding state shared by encoder and decoder; one frame at a time."""
 
-    def __init__(self, header: StreamHeader):
+    def __init__(self, header: StreamHeader, quarter_planes: bool = True):
         fmt = header.format
+        # the encoder's search reads quarter-sample planes; the decoder samples the few blocks
+        # that need a fractional sample directly (the same values, see motion_compensate)
+        self.quarter_planes = quarter_planes
         self.header = header
         self.fmt = fmt
         self.shapes = [fmt.plane_shape(i, header.height, header.width) for i in range(fmt.planes)]
@@ -114,7 +117,7 @@ class _Segment:
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
             if ts is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_activity(e16, ck.prediction_activity(ts[c][0]))
+                ck.mix_prediction_activity(e16, ts[c][0])
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
@@ -135,9 +138,7 @@ class _Segment:
         """Per sample of plane c, its context class: 1 in inter leaves, 0 in intra ones."""
         sy, sx = self.shifts[c]
         h, w = self.shapes[c]
-        inter = (chart.modes != INTRA).astype(np.int8)
-        cells = np.repeat(np.repeat(inter, CELL >> sy, axis=0), CELL >> sx, axis=1)
-        return np.ascontiguousarray(cells[:h, :w])
+        return ck.sample_classes(chart.modes, CELL >> sy, CELL >> sx, h, w)
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
         """The reconstructed frame joins the window; full-resolution planes get quarter samples."""
@@ -148,7 +149,7 @@ class _Segment:
         self.available = min(self.available + 1, MAX_LAGS)
         for c, p in enumerate(planes):
             self.refs[c][self.head] = p
-            if self.shifts[c] == (0, 0):
+            if self.shifts[c] == (0, 0) and self.quarter_planes:
                 if self.ups[c] is _NONE3:  # uint16 halves the window's memory where it fits
                     shape = (MAX_LAGS, 4 * (p.shape[0] + 2 * PAD), 4 * (p.shape[1] + 2 * PAD))
                     dtype = np.uint16 if self.maxima[c] <= 0xFFFF else np.int32
@@ -174,7 +175,8 @@ class _Segment:
             sy, sx = self.shifts[c]
             out.append(motion_compensate(self.refs[c], self.ups[c], chart.modes, slots, chart.mvy,
                                          chart.mvx, chart.bi, slots2, chart.mv2[0], chart.mv2[1],
-                                         CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head))
+                                         CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
+                                         self.maxima[c] if (sy, sx) == (0, 0) else -1))
         return out
 
     def plane_args(self, c: int, chart: Chart, ts: list[tuple] | None):
@@ -292,7 +294,7 @@ class FrameDecoder:
     """Turns chunk payloads back into frames, in order."""
 
     def __init__(self, header: StreamHeader, measure: bool = False):
-        self.segment = _Segment(header)
+        self.segment = _Segment(header, quarter_planes=False)
         self.measure = measure
         self.count = 0
         self.logs: list[FrameLog] = []

@@ -104,6 +104,13 @@ class Decoder:
             self.last_bits = _information(out, p1)
         return out
 
+    def decode_bits(self, p1: np.ndarray) -> np.ndarray:
+        """``bits(None, p1)`` for a non-empty p1, not measured: the stripe loop's fast path."""
+        try:
+            return self._coder.decode(_BERNOULLI, p1)  # int32 already
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
+
     def finish(self) -> None:
         """Check that the frame used its stream exactly: an encoder's words decode to an empty coder."""
         if not self._coder.is_empty():

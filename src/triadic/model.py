@@ -46,6 +46,10 @@ class BinaryCounts:
     def update(self, ctx: np.ndarray, bits: np.ndarray) -> None:
         ck.count_update(self.counts, ctx, bits, self.limit)
 
+    def update_then_probabilities(self, ctx: np.ndarray, bits: np.ndarray, next_ctx: np.ndarray) -> np.ndarray:
+        """``update(ctx, bits)``, then ``probabilities(next_ctx)``, in one kernel call."""
+        return ck.count_update_probabilities(self.counts, ctx, bits, self.limit, next_ctx)
+
 
 class SymbolCounts:
     """Adaptive probabilities of a symbol from a small alphabet under a few contexts."""
@@ -113,7 +117,12 @@ def restore(model: "ContextModel", saved: list[np.ndarray]) -> None:
         table.counts[:] = counts
 
 
+def stripe_size(n: int) -> int:
+    """Symbols per stripe of a pass of n symbols (the last stripe may be shorter)."""
+    return max(MIN_STRIPE, -(-n // STRIPES))
+
+
 def stripes(n: int) -> list[slice]:
     """The stripes a pass of n symbols is coded in (count updates happen between them)."""
-    size = max(MIN_STRIPE, -(-n // STRIPES))
+    size = stripe_size(n)
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import CorruptStreamError
 from .kernels import context as ck
 from .kernels import ternary as kt
-from .model import MAX_DIGITS, RAW, BinaryCounts, ContextModel, restore, snapshot, stripes
+from .model import MAX_DIGITS, RAW, BinaryCounts, ContextModel, restore, snapshot, stripe_size, stripes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,11 +107,32 @@ class PlaneStats:
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
     """Code one binary pass stripe by stripe, adapting the counts between stripes."""
     out = np.empty(ctx.size, dtype=np.int32)
+    if values is None and ctx.size and not coder.measure and hasattr(coder, "decode_bits"):
+        # the decoder's loop, with as little Python per stripe as it takes (no bits measured)
+        n, size = ctx.size, stripe_size(ctx.size)
+        decode, table, limit = coder.decode_bits, counts.counts, counts.limit
+        c = ctx[:size]
+        p = ck.count_probabilities(table, c)
+        for start in range(0, n, size):
+            got = decode(p)
+            out[start:start + size] = got
+            if start + size < n:
+                following = ctx[start + size:start + 2 * size]
+                p = ck.count_update_probabilities(table, c, got, limit, following)
+                c = following
+            else:
+                ck.count_update(table, c, got, limit)
+        return out, 0.0
     bits = 0.0
-    for s in stripes(ctx.size):
+    parts = stripes(ctx.size)
+    p = counts.probabilities(ctx[parts[0]]) if parts else None
+    for i, s in enumerate(parts):
         c = ctx[s]
-        got = coder.bits(None if values is None else values[s], counts.probabilities(c))
-        counts.update(c, got)
+        got = coder.bits(None if values is None else values[s], p)
+        if i + 1 < len(parts):
+            p = counts.update_then_probabilities(c, got, ctx[parts[i + 1]])
+        else:
+            counts.update(c, got)
         out[s] = got
         bits += coder.last_bits
     return out, bits
@@ -189,9 +210,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
     use_prev = prev_kb is not None
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
-    v_flat = v.ravel()
     dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
-    dig_flat = dig.ravel()
+    sums = np.empty(shape, dtype=np.int32)  # neighbour_sums, per plane, in the open blocks
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -206,8 +226,10 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
         dig.fill(0)
+        ck.neighbour_sums(v, is_open, ck.KBLOCK, sums)
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k)
+            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k,
+                                             sums)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
@@ -215,9 +237,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
             sctx = ck.sign_contexts(v, dig, where, cls, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            signs = np.where(sgn != 0, 1, -1)
-            v_flat[where] += (signs * pow3k).astype(np.int32)
-            dig_flat[where] = signs
+            ck.apply_signs(v, dig, where, sgn, pow3k)
             nonzero += where.size
         if stats is not None:
             stats.add(k, nonzero, bits_k)

@@ -88,7 +88,8 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
 
     ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
     ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
-    Samples with neither source get -1.
+    Samples with neither source get -1. (Row sums of the 3x3 window are shared between rows;
+    divisions by the window's size are by constants away from the borders.)
     """
     if use_prev:
         h, w = prev_q.shape
@@ -96,31 +97,56 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
         h = -(-luma_q.shape[0] >> sy)
         w = -(-luma_q.shape[1] >> sx)
     out = np.empty((h, w), dtype=np.int32)
-    for y in range(h):
-        for x in range(w):
-            total = 0
-            sources = 0
-            if use_prev:
-                s = 0
-                n = 0
-                for yy in range(max(0, y - 1), min(h, y + 2)):
-                    for xx in range(max(0, x - 1), min(w, x + 2)):
-                        s += abs(prev_q[yy, xx])
-                        n += 1
-                total += 16 * s // n
-                sources += 1
-            if use_luma:
-                lh, lw = luma_q.shape
-                s = 0
+    if not use_prev and not use_luma:
+        out[:] = -1
+    if use_prev:
+        rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
+        for y in range(-1, h):
+            if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
+                r = (y + 1) % 3
+                for x in range(w):
+                    a = np.int64(abs(prev_q[y + 1, x]))
+                    if x > 0:
+                        a += abs(prev_q[y + 1, x - 1])
+                    if x < w - 1:
+                        a += abs(prev_q[y + 1, x + 1])
+                    rows[r, x] = a
+            if y < 0:
+                continue
+            ny = 1 + (y > 0) + (y < h - 1)
+            above = (y + 2) % 3
+            here = y % 3
+            below = (y + 1) % 3
+            for x in range(w):
+                s = rows[here, x]
+                if y > 0:
+                    s += rows[above, x]
+                if y < h - 1:
+                    s += rows[below, x]
+                n = ny * (1 + (x > 0) + (x < w - 1))
+                out[y, x] = np.uint64(16 * s) // np.uint64(9) if n == 9 else 16 * s // n
+    if use_luma:
+        lh, lw = luma_q.shape
+        full = 1 << (sy + sx)
+        for y in range(h):
+            for x in range(w):
+                if sy == 1 and sx == 1 and 2 * y + 1 < lh and 2 * x + 1 < lw:  # 4:2:0, inside
+                    e = (16 * (np.int64(abs(luma_q[2 * y, 2 * x])) + abs(luma_q[2 * y, 2 * x + 1])
+                               + abs(luma_q[2 * y + 1, 2 * x]) + abs(luma_q[2 * y + 1, 2 * x + 1]))) >> 2
+                    out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
+                    continue
+                s = np.int64(0)
                 n = 0
                 for yy in range(y << sy, min(lh, (y + 1) << sy)):
                     for xx in range(x << sx, min(lw, (x + 1) << sx)):
                         s += abs(luma_q[yy, xx])
                         n += 1
-                if n:
-                    total += 16 * s // n
-                    sources += 1
-            out[y, x] = total // sources if sources else -1
+                if n == 0:
+                    if not use_prev:
+                        out[y, x] = -1
+                    continue
+                e = (16 * s) >> (sy + sx) if n == full else 16 * s // n
+                out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
     return out
 
 
@@ -152,46 +178,101 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
     return idx[:n], ctx[:n]
 
 
+@njit(cache=True, inline="always")
+def _level_of(s, unit):
+    """_level(s // unit) for s >= 0 and unit > 0: how many of the thresholds unit x (1, 2, 4, 8,
+    16, 32) s reaches (no division, no branch)."""
+    return ((s >= unit) + (s >= 2 * unit) + (s >= 4 * unit) + (s >= 8 * unit) + (s >= 16 * unit)
+            + (s >= 32 * unit))
+
+
 @njit(cache=True)
-def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k):
+def neighbour_sums(v, is_open, kblock, sums):
+    """sums[y, x] = sum of |v| over the 8 neighbours of every sample in an open block (left alone
+    elsewhere). Called before the first phase of plane k, when ``v`` holds only the digits above
+    k: the part above k of the neighbours, which every phase's magnitude contexts quantise."""
+    h, w = v.shape
+    nby, nbx = is_open.shape
+    for by in range(nby):
+        y0 = by * kblock
+        y1 = min(h, y0 + kblock)
+        for bx in range(nbx):
+            if not is_open[by, bx]:
+                continue
+            x0 = bx * kblock
+            x1 = min(w, x0 + kblock)
+            for y in range(y0, y1):
+                inner_y = 0 < y < h - 1
+                for x in range(x0, x1):
+                    s = np.int64(0)
+                    if inner_y and 0 < x < w - 1:
+                        s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
+                             + abs(v[y, x - 1]) + abs(v[y, x + 1])
+                             + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
+                    else:
+                        for yy in range(max(0, y - 1), min(h, y + 2)):
+                            for xx in range(max(0, x - 1), min(w, x + 2)):
+                                if yy != y or xx != x:
+                                    s += abs(v[yy, xx])
+                    sums[y, x] = s
+
+
+@njit(cache=True)
+def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k, sums):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
 
     ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
-    holds digit k where already coded (earlier phases), 0 elsewhere.
+    holds digit k where already coded (earlier phases), 0 elsewhere; ``sums`` is what
+    neighbour_sums gave at the start of the plane. Quantisers compare against multiples of 3^k
+    instead of dividing by them; the neighbours counted for digit k are those of the earlier
+    phases (diagonal ones for phase 1, the 4 nearest for phase 2, all 8 for phase 3).
     """
     h, w = v.shape
+    nbx = is_open.shape[1]
     pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
     ctx = np.empty(pos.size, dtype=np.int32)
     n = 0
     kc = _k_class(k)
-    step = 3 * pow3k
+    p3 = np.int64(pow3k)
+    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
+    own2 = 6 * p3
+    own4 = 15 * p3
+    unit_n = 2 * p3
+    unit_e = 4 * p3
     py, px = PHASES[phase]
-    nph = len(PHASES)
+    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for y in range(py, h, 2):
         by = y // kblock
-        for x in range(px, w, 2):
-            if not is_open[by, x // kblock]:
+        for bx in range(nbx):
+            if not is_open[by, bx]:
                 continue
-            u = abs(v[y, x]) // step
-            own = 0 if u == 0 else (1 if u == 1 else (2 if u <= 4 else 3))
-            s = 0    # magnitude of the neighbours' digits above k
-            cnt = 0  # neighbours (of earlier phases) whose digit k is nonzero
-            for yy in range(max(0, y - 1), min(h, y + 2)):
-                for xx in range(max(0, x - 1), min(w, x + 2)):
-                    if yy == y and xx == x:
-                        continue
-                    d = dig[yy, xx]
-                    if d != 0:
-                        cnt += 1
-                    s += abs(v[yy, xx] - d * pow3k)
-            lev_n = _level(s // (2 * pow3k))
-            e = e16[y, x]
-            lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
-            pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
-            pos[n] = y * w + x
-            ctx[n] = (((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
-                       * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
-            n += 1
+            xs = bx * kblock
+            xs += (px - xs) & 1
+            for x in range(xs, min(w, bx * kblock + kblock), 2):
+                a = abs(np.int64(v[y, x]))
+                own = (a >= own1) + (a >= own2) + (a >= own4)
+                pstate = 0
+                if phase > 0:  # neighbours (of earlier phases) whose digit k is nonzero
+                    cnt = 0
+                    if 0 < y < h - 1 and 0 < x < w - 1:
+                        if phase != 2:
+                            cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
+                                    + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
+                        if phase != 1:
+                            cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
+                                    + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
+                    else:
+                        for yy in range(max(0, y - 1), min(h, y + 2)):
+                            for xx in range(max(0, x - 1), min(w, x + 2)):
+                                cnt += dig[yy, xx] != 0
+                    pstate = 1 + 4 * (phase - 1) + min(cnt, 3)
+                lev_n = _level_of(np.int64(sums[y, x]), unit_n)
+                e = e16[y, x]
+                lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
+                pos[n] = y * w + x
+                ctx[n] = ((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+                          * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES + tail + cls[y, x])
+                n += 1
     return pos[:n], ctx[:n]
 
 
@@ -200,9 +281,16 @@ def _sign5(s):
     return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
 
 
+@njit(cache=True, inline="always")
+def _sign_above(v, dig, y, x, p3):
+    """Sign of the part above plane k of sample (y, x)."""
+    r = np.int64(v[y, x]) - dig[y, x] * p3
+    return 1 if r > 0 else (-1 if r < 0 else 0)
+
+
 @njit(cache=True)
 def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
-    """Contexts of the signs of the nonzero digits at flat positions ``pos``.
+    """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
@@ -211,30 +299,33 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
     kc = _k_class(k)
-    step = 3 * pow3k
+    p3 = np.int64(pow3k)
+    single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
+    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
+    y = 0
     for i in range(pos.size):
-        y = pos[i] // w
+        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
+            y += 1
         x = pos[i] - y * w
-        own_v = v[y, x]
-        u = abs(own_v) // step
-        if own_v == 0:
-            own = 0
-        elif own_v > 0:
-            own = 1 if u == 1 else 2
-        else:
-            own = 3 if u == 1 else 4
+        own_v = np.int64(v[y, x])
+        own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
         sd = 0
         sh = 0
-        for yy in range(max(0, y - 1), min(h, y + 2)):
-            for xx in range(max(0, x - 1), min(w, x + 2)):
-                if yy == y and xx == x:
-                    continue
-                d = dig[yy, xx]
-                sd += d
-                if yy == y or xx == x:
-                    sh += np.sign(v[yy, xx] - d * pow3k)
-        ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
-                   + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
+        if 0 < y < h - 1 and 0 < x < w - 1:
+            sd = (np.int64(dig[y - 1, x - 1]) + dig[y - 1, x] + dig[y - 1, x + 1] + dig[y, x - 1]
+                  + dig[y, x + 1] + dig[y + 1, x - 1] + dig[y + 1, x] + dig[y + 1, x + 1])
+            sh = (_sign_above(v, dig, y - 1, x, p3) + _sign_above(v, dig, y + 1, x, p3)
+                  + _sign_above(v, dig, y, x - 1, p3) + _sign_above(v, dig, y, x + 1, p3))
+        else:
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    if yy == y and xx == x:
+                        continue
+                    sd += dig[yy, xx]
+                    if yy == y or xx == x:
+                        sh += _sign_above(v, dig, yy, xx, p3)
+        ctx[i] = ((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+                                                              * SAMPLE_CLASSES) + tail + cls[y, x]
     return ctx
 
 
@@ -267,6 +358,44 @@ def count_update(counts, ctx, bits, limit):
 
 
 @njit(cache=True)
+def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
+    """count_update, then count_probabilities of the next stripe (one call between stripes)."""
+    count_update(counts, ctx, bits, limit)
+    return count_probabilities(counts, next_ctx)
+
+
+@njit(cache=True)
+def apply_signs(v, dig, pos, sgn, pow3k):
+    """Digit k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster order):
+    added to ``v`` and written to ``dig``."""
+    w = v.shape[1]
+    y = 0
+    for i in range(pos.size):
+        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
+            y += 1
+        x = pos[i] - y * w
+        s = 1 if sgn[i] != 0 else -1
+        v[y, x] += s * pow3k
+        dig[y, x] = s
+
+
+@njit(cache=True)
+def sample_classes(modes, bh, bw, h, w):
+    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: 1 in inter
+    cells (mode != 0, intra), 0 in intra ones (int8)."""
+    out = np.empty((h, w), dtype=np.int8)
+    for y0 in range(0, h, bh):
+        cy = y0 // bh
+        for x0 in range(0, w, bw):
+            c = 1 if modes[cy, x0 // bw] != 0 else 0
+            for x in range(x0, min(w, x0 + bw)):
+                out[y0, x] = c
+        for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
+            out[y, :] = out[y0, :]
+    return out
+
+
+@njit(cache=True)
 def prediction_activity(t):
     """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T."""
     hh, ww = t.shape
@@ -277,6 +406,25 @@ def prediction_activity(t):
             gy = abs(t[min(y + 1, hh - 1), x] - t[max(y - 1, 0), x])
             out[y, x] = 16 * (gx + gy)
     return out
+
+
+@njit(cache=True)
+def mix_prediction_activity(e16, t):
+    """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
+    clamped neighbours are only needed on the plane's border."""
+    hh, ww = t.shape
+    for y in range(hh):
+        ym = max(y - 1, 0)
+        yp = min(y + 1, hh - 1)
+        for x in range(ww):
+            if 0 < x < ww - 1:
+                gx = abs(np.int64(t[y, x + 1]) - t[y, x - 1])
+            else:
+                gx = abs(np.int64(t[y, min(x + 1, ww - 1)]) - t[y, max(x - 1, 0)])
+            gy = abs(np.int64(t[yp, x]) - t[ym, x])
+            a = (16 * (gx + gy)) // 4
+            e = e16[y, x]
+            e16[y, x] = a if e < 0 else (e + a) // 2
 
 
 @njit(cache=True)

@@ -80,3 +80,91 @@ def upsample_h264(ref, pad, maxval, up):
             up[Y + 3, X + 1] = (hv + s + 1) >> 1
             up[Y + 3, X + 2] = (j + s + 1) >> 1
             up[Y + 3, X + 3] = (m + s + 1) >> 1
+
+
+@njit(cache=True)
+def _h264_window(ref, gy0, gx0, fy, fx, nh, nw, maxval, wg, b1, h1, out, oy, ox):
+    """out[oy + a, ox + b] = the quarter sample (fy, fx) after ref sample (gy0 + a, gx0 + b), for
+    a < nh, b < nw: upsample_h264's arithmetic over edge-extended ``ref`` (every read clamped to
+    the plane, which is what the padded plane's own clamps amount to), for just these samples.
+    wg, b1, h1 are work buffers of at least (nh + 6, nw + 6), (nh + 6, nw) and (nh, nw + 1)."""
+    h, w = ref.shape
+    for i in range(nh + 6):  # wg[i, j]: ref (gy0 - 2 + i, gx0 - 2 + j)
+        sy = min(max(gy0 - 2 + i, 0), h - 1)
+        for j in range(nw + 6):
+            wg[i, j] = ref[sy, min(max(gx0 - 2 + j, 0), w - 1)]
+    if fx != 0:  # b1[i, b]: unrounded horizontal half sample right of wg[i, b + 2]
+        for i in range(nh + 6):
+            for b in range(nw):
+                b1[i, b] = _tap6(wg[i, b], wg[i, b + 1], wg[i, b + 2], wg[i, b + 3], wg[i, b + 4],
+                                 wg[i, b + 5])
+    if fy != 0:  # h1[a, b]: unrounded vertical half sample below wg[a + 2, b + 2]
+        for a in range(nh):
+            for b in range(nw + 1):
+                h1[a, b] = _tap6(wg[a, b + 2], wg[a + 1, b + 2], wg[a + 2, b + 2], wg[a + 3, b + 2],
+                                 wg[a + 4, b + 2], wg[a + 5, b + 2])
+    for a in range(nh):
+        for b in range(nw):
+            G = wg[a + 2, b + 2]
+            if fy == 0 and fx == 0:
+                v = G
+            elif fy == 0:
+                bb = _clip((b1[a + 2, b] + 16) >> 5, maxval)
+                v = (G + bb + 1) >> 1 if fx == 1 else (bb if fx == 2 else (wg[a + 2, b + 3] + bb + 1) >> 1)
+            elif fx == 0:
+                hv = _clip((h1[a, b] + 16) >> 5, maxval)
+                v = (G + hv + 1) >> 1 if fy == 1 else (hv if fy == 2 else (wg[a + 3, b + 2] + hv + 1) >> 1)
+            else:
+                if fx == 2 or fy == 2:
+                    j1 = _tap6(np.int64(b1[a, b]), b1[a + 1, b], b1[a + 2, b], b1[a + 3, b],
+                               b1[a + 4, b], b1[a + 5, b])
+                    jj = _clip((j1 + 512) >> 10, maxval)
+                else:
+                    jj = 0
+                bb = _clip((b1[a + 2, b] + 16) >> 5, maxval)
+                s = _clip((b1[a + 3, b] + 16) >> 5, maxval)
+                hv = _clip((h1[a, b] + 16) >> 5, maxval) if fx != 2 else 0
+                m = _clip((h1[a, b + 1] + 16) >> 5, maxval) if fx != 2 else 0
+                if fy == 1:
+                    v = (bb + hv + 1) >> 1 if fx == 1 else ((bb + jj + 1) >> 1 if fx == 2 else (bb + m + 1) >> 1)
+                elif fy == 2:
+                    v = (hv + jj + 1) >> 1 if fx == 1 else (jj if fx == 2 else (jj + m + 1) >> 1)
+                else:
+                    v = (hv + s + 1) >> 1 if fx == 1 else ((jj + s + 1) >> 1 if fx == 2 else (m + s + 1) >> 1)
+            out[oy + a, ox + b] = v
+
+
+@njit(cache=True)
+def h264_block(ref, vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out):
+    """out[0:y1-y0, 0:x1-x0] = what upsample_h264's plane (padded by ``pad``) holds at
+    (4 (y + pad) + vy, 4 (x + pad) + vx), clamped into it, for the block's samples (y, x) --
+    without building that plane: the decoder samples only the blocks its chart uses. Work
+    buffers as _h264_window's, for the block's size."""
+    h, w = ref.shape
+    hq = 4 * (h + 2 * pad)
+    wq = 4 * (w + 2 * pad)
+    uy0 = 4 * (y0 + pad) + vy
+    ux0 = 4 * (x0 + pad) + vx
+    if uy0 >= 0 and 4 * (y1 - 1 + pad) + vy < hq and ux0 >= 0 and 4 * (x1 - 1 + pad) + vx < wq:
+        if (uy0 | ux0) & 3 == 0:  # whole-sample vector (most blocks): a copy, edges extended
+            gy0 = (uy0 >> 2) - pad
+            gx0 = (ux0 >> 2) - pad
+            inside_x = gx0 >= 0 and gx0 + x1 - x0 <= w
+            for a in range(y1 - y0):
+                sy = min(max(gy0 + a, 0), h - 1)
+                if inside_x:
+                    for b in range(x1 - x0):
+                        out[a, b] = ref[sy, gx0 + b]
+                else:
+                    for b in range(x1 - x0):
+                        out[a, b] = ref[sy, min(max(gx0 + b, 0), w - 1)]
+            return
+        _h264_window(ref, (uy0 >> 2) - pad, (ux0 >> 2) - pad, uy0 & 3, ux0 & 3, y1 - y0, x1 - x0,
+                     maxval, wg, b1, h1, out, 0, 0)
+        return
+    for y in range(y0, y1):  # the block reaches past the quarter plane: clamp sample by sample
+        uy = min(max(4 * (y + pad) + vy, 0), hq - 1)
+        for x in range(x0, x1):
+            ux = min(max(4 * (x + pad) + vx, 0), wq - 1)
+            _h264_window(ref, (uy >> 2) - pad, (ux >> 2) - pad, uy & 3, ux & 3, 1, 1, maxval,
+                         wg, b1, h1, out, y - y0, x - x0)

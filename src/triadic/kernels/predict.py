@@ -18,6 +18,8 @@ exactly the same samples.
 import numpy as np
 from numba import njit
 
+from .interp import h264_block
+
 INTRA = 0
 INTER = 1
 INTER_MED = 2
@@ -197,8 +199,68 @@ def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
 
 
 @njit(cache=True)
+def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
+    """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
+    edge clamps left out where the block's footprint lies inside the plane. With ``maxval`` >= 0
+    and no quarter-sample planes, the H.264 samples those planes would hold are computed here
+    (kernels/interp.h264_block; wg, b1, h1 are its work buffers)."""
+    if ups.shape[1] == 1 and maxval >= 0:
+        h264_block(refs[slot], vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out)
+        return
+    if ups.shape[1] > 1:
+        hh = ups.shape[1]
+        ww = ups.shape[2]
+        rx0 = 4 * (x0 + pad) + vx
+        inside_x = rx0 >= 0 and 4 * (x1 - 1 + pad) + vx < ww
+        for y in range(y0, y1):
+            ry = _clamp(4 * (y + pad) + vy, 0, hh - 1)
+            if inside_x:
+                for x in range(x0, x1):
+                    out[y - y0, x - x0] = ups[slot, ry, rx0 + 4 * (x - x0)]
+            else:
+                for x in range(x0, x1):
+                    out[y - y0, x - x0] = ups[slot, ry, _clamp(4 * (x + pad) + vx, 0, ww - 1)]
+        return
+    h = refs.shape[1]
+    w = refs.shape[2]
+    oy = vy >> fby
+    ox = vx >> fbx
+    fy = vy & ((1 << fby) - 1)
+    fx = vx & ((1 << fbx) - 1)
+    if fy == 0 and fx == 0:
+        for y in range(y0, y1):
+            ya = _clamp(y + oy, 0, h - 1)
+            for x in range(x0, x1):
+                out[y - y0, x - x0] = refs[slot, ya, _clamp(x + ox, 0, w - 1)]
+        return
+    shift = fby + fbx
+    rnd = 1 << (shift - 1)
+    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
+    w01 = ((1 << fby) - fy) * fx
+    w10 = fy * ((1 << fbx) - fx)
+    w11 = fy * fx
+    inside_x = x0 + ox >= 0 and x1 + ox < w
+    for y in range(y0, y1):
+        ya = _clamp(y + oy, 0, h - 1)
+        yb = _clamp(y + oy + 1, 0, h - 1)
+        if inside_x:
+            for x in range(x0, x1):
+                xa = x + ox
+                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xa + 1]
+                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xa + 1]
+                                       + rnd) >> shift
+        else:
+            for x in range(x0, x1):
+                xa = _clamp(x + ox, 0, w - 1)
+                xb = _clamp(x + ox + 1, 0, w - 1)
+                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xb]
+                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xb]
+                                       + rnd) >> shift
+
+
+@njit(cache=True)
 def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
-                      pad, latest):
+                      pad, latest, maxval=-1):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
 
     t[y, x] is every inter cell's reference sample at its vector, or for a bi-predicted cell the
@@ -207,39 +269,80 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     cell's own vectors; where those lie in another cell, ``edges`` holds them: edges[0] left,
     edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
     the chart, so the decoder has it before any residual of the frame.
+
+    Full-resolution planes sample ``ups`` (upsample_h264's planes, which the encoder's search
+    needs anyway); passing a 1x1x1 ``ups`` and the plane's ``maxval`` computes the same samples
+    for just the blocks the chart uses (the decoder: most vectors are whole samples).
+
+    Run by run: consecutive cells of a cell row with the same mode and vectors (the cells of
+    one leaf, mostly) are sampled as one block, with a one-sample ring above and to the left for
+    INTER_MED, which is where its edges come from.
     """
     h = refs.shape[1]
     w = refs.shape[2]
+    gw = (w + bw - 1) // bw
     t = np.empty((h, w), dtype=np.int32)
     edges = np.zeros((3, h, w), dtype=np.int32)
-    for y in range(h):
-        by = y // bh
-        top = y % bh == 0
-        for x in range(w):
-            bx = x // bw
-            mode = modes[by, bx]
+    a = np.empty((bh + 1, w + 1), dtype=np.int32)
+    b = np.empty((bh + 1, w + 1), dtype=np.int32)
+    wg = np.empty((bh + 7, w + 7), dtype=np.int32)
+    b1 = np.empty((bh + 7, w + 1), dtype=np.int32)
+    h1 = np.empty((bh + 1, w + 2), dtype=np.int32)
+    for cy in range((h + bh - 1) // bh):
+        y0 = cy * bh
+        y1 = min(h, y0 + bh)
+        cx = 0
+        while cx < gw:
+            x0 = cx * bw
+            mode = modes[cy, cx]
             if mode == INTRA:
-                t[y, x] = refs[latest, y, x]
+                x1 = min(w, x0 + bw)
+                for y in range(y0, y1):
+                    for x in range(x0, x1):
+                        t[y, x] = refs[latest, y, x]
+                cx += 1
                 continue
-            s1 = slots[by, bx]
-            v1y = mvy[by, bx]
-            v1x = mvx[by, bx]
-            b = bi[by, bx]
-            s2 = slots2[by, bx]
-            v2y = mv2y[by, bx]
-            v2x = mv2x[by, bx]
-            t[y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x, fby, fbx, pad)
+            s1 = slots[cy, cx]
+            v1y = mvy[cy, cx]
+            v1x = mvx[cy, cx]
+            two = bi[cy, cx]
+            s2 = slots2[cy, cx]
+            v2y = mv2y[cy, cx]
+            v2x = mv2x[cy, cx]
+            end = cx + 1
+            while (end < gw and modes[cy, end] == mode and slots[cy, end] == s1 and mvy[cy, end] == v1y
+                   and mvx[cy, end] == v1x and bi[cy, end] == two
+                   and (not two or (slots2[cy, end] == s2 and mv2y[cy, end] == v2y
+                                    and mv2x[cy, end] == v2x))):
+                end += 1
+            x1 = min(w, end * bw)
+            ey = 1 if mode == INTER_MED and y0 > 0 else 0
+            ex = 1 if mode == INTER_MED and x0 > 0 else 0
+            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
+            if two:
+                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b, maxval, wg,
+                       b1, h1)
+                for i in range(y1 - y0 + ey):
+                    for j in range(x1 - x0 + ex):
+                        a[i, j] = (a[i, j] + b[i, j] + 1) >> 1
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    t[y, x] = a[y - y0 + ey, x - x0 + ex]
             if mode == INTER_MED:
-                left = x % bw == 0
-                if left and x > 0:
-                    edges[0, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x - 1,
-                                                 fby, fbx, pad)
-                if top and y > 0:
-                    edges[1, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1, x,
-                                                 fby, fbx, pad)
-                if (left or top) and x > 0 and y > 0:
-                    edges[2, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1,
-                                                 x - 1, fby, fbx, pad)
+                # a[i, j] is the sample at (y0 - ey + i, x0 - ex + j)
+                for xc in range(x0, x1, bw):
+                    if xc == 0:
+                        continue
+                    for y in range(y0, y1):
+                        edges[0, y, xc] = a[y - y0 + ey, xc - 1 - x0 + ex]
+                        if y > 0:
+                            edges[2, y, xc] = a[y - 1 - y0 + ey, xc - 1 - x0 + ex]
+                if y0 > 0:
+                    for x in range(x0, x1):
+                        edges[1, y0, x] = a[0, x - x0 + ex]
+                        if x > 0:
+                            edges[2, y0, x] = a[0, x - 1 - x0 + ex]
+            cx = end
     return t, edges
 
 
@@ -323,38 +426,136 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step, use_wp):
     return q, rec
 
 
+@njit(cache=True, inline="always")
+def _rebuild(p, qv, maxval, step):
+    """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane),
+    written with selects rather than branches."""
+    if step == 1:
+        v = p + qv  # p in [0, m), q in [-m/2, m/2): one wrap at most
+        v += (maxval + 1) if v < 0 else 0
+        v -= (maxval + 1) if v > maxval else 0
+        return v
+    return min(max(p + qv * step, 0), maxval)
+
+
+@njit(cache=True, inline="always")
+def _med_select(a, b, c):
+    """_med(a, b, c) as the median of a, b and a + b - c (the same value, without branches)."""
+    return max(min(a, b), min(max(a, b), a + b - c))
+
+
 @njit(cache=True)
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step, use_wp):
-    """Inverse of ``_encode_plane``: the reconstruction from the quantised residual."""
+    """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
+
+    Rows without weighted-predictor cells go run by run of cells of one mode (the mode is read
+    once per run, intra runs keep their left neighbour in a register), and the weighted
+    predictor's state, when the plane uses it, follows them afterwards; rows with such cells go
+    sample by sample through ``_predict_at`` and the weighted predictor.
+    """
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
-    modulus = maxval + 1
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
-    blend = np.int64(0)
+    gh, gw = modes.shape
+    wp_rows = np.zeros(gh, dtype=np.bool_)
+    if use_wp:
+        for cy in range(gh):
+            for cx in range(gw):
+                if modes[cy, cx] == INTRA_WP:
+                    wp_rows[cy] = True
+                    break
     for y in range(h):
-        by = y // bh
-        top = y % bh == 0
-        for x in range(w):
-            mode = modes[by, x // bw]
+        if wp_rows[y // bh]:
+            _decode_row_samples(q, t, edges, modes, rec, y, bh, bw, maxval, step, state, sub)
+        else:
+            _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step)
             if use_wp:
-                blend = _wp_predict(rec, y, x, state, sub, maxval)
-            if mode == INTRA_WP:
-                p = _wp_sample(blend, maxval)
-            else:
-                p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
-            if step == 1:
-                v = p + q[y, x]  # p in [0, m), q in [-m/2, m/2): one wrap at most
-                if v < 0:
-                    v += modulus
-                elif v >= modulus:
-                    v -= modulus
-                rec[y, x] = v
-            else:
-                rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
-            if use_wp:
-                _wp_update(state, sub, blend, y, x, rec[y, x])
+                for x in range(w):
+                    _wp_update(state, sub, _wp_predict(rec, y, x, state, sub, maxval), y, x, rec[y, x])
     return rec
+
+
+@njit(cache=True)
+def _decode_row_samples(q, t, edges, modes, rec, y, bh, bw, maxval, step, state, sub):
+    """Row y sample by sample, with the weighted predictor (``_encode_plane``'s loop, inverted)."""
+    w = q.shape[1]
+    by = y // bh
+    top = y % bh == 0
+    for x in range(w):
+        mode = modes[by, x // bw]
+        blend = _wp_predict(rec, y, x, state, sub, maxval)
+        if mode == INTRA_WP:
+            p = _wp_sample(blend, maxval)
+        else:
+            p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
+        rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
+        _wp_update(state, sub, blend, y, x, rec[y, x])
+
+
+@njit(cache=True)
+def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step):
+    """Row y run by run of cells of one mode (no weighted-predictor cells in the row)."""
+    w = q.shape[1]
+    gw = (w + bw - 1) // bw
+    by = y // bh
+    top = y - by * bh == 0
+    cx = 0
+    while cx < gw:
+        x0 = cx * bw
+        mode = modes[by, cx]
+        cx += 1
+        if mode != INTER_MED:  # a run of cells of the same mode
+            while cx < gw and modes[by, cx] == mode:
+                cx += 1
+        x1 = min(w, cx * bw)
+        if mode == INTRA:
+            x = x0
+            if y == 0:
+                left = np.int64(rec[0, x0 - 1]) if x0 > 0 else np.int64((maxval + 1) >> 1)
+                for x in range(x0, x1):
+                    left = _rebuild(left, np.int64(q[0, x]), maxval, step)
+                    rec[0, x] = left
+                continue
+            if x0 == 0:
+                left = _rebuild(np.int64(rec[y - 1, 0]), np.int64(q[y, 0]), maxval, step)
+                rec[y, 0] = left
+                x = 1
+            else:
+                left = np.int64(rec[y, x0 - 1])
+            for x in range(x, x1):
+                left = _rebuild(_med_select(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1])),
+                                np.int64(q[y, x]), maxval, step)
+                rec[y, x] = left
+        elif mode == INTER_MED and y > 0 and x0 > 0:
+            # the temporal residual's MED from the cell's own samples: edges on its border
+            x = x0
+            tu = np.int64(edges[1, y, x] if top else t[y - 1, x])
+            d = _med_select(np.int64(rec[y, x - 1]) - edges[0, y, x], np.int64(rec[y - 1, x]) - tu,
+                            np.int64(rec[y - 1, x - 1]) - edges[2, y, x])
+            left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]), maxval, step)
+            rec[y, x] = left
+            if top:
+                for x in range(x0 + 1, x1):
+                    d = _med_select(left - t[y, x - 1], np.int64(rec[y - 1, x]) - edges[1, y, x],
+                                    np.int64(rec[y - 1, x - 1]) - edges[2, y, x])
+                    left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]),
+                                    maxval, step)
+                    rec[y, x] = left
+            else:
+                for x in range(x0 + 1, x1):
+                    d = _med_select(left - t[y, x - 1], np.int64(rec[y - 1, x]) - t[y - 1, x],
+                                    np.int64(rec[y - 1, x - 1]) - t[y - 1, x - 1])
+                    left = _rebuild(min(max(np.int64(t[y, x]) + d, 0), maxval), np.int64(q[y, x]),
+                                    maxval, step)
+                    rec[y, x] = left
+        elif mode == INTER_MED:
+            for x in range(x0, x1):
+                p = _predict_at(rec, t, edges, y, x, mode, x == x0, top, maxval)
+                rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
+        else:
+            for x in range(x0, x1):
+                rec[y, x] = _rebuild(np.int64(t[y, x]), np.int64(q[y, x]), maxval, step)
 
 
 #: Warp parameters are in 1/2^WARP_SHIFT quarter samples of vector change per luma sample.

@@ -1,0 +1,215 @@
+"""The kernels as they were before the decode-speed rewrite (verbatim copies, _decode_plane with
+the weighted predictor of format v2 added): the fast kernels must return exactly what these return."""
+
+import numpy as np
+from numba import njit
+
+from triadic.kernels.context import CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES, _k_class, _level, _sign5
+from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _hypotheses, _predict_at, _wp_predict,
+                                     _wp_sample, _wp_update)
+
+
+
+@njit
+def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
+                      pad, latest):
+    """T, and the cross-boundary samples INTER_MED needs, for one plane.
+
+    t[y, x] is every inter cell's reference sample at its vector, or for a bi-predicted cell the
+    rounded mean of two references at two vectors (intra cells: the latest frame). INTER_MED
+    predicts the temporal residual from the left, top and top-left samples sampled with the
+    cell's own vectors; where those lie in another cell, ``edges`` holds them: edges[0] left,
+    edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
+    the chart, so the decoder has it before any residual of the frame.
+    """
+    h = refs.shape[1]
+    w = refs.shape[2]
+    t = np.empty((h, w), dtype=np.int32)
+    edges = np.zeros((3, h, w), dtype=np.int32)
+    for y in range(h):
+        by = y // bh
+        top = y % bh == 0
+        for x in range(w):
+            bx = x // bw
+            mode = modes[by, bx]
+            if mode == INTRA:
+                t[y, x] = refs[latest, y, x]
+                continue
+            s1 = slots[by, bx]
+            v1y = mvy[by, bx]
+            v1x = mvx[by, bx]
+            b = bi[by, bx]
+            s2 = slots2[by, bx]
+            v2y = mv2y[by, bx]
+            v2x = mv2x[by, bx]
+            t[y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x, fby, fbx, pad)
+            if mode == INTER_MED:
+                left = x % bw == 0
+                if left and x > 0:
+                    edges[0, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y, x - 1,
+                                                 fby, fbx, pad)
+                if top and y > 0:
+                    edges[1, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1, x,
+                                                 fby, fbx, pad)
+                if (left or top) and x > 0 and y > 0:
+                    edges[2, y, x] = _hypotheses(refs, ups, s1, v1y, v1x, b, s2, v2y, v2x, y - 1,
+                                                 x - 1, fby, fbx, pad)
+    return t, edges
+
+
+@njit
+def _decode_plane(q, t, edges, modes, bh, bw, maxval, step, use_wp=False):
+    """Inverse of ``_encode_plane``: the reconstruction from the quantised residual (sample by
+    sample; with the weighted predictor as format v2 added it)."""
+    h, w = q.shape
+    rec = np.empty((h, w), dtype=np.int32)
+    modulus = maxval + 1
+    state = np.zeros((5, 2, w + 2), dtype=np.int64)
+    sub = np.empty(4, dtype=np.int64)
+    blend = np.int64(0)
+    for y in range(h):
+        by = y // bh
+        top = y % bh == 0
+        for x in range(w):
+            mode = modes[by, x // bw]
+            if use_wp:
+                blend = _wp_predict(rec, y, x, state, sub, maxval)
+            if mode == INTRA_WP:
+                p = _wp_sample(blend, maxval)
+            else:
+                p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
+            if step == 1:
+                v = p + q[y, x]  # p in [0, m), q in [-m/2, m/2): one wrap at most
+                if v < 0:
+                    v += modulus
+                elif v >= modulus:
+                    v -= modulus
+                rec[y, x] = v
+            else:
+                rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
+            if use_wp:
+                _wp_update(state, sub, blend, y, x, rec[y, x])
+    return rec
+
+
+@njit
+def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
+    """E16: 16 x the expected |residual| of each sample, from what the decoder already has.
+
+    ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
+    ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
+    Samples with neither source get -1.
+    """
+    if use_prev:
+        h, w = prev_q.shape
+    else:
+        h = -(-luma_q.shape[0] >> sy)
+        w = -(-luma_q.shape[1] >> sx)
+    out = np.empty((h, w), dtype=np.int32)
+    for y in range(h):
+        for x in range(w):
+            total = 0
+            sources = 0
+            if use_prev:
+                s = 0
+                n = 0
+                for yy in range(max(0, y - 1), min(h, y + 2)):
+                    for xx in range(max(0, x - 1), min(w, x + 2)):
+                        s += abs(prev_q[yy, xx])
+                        n += 1
+                total += 16 * s // n
+                sources += 1
+            if use_luma:
+                lh, lw = luma_q.shape
+                s = 0
+                n = 0
+                for yy in range(y << sy, min(lh, (y + 1) << sy)):
+                    for xx in range(x << sx, min(lw, (x + 1) << sx)):
+                        s += abs(luma_q[yy, xx])
+                        n += 1
+                if n:
+                    total += 16 * s // n
+                    sources += 1
+            out[y, x] = total // sources if sources else -1
+    return out
+
+
+@njit
+def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k):
+    """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
+
+    ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
+    holds digit k where already coded (earlier phases), 0 elsewhere.
+    """
+    h, w = v.shape
+    pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
+    ctx = np.empty(pos.size, dtype=np.int32)
+    n = 0
+    kc = _k_class(k)
+    step = 3 * pow3k
+    py, px = PHASES[phase]
+    nph = len(PHASES)
+    for y in range(py, h, 2):
+        by = y // kblock
+        for x in range(px, w, 2):
+            if not is_open[by, x // kblock]:
+                continue
+            u = abs(v[y, x]) // step
+            own = 0 if u == 0 else (1 if u == 1 else (2 if u <= 4 else 3))
+            s = 0    # magnitude of the neighbours' digits above k
+            cnt = 0  # neighbours (of earlier phases) whose digit k is nonzero
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    if yy == y and xx == x:
+                        continue
+                    d = dig[yy, xx]
+                    if d != 0:
+                        cnt += 1
+                    s += abs(v[yy, xx] - d * pow3k)
+            lev_n = _level(s // (2 * pow3k))
+            e = e16[y, x]
+            lev_e = LEVELS if e < 0 else _level(e // (4 * pow3k))
+            pstate = 0 if phase == 0 else 1 + 4 * (phase - 1) + min(cnt, 3)
+            pos[n] = y * w + x
+            ctx[n] = (((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
+                       * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
+            n += 1
+    return pos[:n], ctx[:n]
+
+
+@njit
+def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
+    """Contexts of the signs of the nonzero digits at flat positions ``pos``.
+
+    Own state (no digit above k, or the sign of the part above k and whether it is a single
+    digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
+    4 neighbours' parts above k, phase, plane, channel and sample class.
+    """
+    h, w = v.shape
+    ctx = np.empty(pos.size, dtype=np.int32)
+    kc = _k_class(k)
+    step = 3 * pow3k
+    for i in range(pos.size):
+        y = pos[i] // w
+        x = pos[i] - y * w
+        own_v = v[y, x]
+        u = abs(own_v) // step
+        if own_v == 0:
+            own = 0
+        elif own_v > 0:
+            own = 1 if u == 1 else 2
+        else:
+            own = 3 if u == 1 else 4
+        sd = 0
+        sh = 0
+        for yy in range(max(0, y - 1), min(h, y + 2)):
+            for xx in range(max(0, x - 1), min(w, x + 2)):
+                if yy == y and xx == x:
+                    continue
+                d = dig[yy, xx]
+                sd += d
+                if yy == y or xx == x:
+                    sh += np.sign(v[yy, xx] - d * pow3k)
+        ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
+                   + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
+    return ctx

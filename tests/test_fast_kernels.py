@@ -1,0 +1,159 @@
+"""The fast prediction and context kernels return exactly what the plain ones they replaced return
+(tests/reference_kernels.py), on random charts, vectors far outside the frame, odd sizes, every
+mode and plane, lossless and near-lossless."""
+
+import numpy as np
+import pytest
+
+import reference_kernels as ref
+from triadic.kernels import context as ck
+from triadic.kernels.interp import upsample_h264
+from triadic.kernels.predict import INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane, motion_compensate
+
+PAD = 8
+CASES = [(1, 1, 4, 4, 2, 2), (5, 7, 4, 4, 2, 2), (37, 23, 4, 4, 2, 2), (19, 33, 2, 2, 3, 3),
+         (21, 17, 4, 2, 2, 3), (64, 48, 4, 4, 2, 2), (13, 29, 2, 2, 3, 3)]
+
+
+def _chart(rng, h, w, bh, bw, lags=4, reach=40, leaf=1):
+    """Random per-cell grids; with ``leaf`` > 1, constant over leaf x leaf cells (runs of cells
+    that share mode and vectors, as real charts have)."""
+    gh, gw = -(-h // bh) + 1, -(-w // bw) + 1  # grids may be larger than the plane
+    lh, lw = -(-gh // leaf), -(-gw // leaf)
+    modes = rng.integers(0, NUM_MODES, (lh, lw)).astype(np.int8)
+    slots = rng.integers(0, lags, (lh, lw)).astype(np.int64)
+    slots2 = rng.integers(0, lags, (lh, lw)).astype(np.int64)
+    big = rng.random((lh, lw)) < 0.2
+    mv = rng.integers(-reach, reach + 1, (4, lh, lw)).astype(np.int32)
+    mv[:, big] *= 50  # far outside the frame: edge clamps
+    bi = (rng.random((lh, lw)) < 0.3).astype(np.int8)
+    grids = [modes, slots, mv[0], mv[1], bi, slots2, mv[2], mv[3]]
+    return [np.ascontiguousarray(np.repeat(np.repeat(g, leaf, 0), leaf, 1)[:gh, :gw]) for g in grids]
+
+
+@pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
+@pytest.mark.parametrize("quarter", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("leaf", [1, 2, 4])
+def test_motion_compensate_matches_reference(h, w, bh, bw, fby, fbx, quarter, seed, leaf):
+    rng = np.random.default_rng(seed)
+    maxval = 1023 if seed == 2 else 255
+    refs = rng.integers(0, maxval + 1, (4, h, w)).astype(np.int32)
+    if quarter:
+        ups = np.zeros((4, 4 * (h + 2 * PAD), 4 * (w + 2 * PAD)), np.uint16)
+        for s in range(4):
+            upsample_h264(refs[s], PAD, maxval, ups[s])
+        fby = fbx = 2
+    else:
+        ups = np.zeros((1, 1, 1), np.int32)
+    chart = _chart(rng, h, w, bh, bw, leaf=leaf)
+    args = (refs, ups, *chart, bh, bw, fby, fbx, PAD, 1)
+    t, edges = motion_compensate(*args)
+    t0, edges0 = ref.motion_compensate(*args)
+    assert np.array_equal(t, t0)
+    assert np.array_equal(edges, edges0)
+    if quarter:  # the decoder's way: H.264 samples of just the blocks used, no quarter planes
+        t, edges = motion_compensate(refs, np.zeros((1, 1, 1), np.int32), *args[2:], maxval)
+        assert np.array_equal(t, t0)
+        assert np.array_equal(edges, edges0)
+
+
+@pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
+@pytest.mark.parametrize("step", [1, 3, 9])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("leaf", [1, 3])
+@pytest.mark.parametrize("wp", [False, True])
+def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf, wp):
+    rng = np.random.default_rng(seed)
+    maxval = 255 if seed else 65535
+    src = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    if seed == 1:  # smooth content too, where predictions are good
+        src = np.clip(np.add.outer(np.arange(h) * 3, np.arange(w) * 2) + rng.integers(0, 3, (h, w)), 0, maxval).astype(np.int32)
+    t = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    edges = rng.integers(0, maxval + 1, (3, h, w)).astype(np.int32)
+    modes = _chart(rng, h, w, bh, bw, leaf=leaf)[0]
+    if seed == 2:
+        modes[:] = INTRA
+    if wp:  # about half the intra cells use the weighted predictor, on some rows none do
+        pick = (modes == INTRA) & (rng.integers(0, 2, modes.shape) == 1)
+        pick[::3] = False
+        modes[pick] = INTRA_WP
+    args = (t, edges, modes, bh, bw, maxval, step, wp)
+    q, rec = _encode_plane(src, *args)
+    assert np.array_equal(_decode_plane(q, *args), rec)
+    assert np.array_equal(ref._decode_plane(q, *args), rec)
+    wild = rng.integers(-(maxval + 1) // 2, (maxval + 1) // 2, (h, w)).astype(np.int32)
+    assert np.array_equal(_decode_plane(wild, *args), ref._decode_plane(wild, *args))
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (17, 9), (40, 33)])
+@pytest.mark.parametrize("sy, sx", [(0, 0), (1, 1), (0, 1)])
+@pytest.mark.parametrize("use_prev, use_luma", [(True, False), (False, True), (True, True)])
+def test_expected_magnitude_matches_reference(h, w, sy, sx, use_prev, use_luma):
+    rng = np.random.default_rng(h * w + sy)
+    luma = rng.integers(-300, 300, (h, w)).astype(np.int32)
+    ch, cw = -(-h >> sy), -(-w >> sx)
+    prev = rng.integers(-70000, 70000, (ch, cw)).astype(np.int32) if use_prev else np.zeros((1, 1), np.int32)
+    if use_prev and not use_luma:
+        prev = rng.integers(-70000, 70000, (h, w)).astype(np.int32)
+    args = (prev, luma, sy, sx, use_prev, use_luma)
+    assert np.array_equal(ck.expected_magnitude(*args), ref.expected_magnitude(*args))
+
+
+def _pass_state(rng, h, w, k, phase, density):
+    """A partial residual as the decoder holds it before phase ``phase`` of plane k."""
+    top = k + 1 + int(rng.integers(0, 3))
+    q = rng.integers(-(3 ** top) // 2, 3 ** top // 2 + 1, (h, w))
+    q[rng.random((h, w)) > density] = 0
+    from triadic.kernels.ternary import _digits
+    digits = _digits(q.astype(np.int32).ravel(), top + 1).reshape(top + 1, h, w)
+    above = sum(digits[j].astype(np.int64) * 3 ** j for j in range(k + 1, top + 1))
+    dig = np.zeros((h, w), np.int8)
+    for ph in range(phase):
+        py, px = ck.PHASES[ph]
+        dig[py::2, px::2] = digits[k, py::2, px::2]
+    v = (above + dig.astype(np.int64) * 3 ** k).astype(np.int32)
+    return v, dig
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (3, 2), (16, 16), (19, 37), (33, 20)])
+@pytest.mark.parametrize("k", [0, 1, 4])
+@pytest.mark.parametrize("phase", range(4))
+def test_contexts_match_reference(h, w, k, phase):
+    rng = np.random.default_rng(h * 100 + w + k)
+    for density in (0.1, 0.9):
+        v, dig = _pass_state(rng, h, w, k, phase, density)
+        kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
+        is_open = (rng.random(kb_shape) < 0.7).astype(np.int8)
+        e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
+        cls = rng.integers(0, 2, (h, w)).astype(np.int8)
+        args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
+        sums = np.full((h, w), -7, np.int32)
+        ck.neighbour_sums((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, sums)
+        pos, ctx = ck.magnitude_contexts(*args, sums)
+        pos0, ctx0 = ref.magnitude_contexts(*args)
+        assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
+        where = pos[rng.random(pos.size) < 0.5]
+        sargs = (v, dig, where, cls, k, phase, 0, int(3 ** k))
+        assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
+
+
+
+@pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2)])
+def test_sample_classes(h, w, bh, bw):
+    """What codec._Segment.sample_classes computed with np.repeat before."""
+    modes = _chart(np.random.default_rng(h + w), h, w, bh, bw, leaf=2)[0]
+    inter = (modes != INTRA).astype(np.int8)
+    cells = np.repeat(np.repeat(inter, bh, axis=0), bw, axis=1)[:h, :w]
+    assert np.array_equal(ck.sample_classes(modes, bh, bw, h, w), cells)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
+def test_mix_prediction_activity(h, w):
+    rng = np.random.default_rng(h * 31 + w)
+    t = rng.integers(0, 1024, (h, w)).astype(np.int32)
+    e16 = rng.integers(-1, 5000, (h, w)).astype(np.int32)
+    expected = e16.copy()
+    ck.mix_activity(expected, ck.prediction_activity(t))
+    ck.mix_prediction_activity(e16, t)
+    assert np.array_equal(e16, expected)
