@@ -58,9 +58,10 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
 
 
 @njit
-def _decode_plane(q, t, edges, modes, bh, bw, maxval, step, use_wp=False):
+def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual (sample by
-    sample; with the weighted predictor as format v2 added it)."""
+    sample; with the weighted predictor as format v2 added it: on the rows of cell rows holding
+    a weighted-predictor cell, its state zero at the start of every run of such cell rows)."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
     modulus = maxval + 1
@@ -70,6 +71,13 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step, use_wp=False):
     for y in range(h):
         by = y // bh
         top = y % bh == 0
+        use_wp = False
+        above = False
+        for cx in range(modes.shape[1]):
+            use_wp = use_wp or modes[by, cx] == INTRA_WP
+            above = above or (by > 0 and modes[by - 1, cx] == INTRA_WP)
+        if use_wp and top and not above:
+            state[:, :, :] = 0
         for x in range(w):
             mode = modes[by, x // bw]
             if use_wp:

@@ -78,7 +78,7 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf
         pick = (modes == INTRA) & (rng.integers(0, 2, modes.shape) == 1)
         pick[::3] = False
         modes[pick] = INTRA_WP
-    args = (t, edges, modes, bh, bw, maxval, step, wp)
+    args = (t, edges, modes, bh, bw, maxval, step)
     q, rec = _encode_plane(src, *args)
     assert np.array_equal(_decode_plane(q, *args), rec)
     assert np.array_equal(ref._decode_plane(q, *args), rec)

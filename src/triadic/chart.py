@@ -92,10 +92,6 @@ class Chart:
         """The modes the plane kernels read: INTRA_WP where an intra leaf uses the weighted predictor."""
         return np.where((self.modes == INTRA) & (self.wp != 0), np.int8(INTRA_WP), self.modes)
 
-    @property
-    def uses_wp(self) -> bool:
-        return bool(np.any((self.modes == INTRA) & (self.wp != 0)))
-
     def summary(self) -> dict:
         """Histograms of the leaves' modes, lags and depths (for the per-frame log)."""
         cy, cx = self.leaves()

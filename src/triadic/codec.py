@@ -183,8 +183,7 @@ class _Segment:
         """The arguments after the samples of _encode_plane / _decode_plane for plane c."""
         sy, sx = self.shifts[c]
         t, edges = ts[c] if ts is not None else (_EMPTY, _NONE3)
-        return (t, edges, chart.plane_modes(), CELL >> sy, CELL >> sx, self.maxima[c], self.step,
-                chart.uses_wp)
+        return (t, edges, chart.plane_modes(), CELL >> sy, CELL >> sx, self.maxima[c], self.step)
 
 
 # --------------------------------------------------------------------------------------------------

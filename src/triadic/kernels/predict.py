@@ -377,7 +377,29 @@ def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
 
 
 @njit(cache=True)
-def _encode_plane(src, t, edges, modes, bh, bw, maxval, step, use_wp):
+def _wp_rows(modes):
+    """Per cell row, whether it holds a cell predicted by the weighted predictor. The predictor
+    runs on the sample rows of those cell rows only; its state starts from zero at the first row of
+    every run of such cell rows."""
+    gh, gw = modes.shape
+    out = np.zeros(gh, dtype=np.bool_)
+    for cy in range(gh):
+        for cx in range(gw):
+            if modes[cy, cx] == INTRA_WP:
+                out[cy] = True
+                break
+    return out
+
+
+@njit(cache=True, inline="always")
+def _wp_band_start(wp_rows, y, bh):
+    """Row y starts a run of weighted-predictor cell rows: the predictor's state restarts."""
+    by = y // bh
+    return wp_rows[by] and y % bh == 0 and (by == 0 or not wp_rows[by - 1])
+
+
+@njit(cache=True)
+def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
     ``modes`` is per cell of bh x bw samples; ``t``/``edges`` come from motion_compensate.
@@ -385,8 +407,7 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step, use_wp):
     [0, maxval]; with step == 1 this is lossless, the reconstruction equals ``src`` and the
     residual is reduced modulo maxval + 1 into [-(maxval+1)/2, (maxval+1)/2) (as JPEG-LS does:
     the decoder knows the sample range, so wrap-around costs nothing and noise stays b bits).
-    ``modes`` may hold INTRA_WP; ``use_wp`` says whether any cell does (WP then runs over the
-    whole plane, since its state follows every sample).
+    ``modes`` may hold INTRA_WP (see _wp_rows for where the weighted predictor runs).
     """
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
@@ -397,9 +418,13 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step, use_wp):
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
     blend = np.int64(0)
+    wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
         top = y % bh == 0
+        use_wp = wp_rows[by]
+        if _wp_band_start(wp_rows, y, bh):
+            state[:] = 0
         for x in range(w):
             mode = modes[by, x // bw]
             if use_wp:
@@ -445,34 +470,25 @@ def _med_select(a, b, c):
 
 
 @njit(cache=True)
-def _decode_plane(q, t, edges, modes, bh, bw, maxval, step, use_wp):
+def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
 
-    Rows without weighted-predictor cells go run by run of cells of one mode (the mode is read
-    once per run, intra runs keep their left neighbour in a register), and the weighted
-    predictor's state, when the plane uses it, follows them afterwards; rows with such cells go
+    Rows of cell rows without weighted-predictor cells go run by run of cells of one mode (the
+    mode is read once per run, intra runs keep their left neighbour in a register); the others
     sample by sample through ``_predict_at`` and the weighted predictor.
     """
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
-    gh, gw = modes.shape
-    wp_rows = np.zeros(gh, dtype=np.bool_)
-    if use_wp:
-        for cy in range(gh):
-            for cx in range(gw):
-                if modes[cy, cx] == INTRA_WP:
-                    wp_rows[cy] = True
-                    break
+    wp_rows = _wp_rows(modes)
     for y in range(h):
         if wp_rows[y // bh]:
+            if _wp_band_start(wp_rows, y, bh):
+                state[:] = 0
             _decode_row_samples(q, t, edges, modes, rec, y, bh, bw, maxval, step, state, sub)
         else:
             _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step)
-            if use_wp:
-                for x in range(w):
-                    _wp_update(state, sub, _wp_predict(rec, y, x, state, sub, maxval), y, x, rec[y, x])
     return rec
 
 
