@@ -19,7 +19,7 @@ COST = np.round(256.0 * (1.0 + 1.6 * np.log2(1.0 + np.arange(_COST_SIZE)))).asty
 @njit(cache=True, inline="always")
 def _cost(cost, r, step):
     """Estimated bits (1/256) of residual r once quantised with ``step`` (1: lossless)."""
-    a = (abs(r) + step // 2) // step
+    a = abs(r) if step == 1 else (abs(r) + step // 2) // step  # no division when lossless
     return cost[a] if a < cost.size else cost[cost.size - 1]
 
 
@@ -44,14 +44,23 @@ def _clampi(v, lo, hi):
 
 @njit(cache=True)
 def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
-    """SAD of a block against reference ``slot`` at an integer displacement (edges extended)."""
+    """SAD of a block against reference ``slot`` at an integer displacement (edges extended).
+
+    Stops after the first row at which the sum reaches ``limit``."""
     h = refs.shape[1]
     w = refs.shape[2]
     s = 0
+    if y0 + dy >= 0 and y1 - 1 + dy < h and x0 + dx >= 0 and x1 - 1 + dx < w:
+        for y in range(y0, y1):  # inside the plane: no clamps
+            for x in range(x0, x1):
+                s += abs(np.int64(cur[y, x]) - refs[slot, y + dy, x + dx])
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
         ry = _clampi(y + dy, 0, h - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - refs[slot, ry, _clampi(x + dx, 0, w - 1)])
+            s += abs(np.int64(cur[y, x]) - refs[slot, ry, _clampi(x + dx, 0, w - 1)])
         if s >= limit:
             return s
     return s
@@ -63,10 +72,20 @@ def _sad_up(cur, ups, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     hh = ups.shape[1]
     ww = ups.shape[2]
     s = 0
+    oy = 4 * pad + mvy
+    ox = 4 * pad + mvx
+    if 4 * y0 + oy >= 0 and 4 * (y1 - 1) + oy < hh and 4 * x0 + ox >= 0 and 4 * (x1 - 1) + ox < ww:
+        for y in range(y0, y1):  # inside the padded plane: no clamps
+            ry = 4 * y + oy
+            for x in range(x0, x1):
+                s += abs(np.int64(cur[y, x]) - np.int64(ups[slot, ry, 4 * x + ox]))
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
-        ry = _clampi(4 * (y + pad) + mvy, 0, hh - 1)
+        ry = _clampi(4 * y + oy, 0, hh - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - np.int64(ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)]))
+            s += abs(np.int64(cur[y, x]) - np.int64(ups[slot, ry, _clampi(4 * x + ox, 0, ww - 1)]))
         if s >= limit:
             return s
     return s
@@ -78,13 +97,29 @@ def _bi_sad(cur, ups, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
     hh = ups.shape[1]
     ww = ups.shape[2]
     s = 0
+    o1y = 4 * pad + v1y
+    o1x = 4 * pad + v1x
+    o2y = 4 * pad + v2y
+    o2x = 4 * pad + v2x
+    if (4 * y0 + min(o1y, o2y) >= 0 and 4 * (y1 - 1) + max(o1y, o2y) < hh
+            and 4 * x0 + min(o1x, o2x) >= 0 and 4 * (x1 - 1) + max(o1x, o2x) < ww):
+        for y in range(y0, y1):  # inside the padded planes: no clamps
+            r1 = 4 * y + o1y
+            r2 = 4 * y + o2y
+            for x in range(x0, x1):
+                a = np.int64(ups[s1, r1, 4 * x + o1x])
+                b = np.int64(ups[s2, r2, 4 * x + o2x])
+                s += abs(np.int64(cur[y, x]) - ((a + b + 1) >> 1))
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
-        r1 = _clampi(4 * (y + pad) + v1y, 0, hh - 1)
-        r2 = _clampi(4 * (y + pad) + v2y, 0, hh - 1)
+        r1 = _clampi(4 * y + o1y, 0, hh - 1)
+        r2 = _clampi(4 * y + o2y, 0, hh - 1)
         for x in range(x0, x1):
-            a = np.int64(ups[s1, r1, _clampi(4 * (x + pad) + v1x, 0, ww - 1)])
-            b = np.int64(ups[s2, r2, _clampi(4 * (x + pad) + v2x, 0, ww - 1)])
-            s += abs(cur[y, x] - ((a + b + 1) >> 1))
+            a = np.int64(ups[s1, r1, _clampi(4 * x + o1x, 0, ww - 1)])
+            b = np.int64(ups[s2, r2, _clampi(4 * x + o2x, 0, ww - 1)])
+            s += abs(np.int64(cur[y, x]) - ((a + b + 1) >> 1))
         if s >= limit:
             return s
     return s
@@ -120,27 +155,35 @@ def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, 
     """Integer refinement (+-1) around candidate vectors, then half and quarter refinement.
 
     Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus a
-    small vector-cost penalty.
+    small vector-cost penalty. An integer position is measured once even when the windows of
+    several candidates cover it (a second measurement could never win: ties keep the first).
     """
     big = np.int64(1) << 60
     best = big
     iy = 0
     ix = 0
+    n = 0
+    seen_y = np.empty(9 * cand_y.size, dtype=np.int64)
+    seen_x = np.empty(9 * cand_y.size, dtype=np.int64)
     for c in range(cand_y.size):
         by = (cand_y[c] + 2) >> 2
         bx = (cand_x[c] + 2) >> 2
-        seen = False
-        for e in range(c):  # the candidates often coincide
-            if (cand_y[e] + 2) >> 2 == by and (cand_x[e] + 2) >> 2 == bx:
-                seen = True
-        if seen:
-            continue
         for dy in range(-1, 2):
             for dx in range(-1, 2):
                 ty = by + dy
                 tx = bx + dx
                 if abs(ty) > search_range or abs(tx) > search_range:
                     continue
+                seen = False
+                for e in range(n):
+                    if seen_y[e] == ty and seen_x[e] == tx:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                seen_y[n] = ty
+                seen_x[n] = tx
+                n += 1
                 s = _sad(cur, refs, slot, y0, x0, y1, x1, ty, tx, best)
                 s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
                 if s < best:
@@ -149,8 +192,13 @@ def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, 
                     ix = tx
     sy = 4 * iy
     sx = 4 * ix
-    best = _sad_up(cur, ups, slot, y0, x0, y1, x1, sy, sx, pad, big) \
-        + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
+    if n == 0:
+        best = big
+    # else: the quarter-sample plane holds the reference itself at integer positions (edges
+    # replicated alike), so ``best`` is already the cost of (sy, sx) there
+    if best == big:
+        best = _sad_up(cur, ups, slot, y0, x0, y1, x1, sy, sx, pad, big) \
+            + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
     for step in (2, 1):
         cy = sy
         cx = sx
@@ -205,6 +253,14 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
     return c
 
 
+@njit(cache=True, inline="always")
+def _up_sample(ups, slot, y, x, vy, vx, pad):
+    """What ``_sample`` reads from the quarter-sample plane of ``slot`` (edges extended), inlined:
+    a call per sample with array arguments costs more in reference counting than the read."""
+    return np.int64(ups[slot, _clampi(4 * (y + pad) + vy, 0, ups.shape[1] - 1),
+                        _clampi(4 * (x + pad) + vx, 0, ups.shape[2] - 1)])
+
+
 @njit(cache=True)
 def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
                 bi=False, slot2=0, v2y=0, v2x=0):
@@ -217,12 +273,18 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
     bh = y1 - y0 + 1
     bw = x1 - x0 + 1
     tb = np.empty((bh, bw), dtype=np.int64)  # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
+    quarter = ups.shape[1] > 1  # luma always has its quarter-sample planes
     for i in range(bh):
         y = y0 - 1 + i
         for j in range(bw):
             x = x0 - 1 + j
             if (i == 0 and y < 0) or (j == 0 and x < 0):
                 tb[i, j] = 0
+            elif quarter:
+                a = _up_sample(ups, slot, y, x, vy, vx, pad)
+                if bi:
+                    a = (a + _up_sample(ups, slot2, y, x, v2y, v2x, pad) + 1) >> 1
+                tb[i, j] = a
             else:
                 tb[i, j] = _hypotheses(refs, ups, slot, vy, vx, bi, slot2, v2y, v2x, y, x, 2, 2, pad)
     c_inter = 0
