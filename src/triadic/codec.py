@@ -193,9 +193,11 @@ class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window)."""
 
     def __init__(self, header: StreamHeader, params: EncodeParams):
-        from .search import choose_chart  # encoder only: the decoder never imports the search
+        # encoder only: the decoder never imports the search
+        from .search import ReferencePlanes, choose_chart
 
         self._choose_chart = choose_chart
+        self._planes = ReferencePlanes()  # the search's planes derived from each reference
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
@@ -213,7 +215,8 @@ class FrameEncoder:
             chart = self._choose_chart(planes[0], seg.refs[0], seg.ups[0],
                                        seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                        seg.header.block_size, self.params.min_leaf,
-                                       self.params.search_range, seg.maxima[0], seg.step)
+                                       self.params.search_range, seg.maxima[0], seg.step,
+                                       self._planes)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
@@ -224,6 +227,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
+        self._planes.add(seg.head, seg.refs[0][seg.head], seg.ups[0][seg.head], len(seg.refs[0]))
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
