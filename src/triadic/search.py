@@ -1,9 +1,11 @@
 """Encoder only: choose each frame's chart by estimated description length (MDL).
 
 Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra or inter with a
-reference lag, a quarter-sample vector and INTER or INTER_MED; bottom-up pruning keeps a split
-only when it pays for its side information (kernels/motion.py). The decoder never imports this
-module.
+reference lag, a quarter-sample vector and INTER or INTER_MED, bi-prediction, and warps for
+leaves of at least WARP_MIN samples; bottom-up pruning keeps a split only when it pays for its
+side information (kernels/motion.py). ``ReferencePlanes`` keeps what the search derives from each
+reference (its phase-split quarter-sample plane, its half-resolution plane), computed once when
+the frame joins the window. The decoder never imports this module.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 Nothing reachable from the decoder imports this module.
 Costs are in 1/256 bit units from an integer table (``COST``), so decisions do not depend on
 the platform's floating point. Ties break on the first candidate tried.
+
+Speed notes: the hot loops read the quarter-sample planes split by phase (a block at one vector
+is contiguous rows of one phase), take a clamp-free path when a block lies inside the padded
+planes, and index with unsigned integers there (numba's wraparound test on signed indices keeps
+LLVM from vectorising the rows). Sampling in a loop goes through inlined helpers: a call per
+sample with array arguments costs more in reference counting than the read itself.
 """
 
 import numpy as np
@@ -42,7 +48,7 @@ def _clampi(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
     """SAD of a block against reference ``slot`` at an integer displacement (edges extended).
 
@@ -95,7 +101,7 @@ def _up_sample(ph, slot, y, x, vy, vx, pad):
     return np.int64(ph[slot, qy & 3, qx & 3, qy >> 2, qx >> 2])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector.
 
@@ -131,7 +137,7 @@ def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bi_sad(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
     """SAD against the mean of two quarter-sample references."""
     hq4 = 4 * ph.shape[3]
@@ -453,6 +459,67 @@ def _fit_warp(qy, qx, half):
 
 
 @njit(cache=True)
+def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
+               maxval, cost, step, c_best, p_out):
+    """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
+
+    Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
+    (family TRANSLATION and mode -1 when none is), its parameters in ``p_out``."""
+    wby, wbx, pa = _fit_warp(qy, qx, size * cell // 2)
+    m_best = -1
+    f_best = TRANSLATION
+    for fam in (SIMILARITY, AFFINE):
+        p = pa.copy()
+        if fam == SIMILARITY:
+            zoom = (pa[0] + pa[3]) // 2
+            rot = (pa[2] - pa[1]) // 2
+            p[0] = zoom
+            p[1] = -rot
+            p[2] = rot
+            p[3] = zoom
+        if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
+            continue
+        wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
+        for j in range(4 if fam == AFFINE else 2):
+            wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
+        w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
+                                     wby, wbx, p, maxval, cost, step)
+        better = False
+        if w_inter + wside < c_best:
+            c_best = w_inter + wside
+            m_best = INTER
+            better = True
+        if w_med + wside < c_best:
+            c_best = w_med + wside
+            m_best = INTER_MED
+            better = True
+        if better:
+            f_best = fam
+            for j in range(4):
+                p_out[j] = p[j]
+    return c_best, m_best, f_best, wby, wbx
+
+
+@njit(cache=True)
+def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
+    """Per chart cell, ``_intra_cost`` of its samples (0 beyond the frame). MED intra over the
+    source does not depend on the partition, so a leaf's intra cost is the sum over its cells."""
+    h, w = cur.shape
+    out = np.zeros((gh, gw), dtype=np.int64)
+    for cy in range(gh):
+        y0 = cy * cell
+        if y0 >= h:
+            break
+        for cx in range(gw):
+            x0 = cx * cell
+            if x0 >= w:
+                break
+            out[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + cell, h), min(x0 + cell, w), maxval,
+                                      cost, step)
+    return out
+
+
+@njit(cache=True)
 def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
@@ -460,8 +527,15 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
     intra, or for each lag the best quarter-sample vector (coarse full search at the root for
     lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
-    with INTER or INTER_MED. Then, bottom up, a node splits only when its children plus the
-    split flag cost less than the node as one leaf (MDL pruning).
+    with INTER or INTER_MED, then bi-prediction from the two best lags. Leaves of at least
+    ``warp_min`` samples also try similarity and affine warps at their best lag, fitted to their
+    quadrants' vectors: the children's vectors at that lag when the node has children (so the
+    warp needs no search of its own and is tried after bi-prediction), else a search of each
+    quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
+    less than the node as one leaf (MDL pruning).
+
+    ``ph`` holds the references' quarter-sample planes split by phase (``phase_split``),
+    ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
     """
     h, w = cur.shape
     n = root // cell
@@ -493,6 +567,9 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     base_g = np.zeros((2, gh, gw), dtype=np.int32)
     warp_g = np.zeros((4, gh, gw), dtype=np.int32)
     qy = np.zeros(4, dtype=np.int64)
+    cand_y = np.zeros(4, dtype=np.int32)
+    cand_x = np.zeros(4, dtype=np.int32)
+    intra_g = _intra_cells(cur, cell, gh, gw, maxval, cost, step)
     qx = np.zeros(4, dtype=np.int64)
     lag_cost = np.zeros(lag_slots.size, dtype=np.int64)
     leaf_bi = np.zeros(total, dtype=np.int8)
@@ -520,7 +597,12 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             continue
                         y1 = min(y0 + size * cell, h)
                         x1 = min(x0 + size * cell, w)
-                        c_best = 256 + _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step)  # + mode symbol
+                        cy_ = ry + iy * size
+                        cx_ = rx + ix * size
+                        c_best = 256  # the mode symbol
+                        for yy in range(cy_, cy_ + size):
+                            for xx in range(cx_, cx_ + size):
+                                c_best += intra_g[yy, xx]
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
@@ -536,10 +618,14 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             else:
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
-                            cy_ = (ry + iy * size)
-                            cx_ = (rx + ix * size)
-                            cand_y = np.array([c0y, 0, py, prev_mvy[cy_, cx_]], dtype=np.int32)
-                            cand_x = np.array([c0x, 0, px, prev_mvx[cy_, cx_]], dtype=np.int32)
+                            cand_y[0] = c0y
+                            cand_y[1] = 0
+                            cand_y[2] = py
+                            cand_y[3] = prev_mvy[cy_, cx_]
+                            cand_x[0] = c0x
+                            cand_x[1] = 0
+                            cand_x[2] = px
+                            cand_x[3] = prev_mvx[cy_, cx_]
                             vy, vx = _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1,
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
@@ -560,57 +646,34 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                                 leaf_family[node] = TRANSLATION
                                 leaf_base[node, 0] = vy
                                 leaf_base[node, 1] = vx
-                        if (m_best != INTRA and size * cell >= warp_min and y1 - y0 == size * cell
-                                and x1 - x0 == size * cell):
-                            # warps, for the best lag only: fit the four quadrants' vectors and
-                            # try similarity and affine
+                        if (d == max_d and m_best != INTRA and size * cell >= warp_min
+                                and y1 - y0 == size * cell and x1 - x0 == size * cell):
+                            # warps of a leaf without children, for the best lag only: search
+                            # the four quadrants around its vector, fit, try similarity and affine
+                            # (leaves with children take their children's vectors, below)
                             li = l_best - 1
                             slot = lag_slots[li]
                             vy = leaf_vy[node, li]
                             vx = leaf_vx[node, li]
                             hs = size * cell // 2
+                            cand_y[0] = vy
+                            cand_x[0] = vx
                             for k in range(4):
                                 qy0 = y0 + (k >> 1) * hs
                                 qx0 = x0 + (k & 1) * hs
-                                cand_y = np.array([vy], dtype=np.int32)
-                                cand_x = np.array([vx], dtype=np.int32)
                                 qy[k], qx[k] = _best_vector(cur, refs, ph, slot, pad, qy0, qx0,
-                                                            qy0 + hs, qx0 + hs, cand_y, cand_x,
-                                                            vy, vx, search_range)
-                            wby, wbx, pa = _fit_warp(qy, qx, hs)
-                            for fam in (SIMILARITY, AFFINE):
-                                p = pa.copy()
-                                if fam == SIMILARITY:
-                                    zoom = (pa[0] + pa[3]) // 2
-                                    rot = (pa[2] - pa[1]) // 2
-                                    p[0] = zoom
-                                    p[1] = -rot
-                                    p[2] = rot
-                                    p[3] = zoom
-                                if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
-                                    continue
-                                wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
-                                for j in range(4 if fam == AFFINE else 2):
-                                    wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
-                                w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0,
-                                                             ry + iy * size, rx + ix * size, size,
-                                                             cell, h, w, wby, wbx, p, maxval, cost,
-                                                             step)
-                                better = False
-                                if w_inter + wside < c_best:
-                                    c_best = w_inter + wside
-                                    m_best = INTER
-                                    better = True
-                                if w_med + wside < c_best:
-                                    c_best = w_med + wside
-                                    m_best = INTER_MED
-                                    better = True
-                                if better:
-                                    leaf_family[node] = fam
-                                    leaf_base[node, 0] = wby
-                                    leaf_base[node, 1] = wbx
-                                    for j in range(4):
-                                        leaf_warp[node, j] = p[j]
+                                                            qy0 + hs, qx0 + hs, cand_y[:1],
+                                                            cand_x[:1], vy, vx, search_range)
+                            c_w, m_w, f_w, wby, wbx = _try_warps(
+                                cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
+                                cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step, c_best,
+                                leaf_warp[node])
+                            if m_w >= 0:
+                                c_best = c_w
+                                m_best = m_w
+                                leaf_family[node] = f_w
+                                leaf_base[node, 0] = wby
+                                leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
                         if nlags >= 2 and m_best != INTRA and leaf_family[node] == TRANSLATION:
                             # bi-prediction: the best lag's vector averaged with the next best lag's
@@ -660,6 +723,36 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
+            # warps of leaves with children, for their best lag: the quadrants' vectors are the
+            # children's vectors at that lag (no search of their own); a warp replaces the
+            # leaf's translation or bi-prediction when it costs less
+            for d in range(max_d - 1, -1, -1):
+                size = n >> d
+                if size * cell < warp_min:
+                    continue
+                for iy in range(1 << d):
+                    for ix in range(1 << d):
+                        node = offsets[d] + iy * (1 << d) + ix
+                        y0 = (ry + iy * size) * cell
+                        x0 = (rx + ix * size) * cell
+                        if y0 + size * cell > h or x0 + size * cell > w or leaf_mode[node] == INTRA:
+                            continue
+                        li = leaf_lag[node] - 1
+                        for k in range(4):
+                            kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
+                            qy[k] = leaf_vy[kid, li]
+                            qx[k] = leaf_vx[kid, li]
+                        c_w, m_w, f_w, wby, wbx = _try_warps(
+                            cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
+                            size, cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step,
+                            leaf_cost[node], leaf_warp[node])
+                        if m_w >= 0:
+                            leaf_cost[node] = c_w
+                            leaf_mode[node] = m_w
+                            leaf_family[node] = f_w
+                            leaf_bi[node] = 0
+                            leaf_base[node, 0] = wby
+                            leaf_base[node, 1] = wbx
             # bottom-up pruning: split when the children and one split flag are cheaper
             for d in range(max_d, -1, -1):
                 for iy in range(1 << d):
