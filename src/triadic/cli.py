@@ -76,7 +76,7 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=_positive, help="encode at most N frames")
     p.add_argument("--keyint", type=_positive, default=60, help="keyframe (segment) interval (default 60)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                   help="search effort: fast (16x16 leaves, 1 reference, +-8), medium (leaves "
+                   help="search effort: fast (leaves down to 8x8, 1 reference, +-8), medium (leaves "
                         "down to 8x8, 4 references, +-32; the default), slow (down to 4x4, "
                         "4 references, +-64)")
     p.add_argument("--refs", type=_positive, metavar="M", dest="references",

@@ -197,6 +197,7 @@ class FrameEncoder:
         from . import search  # encoder only: the decoder never imports the search
 
         self._search = search
+        self._planes = search.ReferencePlanes()  # the search's planes derived from each reference
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
@@ -214,7 +215,8 @@ class FrameEncoder:
             chart = self._search.choose_chart(planes[0], seg.refs[0], seg.ups[0],
                                               seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                               seg.header.block_size, self.params.min_leaf,
-                                              self.params.search_range, seg.maxima[0], seg.step)
+                                              self.params.search_range, seg.maxima[0], seg.step,
+                                              self._planes)
         costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step)
         chart = self._search.choose_intra(chart, costs, keyframe, self.params.min_leaf)
         ts = seg.motion_compensated(chart)
@@ -227,6 +229,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
+        self._planes.add(seg.head, seg.refs[0][seg.head], seg.ups[0][seg.head], len(seg.refs[0]))
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1

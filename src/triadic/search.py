@@ -1,9 +1,11 @@
 """Encoder only: choose each frame's chart by estimated description length (MDL).
 
 Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra or inter with a
-reference lag, a quarter-sample vector and INTER or INTER_MED; bottom-up pruning keeps a split
-only when it pays for its side information (kernels/motion.py). The decoder never imports this
-module.
+reference lag, a quarter-sample vector and INTER or INTER_MED, bi-prediction, and warps for
+leaves of at least WARP_MIN samples; bottom-up pruning keeps a split only when it pays for its
+side information (kernels/motion.py). ``ReferencePlanes`` keeps what the search derives from each
+reference (its phase-split quarter-sample plane, its half-resolution plane), computed once when
+the frame joins the window. The decoder never imports this module.
 """
 
 from __future__ import annotations
@@ -25,23 +27,49 @@ def _half(plane: np.ndarray) -> np.ndarray:
     return ((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) >> 2).astype(np.int32)
 
 
+class ReferencePlanes:
+    """Encoder-only planes derived from each reference of the window, computed once when the
+    frame joins it (not once per frame that searches it): the quarter-sample plane split by
+    phase (``motion.phase_split``) and the 2x2-averaged plane of the coarse search."""
+
+    def __init__(self) -> None:
+        self.phases: np.ndarray | None = None  # (slots, 4, 4, Hq, Wq)
+        self.halves: np.ndarray | None = None  # (slots, ceil(H/2), ceil(W/2))
+
+    def add(self, slot: int, ref: np.ndarray, up: np.ndarray, slots: int) -> None:
+        """Reference ``ref`` (luma) with quarter-sample plane ``up`` is now in ring slot ``slot``."""
+        hq, wq = up.shape[0] // 4, up.shape[1] // 4
+        half = _half(ref)
+        if self.phases is None or self.phases.shape[3:] != (hq, wq) or self.phases.dtype != up.dtype:
+            self.phases = np.empty((slots, 4, 4, hq, wq), up.dtype)
+            self.halves = np.zeros((slots,) + half.shape, np.int32)
+        motion.phase_split(up, self.phases[slot])
+        self.halves[slot] = half
+
+
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | None,
                  lag_slots: np.ndarray, pad: int, prev: Chart | None, root: int, min_leaf: int,
-                 search_range: int, maxval: int, step: int = 1) -> Chart:
+                 search_range: int, maxval: int, step: int = 1,
+                 planes: ReferencePlanes | None = None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs``/``ups`` holding the frame at lag l; costs are
-    estimated for residuals quantised with ``step`` (3^j in near-lossless mode).
+    estimated for residuals quantised with ``step`` (3^j in near-lossless mode). ``planes`` holds
+    the derived planes of every slot in ``lag_slots`` (the encoder keeps them up to date); without
+    it they are derived here.
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
     if refs is None or lag_slots.size == 0:
         return chart
-    refs2 = np.stack([_half(r) for r in refs])
+    if planes is None:
+        planes = ReferencePlanes()
+        for slot in lag_slots:
+            planes.add(int(slot), refs[slot], ups[slot], len(refs))
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
     depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
-        cur, refs, ups, refs2, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
+        cur, refs, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
         min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 

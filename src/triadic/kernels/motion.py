@@ -3,6 +3,12 @@
 Nothing reachable from the decoder imports this module.
 Costs are in 1/256 bit units from an integer table (``COST``), so decisions do not depend on
 the platform's floating point. Ties break on the first candidate tried.
+
+Speed notes: the hot loops read the quarter-sample planes split by phase (a block at one vector
+is contiguous rows of one phase), take a clamp-free path when a block lies inside the padded
+planes, and index with unsigned integers there (numba's wraparound test on signed indices keeps
+LLVM from vectorising the rows). Sampling in a loop goes through inlined helpers: a call per
+sample with array arguments costs more in reference counting than the read itself.
 """
 
 import numpy as np
@@ -19,7 +25,7 @@ COST = np.round(256.0 * (1.0 + 1.6 * np.log2(1.0 + np.arange(_COST_SIZE)))).asty
 @njit(cache=True, inline="always")
 def _cost(cost, r, step):
     """Estimated bits (1/256) of residual r once quantised with ``step`` (1: lossless)."""
-    a = (abs(r) + step // 2) // step
+    a = abs(r) if step == 1 else (abs(r) + step // 2) // step  # no division when lossless
     return cost[a] if a < cost.size else cost[cost.size - 1]
 
 
@@ -42,49 +48,134 @@ def _clampi(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
-    """SAD of a block against reference ``slot`` at an integer displacement (edges extended)."""
+    """SAD of a block against reference ``slot`` at an integer displacement (edges extended).
+
+    Stops after the first row at which the sum reaches ``limit``."""
     h = refs.shape[1]
     w = refs.shape[2]
     s = 0
+    if y0 + dy >= 0 and y1 - 1 + dy < h and x0 + dx >= 0 and x1 - 1 + dx < w:
+        n = x1 - x0
+        for y in range(y0, y1):  # inside the plane: no clamps, unsigned indices (no wraparound
+            cy = np.uint64(y)    # test, so the row vectorises)
+            ry = np.uint64(y + dy)
+            t = 0
+            for k in range(n):
+                t += abs(np.int64(cur[cy, np.uint64(x0 + k)]) - refs[slot, ry, np.uint64(x0 + dx + k)])
+            s += t
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
         ry = _clampi(y + dy, 0, h - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - refs[slot, ry, _clampi(x + dx, 0, w - 1)])
+            s += abs(np.int64(cur[y, x]) - refs[slot, ry, _clampi(x + dx, 0, w - 1)])
         if s >= limit:
             return s
     return s
 
 
 @njit(cache=True)
-def _sad_up(cur, ups, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
-    """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector."""
-    hh = ups.shape[1]
-    ww = ups.shape[2]
+def phase_split(up, out):
+    """Write the quarter-sample plane ``up`` (4 Hq, 4 Wq) into ``out`` (4, 4, Hq, Wq) by phase:
+    out[fy, fx, y, x] = up[4 y + fy, 4 x + fx]. The search reads a block at one quarter-sample
+    vector as contiguous rows of one phase instead of every fourth sample of the plane."""
+    hq = out.shape[2]
+    wq = out.shape[3]
+    for y in range(hq):
+        for fy in range(4):
+            for x in range(wq):
+                for fx in range(4):
+                    out[fy, fx, y, x] = up[4 * y + fy, 4 * x + fx]
+
+
+@njit(cache=True, inline="always")
+def _up_sample(ph, slot, y, x, vy, vx, pad):
+    """What ``predict._sample`` reads from the quarter-sample plane of ``slot`` at (y, x) and a
+    quarter-sample vector (edges extended), from the phase planes; inlined, because a call per
+    sample with array arguments costs more in reference counting than the read."""
+    qy = _clampi(4 * (y + pad) + vy, 0, 4 * ph.shape[3] - 1)
+    qx = _clampi(4 * (x + pad) + vx, 0, 4 * ph.shape[4] - 1)
+    return np.int64(ph[slot, qy & 3, qx & 3, qy >> 2, qx >> 2])
+
+
+@njit(cache=True, inline="always")
+def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
+    """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector.
+
+    ``ph`` holds the quarter-sample planes split by phase (see ``phase_planes``), so a block at
+    one vector reads contiguous rows of one phase."""
+    hq = ph.shape[3]
+    wq = ph.shape[4]
     s = 0
+    oy = 4 * pad + mvy
+    ox = 4 * pad + mvx
+    if 4 * y0 + oy >= 0 and 4 * (y1 - 1) + oy < 4 * hq and 4 * x0 + ox >= 0 and 4 * (x1 - 1) + ox < 4 * wq:
+        fy = oy & 3
+        fx = ox & 3
+        dy = oy >> 2
+        dx = ox >> 2
+        n = x1 - x0
+        for y in range(y0, y1):  # inside the padded plane: no clamps, unsigned indices
+            cy = np.uint64(y)
+            ry = np.uint64(y + dy)
+            t = 0
+            for k in range(n):
+                t += abs(np.int64(cur[cy, np.uint64(x0 + k)])
+                         - np.int64(ph[slot, fy, fx, ry, np.uint64(x0 + dx + k)]))
+            s += t
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
-        ry = _clampi(4 * (y + pad) + mvy, 0, hh - 1)
         for x in range(x0, x1):
-            s += abs(cur[y, x] - np.int64(ups[slot, ry, _clampi(4 * (x + pad) + mvx, 0, ww - 1)]))
+            s += abs(np.int64(cur[y, x]) - _up_sample(ph, slot, y, x, mvy, mvx, pad))
         if s >= limit:
             return s
     return s
 
 
-@njit(cache=True)
-def _bi_sad(cur, ups, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
+@njit(cache=True, inline="always")
+def _bi_sad(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
     """SAD against the mean of two quarter-sample references."""
-    hh = ups.shape[1]
-    ww = ups.shape[2]
+    hq4 = 4 * ph.shape[3]
+    wq4 = 4 * ph.shape[4]
     s = 0
+    o1y = 4 * pad + v1y
+    o1x = 4 * pad + v1x
+    o2y = 4 * pad + v2y
+    o2x = 4 * pad + v2x
+    if (4 * y0 + min(o1y, o2y) >= 0 and 4 * (y1 - 1) + max(o1y, o2y) < hq4
+            and 4 * x0 + min(o1x, o2x) >= 0 and 4 * (x1 - 1) + max(o1x, o2x) < wq4):
+        f1y = o1y & 3
+        f1x = o1x & 3
+        d1y = o1y >> 2
+        d1x = o1x >> 2
+        f2y = o2y & 3
+        f2x = o2x & 3
+        d2y = o2y >> 2
+        d2x = o2x >> 2
+        n = x1 - x0
+        for y in range(y0, y1):  # inside the padded planes: no clamps, unsigned indices
+            cy = np.uint64(y)
+            r1 = np.uint64(y + d1y)
+            r2 = np.uint64(y + d2y)
+            t = 0
+            for k in range(n):
+                a = np.int64(ph[s1, f1y, f1x, r1, np.uint64(x0 + d1x + k)])
+                b = np.int64(ph[s2, f2y, f2x, r2, np.uint64(x0 + d2x + k)])
+                t += abs(np.int64(cur[cy, np.uint64(x0 + k)]) - ((a + b + 1) >> 1))
+            s += t
+            if s >= limit:
+                return s
+        return s
     for y in range(y0, y1):
-        r1 = _clampi(4 * (y + pad) + v1y, 0, hh - 1)
-        r2 = _clampi(4 * (y + pad) + v2y, 0, hh - 1)
         for x in range(x0, x1):
-            a = np.int64(ups[s1, r1, _clampi(4 * (x + pad) + v1x, 0, ww - 1)])
-            b = np.int64(ups[s2, r2, _clampi(4 * (x + pad) + v2x, 0, ww - 1)])
-            s += abs(cur[y, x] - ((a + b + 1) >> 1))
+            a = _up_sample(ph, s1, y, x, v1y, v1x, pad)
+            b = _up_sample(ph, s2, y, x, v2y, v2x, pad)
+            s += abs(np.int64(cur[y, x]) - ((a + b + 1) >> 1))
         if s >= limit:
             return s
     return s
@@ -95,6 +186,9 @@ def _mvd_cost(d):
     """Approximate bits (1/256 units) of one vector component difference."""
     a = abs(d)
     n = 0
+    while a >= 16:
+        a >>= 4
+        n += 4
     while a:
         a >>= 1
         n += 1
@@ -116,31 +210,36 @@ def _predictor(modes, mvy, mvx, cy, cx, size):
 
 
 @njit(cache=True)
-def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
+def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
     """Integer refinement (+-1) around candidate vectors, then half and quarter refinement.
 
     Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus a
-    small vector-cost penalty.
+    small vector-cost penalty. An integer position is measured once even when the windows of
+    several candidates cover it (a second measurement could never win: ties keep the first).
     """
     big = np.int64(1) << 60
     best = big
     iy = 0
     ix = 0
+    n = 0
     for c in range(cand_y.size):
         by = (cand_y[c] + 2) >> 2
         bx = (cand_x[c] + 2) >> 2
-        seen = False
-        for e in range(c):  # the candidates often coincide
-            if (cand_y[e] + 2) >> 2 == by and (cand_x[e] + 2) >> 2 == bx:
-                seen = True
-        if seen:
-            continue
         for dy in range(-1, 2):
             for dx in range(-1, 2):
                 ty = by + dy
                 tx = bx + dx
                 if abs(ty) > search_range or abs(tx) > search_range:
                     continue
+                seen = False  # in the window of an earlier candidate
+                for e in range(c):
+                    if (abs(ty - ((cand_y[e] + 2) >> 2)) <= 1
+                            and abs(tx - ((cand_x[e] + 2) >> 2)) <= 1):
+                        seen = True
+                        break
+                if seen:
+                    continue
+                n += 1
                 s = _sad(cur, refs, slot, y0, x0, y1, x1, ty, tx, best)
                 s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
                 if s < best:
@@ -149,8 +248,13 @@ def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, 
                     ix = tx
     sy = 4 * iy
     sx = 4 * ix
-    best = _sad_up(cur, ups, slot, y0, x0, y1, x1, sy, sx, pad, big) \
-        + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
+    if n == 0:
+        best = big
+    # else: the quarter-sample plane holds the reference itself at integer positions (edges
+    # replicated alike), so ``best`` is already the cost of (sy, sx) there
+    if best == big:
+        best = _sad_up(cur, ph, slot, y0, x0, y1, x1, sy, sx, pad, big) \
+            + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
     for step in (2, 1):
         cy = sy
         cx = sx
@@ -160,7 +264,7 @@ def _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, 
                     continue
                 ty = cy + dy
                 tx = cx + dx
-                s = _sad_up(cur, ups, slot, y0, x0, y1, x1, ty, tx, pad, best) \
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best) \
                     + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
                 if s < best:
                     best = s
@@ -205,8 +309,73 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
     return c
 
 
+@njit(cache=True, inline="always")
+def _inside(ph, pad, y0, x0, y1, x1, vy, vx):
+    """Whether samples [y0, y1) x [x0, x1) at quarter-sample vector (vy, vx) lie inside the
+    padded planes (then no clamp is needed)."""
+    return (4 * (y0 + pad) + vy >= 0 and 4 * (y1 - 1 + pad) + vy < 4 * ph.shape[3]
+            and 4 * (x0 + pad) + vx >= 0 and 4 * (x1 - 1 + pad) + vx < 4 * ph.shape[4])
+
+
 @njit(cache=True)
-def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
+def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2,
+                       v2y, v2x, tb):
+    """``_leaf_costs`` of a block that has a top and left border, with every sample inside the
+    padded planes and every residual inside the cost table: no clamps, unsigned indices."""
+    bh = y1 - y0 + 1
+    bw = x1 - x0 + 1
+    oy = 4 * pad + vy
+    ox = 4 * pad + vx
+    fy = oy & 3
+    fx = ox & 3
+    dy = (oy >> 2) + y0 - 1
+    dx = (ox >> 2) + x0 - 1
+    o2y = 4 * pad + v2y
+    o2x = 4 * pad + v2x
+    f2y = o2y & 3
+    f2x = o2x & 3
+    d2y = (o2y >> 2) + y0 - 1
+    d2x = (o2x >> 2) + x0 - 1
+    for i in range(bh):
+        r1 = np.uint64(i + dy)
+        for j in range(bw):
+            tb[np.uint64(i), np.uint64(j)] = ph[slot, fy, fx, r1, np.uint64(j + dx)]
+        if bi:
+            r2 = np.uint64(i + d2y)
+            for j in range(bw):
+                b = np.int64(ph[slot2, f2y, f2x, r2, np.uint64(j + d2x)])
+                tb[np.uint64(i), np.uint64(j)] = (tb[np.uint64(i), np.uint64(j)] + b + 1) >> 1
+    c_inter = 0
+    c_med = 0
+    top = cost.size - 1
+    for i in range(1, bh):
+        ui = np.uint64(i)
+        up = np.uint64(i - 1)
+        cy = np.uint64(y0 - 1 + i)
+        cu = np.uint64(y0 - 2 + i)
+        for j in range(1, bw):
+            uj = np.uint64(j)
+            ul = np.uint64(j - 1)
+            cx = np.uint64(x0 - 1 + j)
+            cl = np.uint64(x0 - 2 + j)
+            v = np.int64(cur[cy, cx])
+            t = tb[ui, uj]
+            d = _med(cur[cy, cl] - tb[ui, ul], cur[cu, cx] - tb[up, uj], cur[cu, cl] - tb[up, ul])
+            p = t + d
+            p = 0 if p < 0 else (maxval if p > maxval else p)
+            if step == 1:  # |residual| <= maxval < cost.size unless the source is out of range
+                a = min(abs(v - t), top)
+                b = min(abs(v - p), top)
+                c_inter += cost[np.uint64(a)]
+                c_med += cost[np.uint64(b)]
+            else:
+                c_inter += _cost(cost, v - t, step)
+                c_med += _causal_cost(cost, v - p, step)
+    return c_inter, c_med
+
+
+@njit(cache=True)
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
                 bi=False, slot2=0, v2y=0, v2x=0):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
@@ -217,6 +386,10 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
     bh = y1 - y0 + 1
     bw = x1 - x0 + 1
     tb = np.empty((bh, bw), dtype=np.int64)  # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
+    if y0 > 0 and x0 > 0 and maxval < cost.size and _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, vy, vx) \
+            and (not bi or _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, v2y, v2x)):
+        return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
+                                  bi, slot2, v2y, v2x, tb)
     for i in range(bh):
         y = y0 - 1 + i
         for j in range(bw):
@@ -224,7 +397,10 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
             if (i == 0 and y < 0) or (j == 0 and x < 0):
                 tb[i, j] = 0
             else:
-                tb[i, j] = _hypotheses(refs, ups, slot, vy, vx, bi, slot2, v2y, v2x, y, x, 2, 2, pad)
+                a = _up_sample(ph, slot, y, x, vy, vx, pad)
+                if bi:
+                    a = (a + _up_sample(ph, slot2, y, x, v2y, v2x, pad) + 1) >> 1
+                tb[i, j] = a
     c_inter = 0
     c_med = 0
     for y in range(y0, y1):
@@ -244,7 +420,7 @@ def _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
 
 
 @njit(cache=True)
-def _warp_costs(cur, refs, ups, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
+def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
                 maxval, cost, step):
     """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
     c_inter = 0
@@ -259,7 +435,7 @@ def _warp_costs(cur, refs, ups, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, b
                 break
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
-            a, b = _leaf_costs(cur, refs, ups, slot, pad, yy0, xx0, min(yy0 + cell, h),
+            a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
                                min(xx0 + cell, w), vy, vx, maxval, cost, step)
             c_inter += a
             c_med += b
@@ -283,15 +459,83 @@ def _fit_warp(qy, qx, half):
 
 
 @njit(cache=True)
-def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
+def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
+               maxval, cost, step, c_best, p_out):
+    """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
+
+    Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
+    (family TRANSLATION and mode -1 when none is), its parameters in ``p_out``."""
+    wby, wbx, pa = _fit_warp(qy, qx, size * cell // 2)
+    m_best = -1
+    f_best = TRANSLATION
+    for fam in (SIMILARITY, AFFINE):
+        p = pa.copy()
+        if fam == SIMILARITY:
+            zoom = (pa[0] + pa[3]) // 2
+            rot = (pa[2] - pa[1]) // 2
+            p[0] = zoom
+            p[1] = -rot
+            p[2] = rot
+            p[3] = zoom
+        if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
+            continue
+        wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
+        for j in range(4 if fam == AFFINE else 2):
+            wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
+        w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
+                                     wby, wbx, p, maxval, cost, step)
+        better = False
+        if w_inter + wside < c_best:
+            c_best = w_inter + wside
+            m_best = INTER
+            better = True
+        if w_med + wside < c_best:
+            c_best = w_med + wside
+            m_best = INTER_MED
+            better = True
+        if better:
+            f_best = fam
+            for j in range(4):
+                p_out[j] = p[j]
+    return c_best, m_best, f_best, wby, wbx
+
+
+@njit(cache=True)
+def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
+    """Per chart cell, ``_intra_cost`` of its samples (0 beyond the frame). MED intra over the
+    source does not depend on the partition, so a leaf's intra cost is the sum over its cells."""
+    h, w = cur.shape
+    out = np.zeros((gh, gw), dtype=np.int64)
+    for cy in range(gh):
+        y0 = cy * cell
+        if y0 >= h:
+            break
+        for cx in range(gw):
+            x0 = cx * cell
+            if x0 >= w:
+                break
+            out[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + cell, h), min(x0 + cell, w), maxval,
+                                      cost, step)
+    return out
+
+
+@njit(cache=True)
+def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
     intra, or for each lag the best quarter-sample vector (coarse full search at the root for
     lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
-    with INTER or INTER_MED. Then, bottom up, a node splits only when its children plus the
-    split flag cost less than the node as one leaf (MDL pruning).
+    with INTER or INTER_MED, then bi-prediction from the two best lags. Leaves of at least
+    ``warp_min`` samples also try similarity and affine warps at their best lag, fitted to their
+    quadrants' vectors: the children's vectors at that lag when the node has children (so the
+    warp needs no search of its own and is tried after bi-prediction), else a search of each
+    quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
+    less than the node as one leaf (MDL pruning).
+
+    ``ph`` holds the references' quarter-sample planes split by phase (``phase_split``),
+    ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
     """
     h, w = cur.shape
     n = root // cell
@@ -323,6 +567,9 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
     base_g = np.zeros((2, gh, gw), dtype=np.int32)
     warp_g = np.zeros((4, gh, gw), dtype=np.int32)
     qy = np.zeros(4, dtype=np.int64)
+    cand_y = np.zeros(4, dtype=np.int32)
+    cand_x = np.zeros(4, dtype=np.int32)
+    intra_g = _intra_cells(cur, cell, gh, gw, maxval, cost, step)
     qx = np.zeros(4, dtype=np.int64)
     lag_cost = np.zeros(lag_slots.size, dtype=np.int64)
     leaf_bi = np.zeros(total, dtype=np.int8)
@@ -350,7 +597,12 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             continue
                         y1 = min(y0 + size * cell, h)
                         x1 = min(x0 + size * cell, w)
-                        c_best = 256 + _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step)  # + mode symbol
+                        cy_ = ry + iy * size
+                        cx_ = rx + ix * size
+                        c_best = 256  # the mode symbol
+                        for yy in range(cy_, cy_ + size):
+                            for xx in range(cx_, cx_ + size):
+                                c_best += intra_g[yy, xx]
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
@@ -366,16 +618,20 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             else:
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
-                            cy_ = (ry + iy * size)
-                            cx_ = (rx + ix * size)
-                            cand_y = np.array([c0y, 0, py, prev_mvy[cy_, cx_]], dtype=np.int32)
-                            cand_x = np.array([c0x, 0, px, prev_mvx[cy_, cx_]], dtype=np.int32)
-                            vy, vx = _best_vector(cur, refs, ups, slot, pad, y0, x0, y1, x1,
+                            cand_y[0] = c0y
+                            cand_y[1] = 0
+                            cand_y[2] = py
+                            cand_y[3] = prev_mvy[cy_, cx_]
+                            cand_x[0] = c0x
+                            cand_x[1] = 0
+                            cand_x[2] = px
+                            cand_x[3] = prev_mvx[cy_, cx_]
+                            vy, vx = _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1,
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
-                            c_inter, c_med = _leaf_costs(cur, refs, ups, slot, pad, y0, x0, y1, x1,
+                            c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step)
                             lag_cost[li] = min(c_inter, c_med) + side
                             if c_inter + side < c_best:
@@ -390,57 +646,34 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                 leaf_family[node] = TRANSLATION
                                 leaf_base[node, 0] = vy
                                 leaf_base[node, 1] = vx
-                        if (m_best != INTRA and size * cell >= warp_min and y1 - y0 == size * cell
-                                and x1 - x0 == size * cell):
-                            # warps, for the best lag only: fit the four quadrants' vectors and
-                            # try similarity and affine
+                        if (d == max_d and m_best != INTRA and size * cell >= warp_min
+                                and y1 - y0 == size * cell and x1 - x0 == size * cell):
+                            # warps of a leaf without children, for the best lag only: search
+                            # the four quadrants around its vector, fit, try similarity and affine
+                            # (leaves with children take their children's vectors, below)
                             li = l_best - 1
                             slot = lag_slots[li]
                             vy = leaf_vy[node, li]
                             vx = leaf_vx[node, li]
                             hs = size * cell // 2
+                            cand_y[0] = vy
+                            cand_x[0] = vx
                             for k in range(4):
                                 qy0 = y0 + (k >> 1) * hs
                                 qx0 = x0 + (k & 1) * hs
-                                cand_y = np.array([vy], dtype=np.int32)
-                                cand_x = np.array([vx], dtype=np.int32)
-                                qy[k], qx[k] = _best_vector(cur, refs, ups, slot, pad, qy0, qx0,
-                                                            qy0 + hs, qx0 + hs, cand_y, cand_x,
-                                                            vy, vx, search_range)
-                            wby, wbx, pa = _fit_warp(qy, qx, hs)
-                            for fam in (SIMILARITY, AFFINE):
-                                p = pa.copy()
-                                if fam == SIMILARITY:
-                                    zoom = (pa[0] + pa[3]) // 2
-                                    rot = (pa[2] - pa[1]) // 2
-                                    p[0] = zoom
-                                    p[1] = -rot
-                                    p[2] = rot
-                                    p[3] = zoom
-                                if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
-                                    continue
-                                wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
-                                for j in range(4 if fam == AFFINE else 2):
-                                    wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
-                                w_inter, w_med = _warp_costs(cur, refs, ups, slot, pad, y0, x0,
-                                                             ry + iy * size, rx + ix * size, size,
-                                                             cell, h, w, wby, wbx, p, maxval, cost,
-                                                             step)
-                                better = False
-                                if w_inter + wside < c_best:
-                                    c_best = w_inter + wside
-                                    m_best = INTER
-                                    better = True
-                                if w_med + wside < c_best:
-                                    c_best = w_med + wside
-                                    m_best = INTER_MED
-                                    better = True
-                                if better:
-                                    leaf_family[node] = fam
-                                    leaf_base[node, 0] = wby
-                                    leaf_base[node, 1] = wbx
-                                    for j in range(4):
-                                        leaf_warp[node, j] = p[j]
+                                qy[k], qx[k] = _best_vector(cur, refs, ph, slot, pad, qy0, qx0,
+                                                            qy0 + hs, qx0 + hs, cand_y[:1],
+                                                            cand_x[:1], vy, vx, search_range)
+                            c_w, m_w, f_w, wby, wbx = _try_warps(
+                                cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
+                                cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step, c_best,
+                                leaf_warp[node])
+                            if m_w >= 0:
+                                c_best = c_w
+                                m_best = m_w
+                                leaf_family[node] = f_w
+                                leaf_base[node, 0] = wby
+                                leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
                         if nlags >= 2 and m_best != INTRA and leaf_family[node] == TRANSLATION:
                             # bi-prediction: the best lag's vector averaged with the next best lag's
@@ -456,7 +689,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             # refine the second vector jointly with the first (quarter steps)
                             sl1 = lag_slots[l1]
                             sl2 = lag_slots[l2]
-                            best_sad = _bi_sad(cur, ups, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
+                            best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
                                                pad, np.int64(1) << 60)
                             for step_q in (2, 1):
                                 cy2 = v2y
@@ -465,7 +698,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                                     for dx in range(-step_q, step_q + 1, step_q):
                                         if dy == 0 and dx == 0:
                                             continue
-                                        sad = _bi_sad(cur, ups, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
+                                        sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
                                                       y0, x0, y1, x1, pad, best_sad)
                                         if sad < best_sad:
                                             best_sad = sad
@@ -475,7 +708,7 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                             p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
                             bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
                                      + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
-                            b_inter, b_med = _leaf_costs(cur, refs, ups, lag_slots[l1], pad, y0, x0,
+                            b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
                                                          y1, x1, v1y, v1x, maxval, cost, step, True,
                                                          lag_slots[l2], v2y, v2x)
                             if min(b_inter, b_med) + bside < c_best:
@@ -490,6 +723,36 @@ def search_frame(cur, refs, ups, refs2, cur2, lag_slots, pad, root, cell, min_le
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
+            # warps of leaves with children, for their best lag: the quadrants' vectors are the
+            # children's vectors at that lag (no search of their own); a warp replaces the
+            # leaf's translation or bi-prediction when it costs less
+            for d in range(max_d - 1, -1, -1):
+                size = n >> d
+                if size * cell < warp_min:
+                    continue
+                for iy in range(1 << d):
+                    for ix in range(1 << d):
+                        node = offsets[d] + iy * (1 << d) + ix
+                        y0 = (ry + iy * size) * cell
+                        x0 = (rx + ix * size) * cell
+                        if y0 + size * cell > h or x0 + size * cell > w or leaf_mode[node] == INTRA:
+                            continue
+                        li = leaf_lag[node] - 1
+                        for k in range(4):
+                            kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
+                            qy[k] = leaf_vy[kid, li]
+                            qx[k] = leaf_vx[kid, li]
+                        c_w, m_w, f_w, wby, wbx = _try_warps(
+                            cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
+                            size, cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step,
+                            leaf_cost[node], leaf_warp[node])
+                        if m_w >= 0:
+                            leaf_cost[node] = c_w
+                            leaf_mode[node] = m_w
+                            leaf_family[node] = f_w
+                            leaf_bi[node] = 0
+                            leaf_base[node, 0] = wby
+                            leaf_base[node, 1] = wbx
             # bottom-up pruning: split when the children and one split flag are cheaper
             for d in range(max_d, -1, -1):
                 for iy in range(1 << d):
