@@ -208,7 +208,13 @@ class FrameEncoder:
         seg = self.segment
         keyframe = self.count % self.params.keyint == 0
         if keyframe:
+            window = seg.refs, seg.ups
             seg.reset()
+            if window[0] is not None:
+                # the window's buffers (not their frames: a slot is read only once a frame of this
+                # segment is in it), so that the pages of ~20 full-size planes are not faulted in
+                # again every segment
+                seg.refs, seg.ups = window
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:
