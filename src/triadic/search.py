@@ -111,11 +111,12 @@ def choose_intra(chart: Chart, costs: np.ndarray, keyframe: bool, min_leaf: int)
     wp = np.zeros((gh, gw), np.int8)
     if not keyframe:
         cy, cx = chart.leaves()
+        intra = chart.modes[cy, cx] == INTRA
+        cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
-        for y, x, s in zip(cy, cx, sizes):
-            if chart.modes[y, x] == INTRA:
-                med = costs[0, y:y + s, x:x + s].sum()
-                wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
+        for y, x, s in zip(cy.tolist(), cx.tolist(), sizes.tolist()):
+            med = costs[0, y:y + s, x:x + s].sum()
+            wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
         return _with(chart, depth=chart.depth, wp=wp)
     smallest = max(1, min(n, min_leaf // CELL))
     best = choice = None
