@@ -231,7 +231,7 @@ class FrameEncoder:
         rows = chart.depth.shape[0] if keyframe else (int(intra[-1]) + 1 if intra.size else 0)
         wps: list[np.ndarray] = []
         costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step,
-                                              rows, wps)
+                                              rows, wps, None if keyframe else 1)
         chart = self._search.choose_intra(chart, costs, keyframe, self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
