@@ -26,7 +26,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
-from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
+from .kernels.predict import INTRA, _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
@@ -195,8 +195,10 @@ class FrameEncoder:
 
     def __init__(self, header: StreamHeader, params: EncodeParams):
         from . import search  # encoder only: the decoder never imports the search
+        from .kernels.encode import residual_lossless
 
         self._search = search
+        self._residual = residual_lossless
         self._planes = search.ReferencePlanes()  # the search's planes derived from each reference
         self.params = params
         self.segment = _Segment(header)
@@ -206,7 +208,13 @@ class FrameEncoder:
         seg = self.segment
         keyframe = self.count % self.params.keyint == 0
         if keyframe:
+            window = seg.refs, seg.ups
             seg.reset()
+            if window[0] is not None:
+                # the window's buffers (not their frames: a slot is read only once a frame of this
+                # segment is in it), so that the pages of ~20 full-size planes are not faulted in
+                # again every segment
+                seg.refs, seg.ups = window
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:
@@ -217,12 +225,22 @@ class FrameEncoder:
                                               seg.header.block_size, self.params.min_leaf,
                                               self.params.search_range, seg.maxima[0], seg.step,
                                               self._planes)
-        costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step)
+        # the intra costs matter on keyframes and in intra leaves, so down to the last cell row
+        # that holds one (none: no costs at all)
+        intra = np.flatnonzero((chart.modes == INTRA).any(axis=1))
+        rows = chart.depth.shape[0] if keyframe else (int(intra[-1]) + 1 if intra.size else 0)
+        wps: list[np.ndarray] = []
+        costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step,
+                                              rows, wps, None if keyframe else 1)
         chart = self._search.choose_intra(chart, costs, keyframe, self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
-            q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
+            if seg.step == 1:  # lossless: the reconstruction is the source
+                rec = np.ascontiguousarray(plane, dtype=np.int32)
+                q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1], wps[c])
+            else:
+                q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
             qs.append(q)
             recs.append(rec)
         coder = Encoder(measure=True)

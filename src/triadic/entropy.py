@@ -31,6 +31,7 @@ class Encoder:
         self.measure = measure
         self.last_bits = 0.0
         self.total_bits = 0.0  # ideal bits of everything recorded (when measuring)
+        self._pass_kernel = None
 
     def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)
@@ -39,6 +40,23 @@ class Encoder:
             self.last_bits = _information(values, p1)
             self.total_bits += self.last_bits
         return values
+
+    def encode_bits(self, values: np.ndarray, counts, ctx: np.ndarray, size: int) -> float:
+        """A whole binary pass of int32 ``values`` under adaptive ``counts`` (model.BinaryCounts)
+        and contexts ``ctx``, the counts updated between stripes of ``size`` symbols as
+        planes.code_bits does stripe by stripe; returns its ideal bits (the same passes, in
+        fewer calls: consecutive binary passes are coded as one anyway)."""
+        if self._pass_kernel is None:
+            from .kernels.encode import LOG2, pass_probabilities
+
+            self._pass_kernel = pass_probabilities
+            self._log2 = LOG2
+        p1, bits = self._pass_kernel(counts.counts, ctx, values, counts.limit, size, self._log2)
+        self._passes.append((True, values, p1))
+        if self.measure:
+            self.last_bits = bits
+            self.total_bits += bits
+        return bits
 
     def symbols(self, values: np.ndarray, probs: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)

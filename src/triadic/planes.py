@@ -106,6 +106,10 @@ class PlaneStats:
 
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
     """Code one binary pass stripe by stripe, adapting the counts between stripes."""
+    if values is not None and hasattr(coder, "encode_bits"):
+        # the encoder knows the whole pass: one kernel call adapts the counts stripe by stripe
+        values = np.ascontiguousarray(values, dtype=np.int32)
+        return values, coder.encode_bits(values, counts, ctx, stripe_size(ctx.size)) if ctx.size else 0.0
     out = np.empty(ctx.size, dtype=np.int32)
     if values is None and ctx.size and not coder.measure and hasattr(coder, "decode_bits"):
         # the decoder's loop, with as little Python per stripe as it takes (no bits measured)
@@ -203,7 +207,9 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
 
     if encoding:
         q = np.ascontiguousarray(q, dtype=np.int32)
-        digits = kt._digits(q.ravel(), top)
+        from .kernels.encode import digits as encoder_digits  # encoder only
+
+        digits = encoder_digits(q.ravel(), top)
         kb = ck.block_digits(q, ck.KBLOCK)
     kb_out = np.zeros(kb_shape, dtype=np.int8)
     is_open = np.zeros(kb_shape, dtype=np.int8)

@@ -75,14 +75,32 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],
-                     grid: tuple[int, int], step: int) -> np.ndarray:
+                     grid: tuple[int, int], step: int, rows: int | None = None,
+                     predictions: list | None = None, weighted: int | None = None) -> np.ndarray:
     """Per chart cell, the estimated bits (1/256) of every plane predicted by MED (index 0) and
-    by the weighted predictor (index 1)."""
+    by the weighted predictor (index 1).
+
+    ``weighted``: only the first ``weighted`` planes (default all) get the weighted predictor's
+    estimate; the others count their MED cost under both (an inter frame's few intra leaves
+    choose by luma: the chroma estimate costs half as much again for little).
+
+    ``rows``: only the first ``rows`` cell rows are needed (the costs below are left at zero;
+    both predictors are causal, so the rows above do not change). ``predictions``, a list, gets
+    each plane's weighted prediction over those rows (predict.wp_prediction's, from row 0)."""
     total = np.zeros((2,) + grid, dtype=np.int64)
-    for plane, (sy, sx), maxval in zip(planes, shifts, maxima):
-        plane = np.ascontiguousarray(plane, dtype=np.int32)
-        total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
-                                         grid[0], grid[1], maxval, motion.COST, step)
+    rows = grid[0] if rows is None else rows
+    weighted = len(planes) if weighted is None else weighted
+    for i, (plane, (sy, sx), maxval) in enumerate(zip(planes, shifts, maxima)):
+        plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
+        wp = wp_prediction(plane, maxval) if i < weighted else plane[:0]
+        if predictions is not None:
+            predictions.append(wp)
+        if rows:
+            c = motion.intra_cell_costs(plane, wp if i < weighted else plane, CELL >> sy, CELL >> sx,
+                                        grid[0], grid[1], maxval, motion.COST, step)
+            if i >= weighted:
+                c[1] = c[0]
+            total += c
     return total
 
 
@@ -101,11 +119,12 @@ def choose_intra(chart: Chart, costs: np.ndarray, keyframe: bool, min_leaf: int)
     wp = np.zeros((gh, gw), np.int8)
     if not keyframe:
         cy, cx = chart.leaves()
+        intra = chart.modes[cy, cx] == INTRA
+        cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
-        for y, x, s in zip(cy, cx, sizes):
-            if chart.modes[y, x] == INTRA:
-                med = costs[0, y:y + s, x:x + s].sum()
-                wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
+        for y, x, s in zip(cy.tolist(), cx.tolist(), sizes.tolist()):
+            med = costs[0, y:y + s, x:x + s].sum()
+            wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
         return _with(chart, depth=chart.depth, wp=wp)
     smallest = max(1, min(n, min_leaf // CELL))
     best = choice = None

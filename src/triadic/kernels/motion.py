@@ -274,19 +274,27 @@ def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, p
 
 
 @njit(cache=True)
-def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2):
-    """Integer full search on 2x2-averaged planes; the winner in full-resolution samples."""
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
+    """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
+
+    The winner is the first displacement in raster order with the least SAD. (seed_y, seed_x),
+    in coarse samples (e.g. the previous block's winner), is measured first: a low bound from
+    the start lets most of the raster stop after a few rows. Each displacement is then kept
+    only if its SAD is below the best or equal to it and earlier in the raster, so the winner
+    does not depend on the seed."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
     cx1 = max(cx0 + 1, (x1 + 1) // 2)
-    best = np.int64(1) << 60
-    gy = 0
-    gx = 0
+    gy = min(max(seed_y, -r2), r2)
+    gx = min(max(seed_x, -r2), r2)
+    best = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
     for dy in range(-r2, r2 + 1):
         for dx in range(-r2, r2 + 1):
-            s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best)
-            if s < best:
+            # the bound best + 1 stops only displacements that cost more than the best: a sum
+            # at most the best is complete
+            s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best + 1)
+            if s < best or (s == best and (dy < gy or (dy == gy and dx < gx))):
                 best = s
                 gy = dy
                 gx = dx
@@ -581,6 +589,8 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
     lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
+    seed_y = 0  # the last root block's coarse winner, where the next coarse search starts
+    seed_x = 0
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
@@ -610,7 +620,9 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             slot = lag_slots[li]
                             if d == 0:
                                 if li == 0:
-                                    gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2)
+                                    gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2,
+                                                            seed_y, seed_x)
+                                    seed_y, seed_x = gy // 2, gx // 2
                                     c0y, c0x = 4 * gy, 4 * gx
                                 else:
                                     c0y = leaf_vy[node, 0] * (li + 1)

@@ -1,0 +1,164 @@
+"""Encoder-only kernels of the residual path: the lossless residual of a plane, its ternary digits,
+and a binary pass's probabilities with its ideal code length.
+
+Each computes exactly what the shared code computes (kernels/predict.py's ``_encode_plane``,
+kernels/ternary.py's ``_digits``, the stripe loop of planes.code_bits over kernels/context.py's
+counts), with what only the encoder knows put to use: in lossless mode the reconstruction is the
+source, so a plane's prediction needs no sample-by-sample loop outside weighted-predictor rows;
+the encoder knows every symbol of a pass in advance, so one call adapts the counts stripe by
+stripe and returns the whole pass's probabilities. The decoder never imports this module.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start,
+                      _wp_predict, _wp_rows, _wp_sample, _wp_update)
+
+#: log2(n) for the integers n that count probabilities have as numerator and denominator.
+_LOG2_SIZE = 1 << 16
+LOG2 = np.log2(np.maximum(np.arange(_LOG2_SIZE, dtype=np.float64), 1.0))
+
+
+@njit(cache=True, inline="always")
+def _log2(table, n):
+    return table[n] if n < table.size else math.log2(n)
+
+
+@njit(cache=True)
+def pass_probabilities(counts, ctx, values, limit, size, log2):
+    """P(bit = 1) of every symbol of a binary pass coded in stripes of ``size`` symbols, the
+    counts updated after each stripe (context.count_probabilities / count_update, stripe by
+    stripe: the same numbers), and the pass's ideal code length in bits."""
+    n = ctx.size
+    p = np.empty(n, dtype=np.float64)
+    bits = 0.0
+    for start in range(0, n, size):
+        end = min(n, start + size)
+        for i in range(start, end):
+            c = ctx[i]
+            n0 = np.int64(counts[c, 0])
+            n1 = np.int64(counts[c, 1])
+            den = 2 * (n0 + n1) + 2
+            p[i] = (2 * n1 + 1) / den
+            bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[i] != 0 else n0) + 1)
+        for i in range(start, end):
+            counts[ctx[i], values[i]] += 1
+        for i in range(start, end):
+            c = ctx[i]
+            if counts[c, 0] + counts[c, 1] > limit:
+                counts[c, 0] = (counts[c, 0] + 1) >> 1
+                counts[c, 1] = (counts[c, 1] + 1) >> 1
+    return p, bits
+
+
+@njit(cache=True)
+def digits(values, num_digits):
+    """ternary._digits: (num_digits, values.size) int8, plane k holding d_k (the caller
+    guarantees |v| <= (3^num_digits - 1) / 2). Offset to u = v + (3^K - 1) / 2 >= 0, whose plain
+    base-3 digits minus one are the balanced ones: unsigned divisions by 3, no floor modulo."""
+    flat = values.ravel()
+    out = np.empty((num_digits, flat.size), dtype=np.int8)
+    offset = 0
+    for k in range(num_digits):
+        offset = 3 * offset + 1
+    for i in range(flat.size):
+        u = np.uint32(np.int64(flat[i]) + offset)
+        for k in range(num_digits):
+            nxt = u // np.uint32(3)
+            out[k, i] = np.int8(u - np.uint32(3) * nxt) - np.int8(1)
+            u = nxt
+    return out
+
+
+@njit(cache=True, inline="always")
+def _wrapped(r, wrap, modulus):
+    """Residual r reduced modulo the sample range into [-m/2, m/2) (_encode_plane's step 1)."""
+    v = r + wrap
+    if v >= modulus:
+        v -= modulus
+    elif v < 0:
+        v += modulus
+    return v - wrap
+
+
+@njit(cache=True)
+def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
+    """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
+
+    Rows of weighted-predictor cell rows go sample by sample as there (the predictor's state
+    follows every sample of the row); the others run by run of cells of one mode, with the
+    prediction read from the source. ``wpp`` holds the weighted prediction of the first rows of
+    ``src`` with the state started at row 0 (predict.wp_prediction's): a run of such cell rows
+    from the top of the plane that it covers reads the predictor from there."""
+    h, w = src.shape
+    q = np.empty((h, w), dtype=np.int32)
+    modulus = np.int64(maxval) + 1
+    wrap = modulus // 2
+    state = np.zeros((5, 2, w + 2), dtype=np.int64)
+    sub = np.empty(4, dtype=np.int64)
+    wp_rows = _wp_rows(modes)
+    gw = (w + bw - 1) // bw
+    first = 0  # sample rows of the run of weighted-predictor cell rows at the top
+    while first < wp_rows.size and wp_rows[first]:
+        first += 1
+    first = min(h, first * bh)
+    if first > wpp.shape[0]:
+        first = 0
+    for y in range(h):
+        by = y // bh
+        top = y % bh == 0
+        if y < first:
+            for x in range(w):
+                mode = modes[by, x // bw]
+                if mode == INTRA_WP:
+                    p = np.int64(wpp[y, x])
+                else:
+                    p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
+                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+            continue
+        if wp_rows[by]:
+            if _wp_band_start(wp_rows, y, bh):
+                state[:] = 0
+            for x in range(w):
+                mode = modes[by, x // bw]
+                blend = _wp_predict(src, y, x, state, sub, maxval)
+                if mode == INTRA_WP:
+                    p = _wp_sample(blend, maxval)
+                else:
+                    p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
+                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+                _wp_update(state, sub, blend, y, x, src[y, x])
+            continue
+        cx = 0
+        while cx < gw:
+            x0 = cx * bw
+            mode = modes[by, cx]
+            cx += 1
+            while cx < gw and modes[by, cx] == mode:
+                cx += 1
+            x1 = min(w, cx * bw)
+            if mode == INTER:
+                for x in range(x0, x1):
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - t[y, x], wrap, modulus)
+            elif mode == INTRA:
+                x = x0
+                if y == 0:
+                    for x in range(x0, x1):
+                        p = np.int64(src[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                        q[0, x] = _wrapped(np.int64(src[0, x]) - p, wrap, modulus)
+                    continue
+                if x0 == 0:
+                    q[y, 0] = _wrapped(np.int64(src[y, 0]) - src[y - 1, 0], wrap, modulus)
+                    x = 1
+                for x in range(x, x1):
+                    p = _med_select(np.int64(src[y, x - 1]), np.int64(src[y - 1, x]),
+                                    np.int64(src[y - 1, x - 1]))
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+            else:  # INTER_MED: the cell edge decides where the neighbours' T comes from
+                for x in range(x0, x1):
+                    p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+    return q
