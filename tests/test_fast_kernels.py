@@ -128,9 +128,10 @@ def test_contexts_match_reference(h, w, k, phase):
         e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
         cls = rng.integers(0, 2, (h, w)).astype(np.int8)
         args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
-        sums = np.full((h, w), -7, np.int32)
-        ck.neighbour_sums((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, sums)
-        pos, ctx = ck.magnitude_contexts(*args, sums)
+        base = np.full((h, w), -7, np.int32)
+        ck.plane_contexts((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, e16, cls,
+                          k, 1, int(3 ** k), base)
+        pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
         pos0, ctx0 = ref.magnitude_contexts(*args)
         assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
         where = pos[rng.random(pos.size) < 0.5]

@@ -590,8 +590,9 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         total = w0 + w1 + w2 + w3
         acc = (total >> 1) - 1 + s0 * w0 + s1 * w1 + s2 * w2 + s3 * w3
         blend = (acc * WP_DIV[total - 1]) >> 24
-        if ((en ^ ew) | (en ^ enw)) <= 0:
-            blend = _clamp(blend, min(w8, min(ne8, n8)), max(w8, max(ne8, n8)))
+        # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
+        kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
+        blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
         if own:
             value = _rebuild(_wp_sample(blend, maxval), np.int64(q[y, x]), maxval, step)
             rec[y, x] = value
