@@ -231,7 +231,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
-            where = pos[mag != 0]
+            where = ck.nonzero_positions(pos, mag)
             sctx = ck.sign_contexts(v, dig, where, cls, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b

@@ -390,6 +390,17 @@ def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
 
 
 @njit(cache=True)
+def nonzero_positions(pos, mag):
+    """pos[mag != 0]: the samples whose magnitude bit is 1 (raster order kept)."""
+    out = np.empty(pos.size, dtype=pos.dtype)
+    n = 0
+    for i in range(pos.size):
+        out[n] = pos[i]
+        n += mag[i] != 0
+    return out[:n]
+
+
+@njit(cache=True)
 def apply_signs(v, dig, pos, sgn, pow3k):
     """Digit k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster order):
     added to ``v`` and written to ``dig``."""

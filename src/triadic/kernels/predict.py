@@ -295,7 +295,9 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     w = refs.shape[2]
     gw = (w + bw - 1) // bw
     t = np.empty((h, w), dtype=np.int32)
-    edges = np.zeros((3, h, w), dtype=np.int32)
+    # written, and read (INTER_MED only), on the borders of INTER_MED cells only: no need to
+    # clear the rest (megabytes per plane)
+    edges = np.empty((3, h, w), dtype=np.int32)
     a = np.empty((bh + 1, w + 1), dtype=np.int32)
     b = np.empty((bh + 1, w + 1), dtype=np.int32)
     wg = np.empty((bh + 7, w + 7), dtype=np.int32)
