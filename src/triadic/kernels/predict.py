@@ -525,7 +525,7 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
 def _wp_weight_of(s, i):
     """_wp_weight for the summed error s of sub-predictor i."""
     if s < WP_TABLE_SIZE:
-        return np.int64(WP_WEIGHT_TABLE[i, s])
+        return np.int64(WP_WEIGHT_TABLE[i, np.uint64(s)])
     shift = max(_floor_log2(s + 1) - 5, 0)
     return 4 + ((WP_WEIGHTS[i] * WP_DIV[s >> shift]) >> shift)
 
@@ -553,24 +553,47 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
     c2_2 = ce[2, x0 - 2] if x0 > 1 else np.int64(0)
     c2_3 = ce[3, x0 - 2] if x0 > 1 else np.int64(0)
     ew = ce[4, x0 - 1] if x0 > 0 else np.int64(0)
+    # rows and error rows as 1-D views, read with unsigned indices: no negative-index wrap-around
+    # arithmetic in the loop
+    r0 = rec[y]
+    r1 = rec[y - 1] if y > 0 else r0
+    r2 = rec[y - 2] if y > 1 else r1
+    p0 = pe[0]
+    p1 = pe[1]
+    p2 = pe[2]
+    p3 = pe[3]
+    p4 = pe[4]
+    c_0 = ce[0]
+    c_1 = ce[1]
+    c_2 = ce[2]
+    c_3 = ce[3]
+    c_4 = ce[4]
+    qr = q[y]
     for x in range(x0, x1):
-        nw = x - 1 if x > 0 else x
-        ne = x + 1 if x + 1 < w else x
-        if y > 0:
-            vn = np.int64(rec[y - 1, x])
-            vw = np.int64(rec[y, x - 1]) if x > 0 else vn
-            vnw = np.int64(rec[y - 1, x - 1]) if x > 0 else vw
-            vne = np.int64(rec[y - 1, x + 1]) if x + 1 < w else vn
-            vnn = np.int64(rec[y - 2, x]) if y > 1 else vn
+        u = np.uint64(x)
+        nw = u - np.uint64(1) if x > 0 else u
+        ne = u + np.uint64(1) if x + 1 < w else u
+        if y > 1 and 0 < x < w - 1:
+            vn = np.int64(r1[u])
+            vw = np.int64(r0[nw])
+            vnw = np.int64(r1[nw])
+            vne = np.int64(r1[ne])
+            vnn = np.int64(r2[u])
+        elif y > 0:
+            vn = np.int64(r1[u])
+            vw = np.int64(r0[nw]) if x > 0 else vn
+            vnw = np.int64(r1[nw]) if x > 0 else vw
+            vne = np.int64(r1[ne]) if x + 1 < w else vn
+            vnn = np.int64(r2[u]) if y > 1 else vn
         else:
-            vw = np.int64(rec[0, x - 1]) if x > 0 else mid
+            vw = np.int64(r0[nw]) if x > 0 else mid
             vn = vw
             vnw = vw
             vne = vw
             vnn = vw
-        en = pe[4, x]
-        enw = pe[4, nw]
-        ene = pe[4, ne]
+        en = p4[u]
+        enw = p4[nw]
+        ene = p4[ne]
         n8 = vn << 3
         w8 = vw << 3
         ne8 = vne << 3
@@ -580,10 +603,10 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         s3 = n8 - ((enw * WP_P3[0] + en * WP_P3[1] + ene * WP_P3[2]
                     + ((vnn - vn) << 3) * WP_P3[3] + ((vnw - vw) << 3) * WP_P3[4]) >> 5)
         last = x == w - 1  # NE is N itself: N's error (and W's with it) counts twice
-        w0 = _wp_weight_of(pe[0, nw] + pe[0, x] + pe[0, ne] + c1_0 + c2_0 + (c1_0 if last else 0), 0)
-        w1 = _wp_weight_of(pe[1, nw] + pe[1, x] + pe[1, ne] + c1_1 + c2_1 + (c1_1 if last else 0), 1)
-        w2 = _wp_weight_of(pe[2, nw] + pe[2, x] + pe[2, ne] + c1_2 + c2_2 + (c1_2 if last else 0), 2)
-        w3 = _wp_weight_of(pe[3, nw] + pe[3, x] + pe[3, ne] + c1_3 + c2_3 + (c1_3 if last else 0), 3)
+        w0 = _wp_weight_of(p0[nw] + p0[u] + p0[ne] + c1_0 + c2_0 + (c1_0 if last else 0), 0)
+        w1 = _wp_weight_of(p1[nw] + p1[u] + p1[ne] + c1_1 + c2_1 + (c1_1 if last else 0), 1)
+        w2 = _wp_weight_of(p2[nw] + p2[u] + p2[ne] + c1_2 + c2_2 + (c1_2 if last else 0), 2)
+        w3 = _wp_weight_of(p3[nw] + p3[u] + p3[ne] + c1_3 + c2_3 + (c1_3 if last else 0), 3)
         shift = _floor_log2(w0 + w1 + w2 + w3) - 4
         w0 >>= shift
         w1 >>= shift
@@ -596,13 +619,13 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
         blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
         if own:
-            value = _rebuild(_wp_sample(blend, maxval), np.int64(q[y, x]), maxval, step)
-            rec[y, x] = value
+            value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
+            r0[u] = value
         else:
-            value = np.int64(rec[y, x])
+            value = np.int64(r0[u])
         v8 = value << 3
         ew = blend - v8
-        ce[4, x] = ew
+        c_4[u] = ew
         c2_0 = c1_0
         c2_1 = c1_1
         c2_2 = c1_2
@@ -611,10 +634,10 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         c1_1 = (abs(s1 - v8) + 3) >> 3
         c1_2 = (abs(s2 - v8) + 3) >> 3
         c1_3 = (abs(s3 - v8) + 3) >> 3
-        ce[0, x] = c1_0
-        ce[1, x] = c1_1
-        ce[2, x] = c1_2
-        ce[3, x] = c1_3
+        c_0[u] = c1_0
+        c_1[u] = c1_1
+        c_2[u] = c1_2
+        c_3[u] = c1_3
 
 
 @njit(cache=True)
@@ -646,10 +669,14 @@ def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, gw):
                 x = 1
             else:
                 left = np.int64(rec[y, x0 - 1])
+            r0 = rec[y]  # row views, unsigned indices (x >= 1 here): no wrap-around arithmetic
+            r1 = rec[y - 1]
+            qr = q[y]
             for x in range(x, x1):
-                left = _rebuild(_med_select(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1])),
-                                np.int64(q[y, x]), maxval, step)
-                rec[y, x] = left
+                u = np.uint64(x)
+                left = _rebuild(_med_select(left, np.int64(r1[u]), np.int64(r1[u - np.uint64(1)])),
+                                np.int64(qr[u]), maxval, step)
+                r0[u] = left
         elif mode == INTER_MED and y > 0 and x0 > 0:
             # the temporal residual's MED from the cell's own samples: edges on its border
             x = x0
@@ -677,8 +704,12 @@ def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, gw):
                 p = _predict_at(rec, t, edges, y, x, mode, x == x0, top, maxval)
                 rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
         else:
+            r0 = rec[y]
+            tr = t[y]
+            qr = q[y]
             for x in range(x0, x1):
-                rec[y, x] = _rebuild(np.int64(t[y, x]), np.int64(q[y, x]), maxval, step)
+                u = np.uint64(x)
+                r0[u] = _rebuild(np.int64(tr[u]), np.int64(qr[u]), maxval, step)
 
 
 #: Warp parameters are in 1/2^WARP_SHIFT quarter samples of vector change per luma sample.
