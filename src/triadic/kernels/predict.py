@@ -331,6 +331,11 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
                                     and mv2x[cy, end] == v2x))):
                 end += 1
             x1 = min(w, end * bw)
+            if mode == INTER and not two:  # straight into T (most runs)
+                _block(refs, ups, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, t[y0:y1, x0:x1], maxval, wg,
+                       b1, h1)
+                cx = end
+                continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
             _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
