@@ -104,6 +104,9 @@ class PlaneStats:
         self.bits[k] = self.bits.get(k, 0.0) + bits
 
 
+_NO_BITS = np.zeros(0, dtype=np.int32)
+
+
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
     """Code one binary pass stripe by stripe, adapting the counts between stripes."""
     if values is not None and hasattr(coder, "encode_bits"):
@@ -112,20 +115,16 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         return values, coder.encode_bits(values, counts, ctx, stripe_size(ctx.size)) if ctx.size else 0.0
     out = np.empty(ctx.size, dtype=np.int32)
     if values is None and ctx.size and not coder.measure and hasattr(coder, "decode_bits"):
-        # the decoder's loop, with as little Python per stripe as it takes (no bits measured)
+        # the decoder's loop, with as little Python per stripe as it takes (no bits measured):
+        # one kernel call between stripes, the probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
-        decode, table, limit = coder.decode_bits, counts.counts, counts.limit
-        c = ctx[:size]
-        p = ck.count_probabilities(table, c)
-        for start in range(0, n, size):
-            got = decode(p)
-            out[start:start + size] = got
-            if start + size < n:
-                following = ctx[start + size:start + 2 * size]
-                p = ck.count_update_probabilities(table, c, got, limit, following)
-                c = following
-            else:
-                ck.count_update(table, c, got, limit)
+        decode, table, limit, step = coder.decode_bits, counts.counts, counts.limit, ck.count_stripe
+        p = np.empty(min(size, n))
+        step(table, ctx, _NO_BITS, 0, 0, limit, out, p, p.size)
+        for start in range(0, n - size, size):  # the full stripes but the last
+            step(table, ctx, decode(p), start, start + size, limit, out, p, min(n, start + 2 * size))
+        start = (n - 1) // size * size
+        step(table, ctx, decode(p if n - start == p.size else p[:n - start]), start, n, limit, out, p, n)
         return out, 0.0
     bits = 0.0
     parts = stripes(ctx.size)
@@ -217,7 +216,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
     dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
-    sums = np.empty(shape, dtype=np.int32)  # neighbour_sums, per plane, in the open blocks
+    base = np.empty(shape, dtype=np.int32)  # plane_contexts, per plane, in the open blocks
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -232,14 +231,13 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prev_kb, stats, modulus
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
         dig.fill(0)
-        ck.neighbour_sums(v, is_open, ck.KBLOCK, sums)
+        ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, base)
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, chan, pow3k,
-                                             sums)
+            pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
-            where = pos[mag != 0]
+            where = ck.nonzero_positions(pos, mag)
             sctx = ck.sign_contexts(v, dig, where, cls, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b

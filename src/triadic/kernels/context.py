@@ -187,12 +187,25 @@ def _level_of(s, unit):
 
 
 @njit(cache=True)
-def neighbour_sums(v, is_open, kblock, sums):
-    """sums[y, x] = sum of |v| over the 8 neighbours of every sample in an open block (left alone
-    elsewhere). Called before the first phase of plane k, when ``v`` holds only the digits above
-    k: the part above k of the neighbours, which every phase's magnitude contexts quantise."""
+def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, base):
+    """base[y, x] = the magnitude context of every sample in an open block at plane k, but for
+    its phase state (magnitude_contexts adds that), left alone elsewhere. Called before the first
+    phase of plane k, when ``v`` holds only the digits above k: all that the context reads
+    besides the phase state is the same in every phase (own state, the part above k of the 8
+    neighbours, E16, plane, channel, sample class). Quantisers compare against multiples of 3^k
+    instead of dividing by them."""
     h, w = v.shape
     nby, nbx = is_open.shape
+    kc = _k_class(k)
+    p3 = np.int64(pow3k)
+    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
+    own2 = 6 * p3
+    own4 = 15 * p3
+    unit_n = 2 * p3
+    unit_e = 4 * p3
+    kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+    own_unit = PHASE_STATES * LEVELS * (LEVELS + 1) * kcs
+    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for by in range(nby):
         y0 = by * kblock
         y1 = min(h, y0 + kblock)
@@ -214,64 +227,61 @@ def neighbour_sums(v, is_open, kblock, sums):
                             for xx in range(max(0, x - 1), min(w, x + 2)):
                                 if yy != y or xx != x:
                                     s += abs(v[yy, xx])
-                    sums[y, x] = s
+                    a = abs(np.int64(v[y, x]))
+                    own = (a >= own1) + (a >= own2) + (a >= own4)
+                    e = e16[y, x]
+                    lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
+                    base[y, x] = (own * own_unit + (_level_of(s, unit_n) * (LEVELS + 1) + lev_e) * kcs
+                                  + tail + cls[y, x])
 
 
 @njit(cache=True)
-def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k, sums):
+def magnitude_contexts(dig, is_open, kblock, base, phase):
     """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
 
-    ``v`` is the partial residual (digits above k, and digit k where already coded); ``dig``
-    holds digit k where already coded (earlier phases), 0 elsewhere; ``sums`` is what
-    neighbour_sums gave at the start of the plane. Quantisers compare against multiples of 3^k
-    instead of dividing by them; the neighbours counted for digit k are those of the earlier
-    phases (diagonal ones for phase 1, the 4 nearest for phase 2, all 8 for phase 3).
+    ``base`` is what plane_contexts gave at the start of the plane; ``dig`` holds digit k where
+    already coded (earlier phases), 0 elsewhere. The phase state counts the neighbours of the
+    earlier phases whose digit k is nonzero (diagonal ones for phase 1, the 4 nearest for
+    phase 2, all 8 for phase 3).
     """
-    h, w = v.shape
+    h, w = dig.shape
     nbx = is_open.shape[1]
     pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
     ctx = np.empty(pos.size, dtype=np.int32)
     n = 0
-    kc = _k_class(k)
-    p3 = np.int64(pow3k)
-    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
-    own2 = 6 * p3
-    own4 = 15 * p3
-    unit_n = 2 * p3
-    unit_e = 4 * p3
+    state_unit = LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+    first = (1 + 4 * (phase - 1)) * state_unit
     py, px = PHASES[phase]
-    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     for y in range(py, h, 2):
         by = y // kblock
+        inner_y = 0 < y < h - 1
         for bx in range(nbx):
             if not is_open[by, bx]:
                 continue
             xs = bx * kblock
             xs += (px - xs) & 1
-            for x in range(xs, min(w, bx * kblock + kblock), 2):
-                a = abs(np.int64(v[y, x]))
-                own = (a >= own1) + (a >= own2) + (a >= own4)
-                pstate = 0
-                if phase > 0:  # neighbours (of earlier phases) whose digit k is nonzero
-                    cnt = 0
-                    if 0 < y < h - 1 and 0 < x < w - 1:
-                        if phase != 2:
-                            cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
-                                    + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
-                        if phase != 1:
-                            cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
-                                    + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
-                    else:
-                        for yy in range(max(0, y - 1), min(h, y + 2)):
-                            for xx in range(max(0, x - 1), min(w, x + 2)):
-                                cnt += dig[yy, xx] != 0
-                    pstate = 1 + 4 * (phase - 1) + min(cnt, 3)
-                lev_n = _level_of(np.int64(sums[y, x]), unit_n)
-                e = e16[y, x]
-                lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
+            x1 = min(w, bx * kblock + kblock)
+            if phase == 0:
+                for x in range(xs, x1, 2):
+                    pos[n] = y * w + x
+                    ctx[n] = base[y, x]
+                    n += 1
+                continue
+            for x in range(xs, x1, 2):
+                cnt = 0
+                if inner_y and 0 < x < w - 1:
+                    if phase != 2:
+                        cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
+                                + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
+                    if phase != 1:
+                        cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
+                                + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
+                else:
+                    for yy in range(max(0, y - 1), min(h, y + 2)):
+                        for xx in range(max(0, x - 1), min(w, x + 2)):
+                            cnt += dig[yy, xx] != 0
                 pos[n] = y * w + x
-                ctx[n] = ((((own * PHASE_STATES + pstate) * LEVELS + lev_n) * (LEVELS + 1) + lev_e)
-                          * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES + tail + cls[y, x])
+                ctx[n] = base[y, x] + first + min(cnt, 3) * state_unit
                 n += 1
     return pos[:n], ctx[:n]
 
@@ -362,6 +372,32 @@ def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
     """count_update, then count_probabilities of the next stripe (one call between stripes)."""
     count_update(counts, ctx, bits, limit)
     return count_probabilities(counts, next_ctx)
+
+
+@njit(cache=True)
+def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
+    """The decoder's step between stripes: out[start:end] = bits, count_update with the stripe's
+    contexts ctx[start:end], then p[:following - end] = count_probabilities of the next stripe's
+    contexts ctx[end:following] (one call, no new arrays)."""
+    for i in range(end - start):
+        out[start + i] = bits[i]
+    count_update(counts, ctx[start:end], bits, limit)
+    for i in range(end, following):
+        c = ctx[i]
+        n0 = counts[c, 0]
+        n1 = counts[c, 1]
+        p[i - end] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
+
+
+@njit(cache=True)
+def nonzero_positions(pos, mag):
+    """pos[mag != 0]: the samples whose magnitude bit is 1 (raster order kept)."""
+    out = np.empty(pos.size, dtype=pos.dtype)
+    n = 0
+    for i in range(pos.size):
+        out[n] = pos[i]
+        n += mag[i] != 0
+    return out[:n]
 
 
 @njit(cache=True)

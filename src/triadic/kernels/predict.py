@@ -17,6 +17,7 @@ exactly the same samples.
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from .interp import h264_block
 
@@ -37,6 +38,21 @@ WP_WEIGHTS = np.array([13, 12, 12, 11], dtype=np.int64)
 WP_DIV = np.array([(1 << 24) // (i + 1) for i in range(64)], dtype=np.int64)
 
 
+def _wp_weight_table(n):
+    """_wp_weight of every summed error below n, per sub-predictor (the decoder's shortcut)."""
+    out = np.empty((4, n), dtype=np.int32)
+    for i in range(4):
+        for e in range(n):
+            shift = max((e + 1).bit_length() - 1 - 5, 0)
+            out[i, e] = 4 + ((int(WP_WEIGHTS[i]) * int(WP_DIV[e >> shift])) >> shift)
+    return out
+
+
+#: Summed errors below this read their weight from WP_WEIGHT_TABLE (the common case).
+WP_TABLE_SIZE = 1024
+WP_WEIGHT_TABLE = _wp_weight_table(WP_TABLE_SIZE)
+
+
 @njit(cache=True, inline="always")
 def _med(a, b, c):
     """LOCO-I median edge detector."""
@@ -54,11 +70,8 @@ def _clamp(v, lo, hi):
 
 @njit(cache=True, inline="always")
 def _floor_log2(v):
-    n = -1
-    while v:
-        v >>= 1
-        n += 1
-    return n
+    """floor(log2(v)) for v >= 1, -1 for v == 0 (one count-leading-zeros instruction)."""
+    return 63 - leading_zeros(np.int64(v))
 
 
 @njit(cache=True, inline="always")
@@ -282,7 +295,9 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     w = refs.shape[2]
     gw = (w + bw - 1) // bw
     t = np.empty((h, w), dtype=np.int32)
-    edges = np.zeros((3, h, w), dtype=np.int32)
+    # written, and read (INTER_MED only), on the borders of INTER_MED cells only: no need to
+    # clear the rest (megabytes per plane)
+    edges = np.empty((3, h, w), dtype=np.int32)
     a = np.empty((bh + 1, w + 1), dtype=np.int32)
     b = np.empty((bh + 1, w + 1), dtype=np.int32)
     wg = np.empty((bh + 7, w + 7), dtype=np.int32)
@@ -316,6 +331,11 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
                                     and mv2x[cy, end] == v2x))):
                 end += 1
             x1 = min(w, end * bw)
+            if mode == INTER and not two:  # straight into T (most runs)
+                _block(refs, ups, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, t[y0:y1, x0:x1], maxval, wg,
+                       b1, h1)
+                cx = end
+                continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
             _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
@@ -473,50 +493,165 @@ def _med_select(a, b, c):
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
 
-    Rows of cell rows without weighted-predictor cells go run by run of cells of one mode (the
-    mode is read once per run, intra runs keep their left neighbour in a register); the others
-    sample by sample through ``_predict_at`` and the weighted predictor.
+    Row by row, run by run of cells of one mode (the mode is read once per run, intra runs keep
+    their left neighbour in a register). On the rows of weighted-predictor cell rows the
+    predictor's state then follows every run (_wp_row), and reconstructs the samples of its own
+    cells as it goes.
     """
     h, w = q.shape
+    gw = (w + bw - 1) // bw
     rec = np.empty((h, w), dtype=np.int32)
-    state = np.zeros((5, 2, w + 2), dtype=np.int64)
-    sub = np.empty(4, dtype=np.int64)
+    # errors of the weighted predictor's sub-predictors (0..3) and blend (4), per sample of the
+    # last two rows (row parity first); unlike _wp_predict's state, W's and WW's errors are not
+    # folded into the row above: _wp_row adds them itself
+    err = np.zeros((2, 5, w + 2), dtype=np.int64)
     wp_rows = _wp_rows(modes)
     for y in range(h):
-        if wp_rows[y // bh]:
-            if _wp_band_start(wp_rows, y, bh):
-                state[:] = 0
-            _decode_row_samples(q, t, edges, modes, rec, y, bh, bw, maxval, step, state, sub)
-        else:
-            _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step)
+        by = y // bh
+        if not wp_rows[by]:
+            _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, 0, gw)
+            continue
+        if _wp_band_start(wp_rows, y, bh):
+            err[:] = 0
+        cx = 0
+        while cx < gw:
+            own = modes[by, cx] == INTRA_WP
+            end = cx + 1
+            while end < gw and (modes[by, end] == INTRA_WP) == own:
+                end += 1
+            if not own:
+                _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, end)
+            _wp_row(q, rec, err, y, cx * bw, min(w, end * bw), maxval, step, own)
+            cx = end
     return rec
 
 
+@njit(cache=True, inline="always")
+def _wp_weight_of(s, i):
+    """_wp_weight for the summed error s of sub-predictor i."""
+    if s < WP_TABLE_SIZE:
+        return np.int64(WP_WEIGHT_TABLE[i, np.uint64(s)])
+    shift = max(_floor_log2(s + 1) - 5, 0)
+    return 4 + ((WP_WEIGHTS[i] * WP_DIV[s >> shift]) >> shift)
+
+
 @njit(cache=True)
-def _decode_row_samples(q, t, edges, modes, rec, y, bh, bw, maxval, step, state, sub):
-    """Row y sample by sample, with the weighted predictor (``_encode_plane``'s loop, inverted)."""
-    w = q.shape[1]
-    by = y // bh
-    top = y % bh == 0
-    for x in range(w):
-        mode = modes[by, x // bw]
-        blend = _wp_predict(rec, y, x, state, sub, maxval)
-        if mode == INTRA_WP:
-            p = _wp_sample(blend, maxval)
+def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
+    """The weighted predictor along row y from x0 to x1, exactly as _wp_predict / _wp_update
+    would run it; with ``own`` it also reconstructs those samples from its prediction (the cells
+    are INTRA_WP), else they are already reconstructed and only its state follows them.
+
+    _wp_predict's state at N holds N's error plus W's (added when W was coded), at NW plus WW's;
+    here ``err`` holds plain errors and W's and WW's come from registers (c1, c2).
+    """
+    w = rec.shape[1]
+    cur = y & 1
+    pe = err[cur ^ 1]
+    ce = err[cur]
+    mid = np.int64((maxval + 1) >> 1)
+    c1_0 = ce[0, x0 - 1] if x0 > 0 else np.int64(0)
+    c1_1 = ce[1, x0 - 1] if x0 > 0 else np.int64(0)
+    c1_2 = ce[2, x0 - 1] if x0 > 0 else np.int64(0)
+    c1_3 = ce[3, x0 - 1] if x0 > 0 else np.int64(0)
+    c2_0 = ce[0, x0 - 2] if x0 > 1 else np.int64(0)
+    c2_1 = ce[1, x0 - 2] if x0 > 1 else np.int64(0)
+    c2_2 = ce[2, x0 - 2] if x0 > 1 else np.int64(0)
+    c2_3 = ce[3, x0 - 2] if x0 > 1 else np.int64(0)
+    ew = ce[4, x0 - 1] if x0 > 0 else np.int64(0)
+    # rows and error rows as 1-D views, read with unsigned indices: no negative-index wrap-around
+    # arithmetic in the loop
+    r0 = rec[y]
+    r1 = rec[y - 1] if y > 0 else r0
+    r2 = rec[y - 2] if y > 1 else r1
+    p0 = pe[0]
+    p1 = pe[1]
+    p2 = pe[2]
+    p3 = pe[3]
+    p4 = pe[4]
+    c_0 = ce[0]
+    c_1 = ce[1]
+    c_2 = ce[2]
+    c_3 = ce[3]
+    c_4 = ce[4]
+    qr = q[y]
+    for x in range(x0, x1):
+        u = np.uint64(x)
+        nw = u - np.uint64(1) if x > 0 else u
+        ne = u + np.uint64(1) if x + 1 < w else u
+        if y > 1 and 0 < x < w - 1:
+            vn = np.int64(r1[u])
+            vw = np.int64(r0[nw])
+            vnw = np.int64(r1[nw])
+            vne = np.int64(r1[ne])
+            vnn = np.int64(r2[u])
+        elif y > 0:
+            vn = np.int64(r1[u])
+            vw = np.int64(r0[nw]) if x > 0 else vn
+            vnw = np.int64(r1[nw]) if x > 0 else vw
+            vne = np.int64(r1[ne]) if x + 1 < w else vn
+            vnn = np.int64(r2[u]) if y > 1 else vn
         else:
-            p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
-        rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
-        _wp_update(state, sub, blend, y, x, rec[y, x])
+            vw = np.int64(r0[nw]) if x > 0 else mid
+            vn = vw
+            vnw = vw
+            vne = vw
+            vnn = vw
+        en = p4[u]
+        enw = p4[nw]
+        ene = p4[ne]
+        n8 = vn << 3
+        w8 = vw << 3
+        ne8 = vne << 3
+        s0 = w8 + ne8 - n8
+        s1 = n8 - (((en + ew + ene) * WP_P1) >> 5)
+        s2 = w8 - (((en + ew + enw) * WP_P2) >> 5)
+        s3 = n8 - ((enw * WP_P3[0] + en * WP_P3[1] + ene * WP_P3[2]
+                    + ((vnn - vn) << 3) * WP_P3[3] + ((vnw - vw) << 3) * WP_P3[4]) >> 5)
+        last = x == w - 1  # NE is N itself: N's error (and W's with it) counts twice
+        w0 = _wp_weight_of(p0[nw] + p0[u] + p0[ne] + c1_0 + c2_0 + (c1_0 if last else 0), 0)
+        w1 = _wp_weight_of(p1[nw] + p1[u] + p1[ne] + c1_1 + c2_1 + (c1_1 if last else 0), 1)
+        w2 = _wp_weight_of(p2[nw] + p2[u] + p2[ne] + c1_2 + c2_2 + (c1_2 if last else 0), 2)
+        w3 = _wp_weight_of(p3[nw] + p3[u] + p3[ne] + c1_3 + c2_3 + (c1_3 if last else 0), 3)
+        shift = _floor_log2(w0 + w1 + w2 + w3) - 4
+        w0 >>= shift
+        w1 >>= shift
+        w2 >>= shift
+        w3 >>= shift
+        total = w0 + w1 + w2 + w3
+        acc = (total >> 1) - 1 + s0 * w0 + s1 * w1 + s2 * w2 + s3 * w3
+        blend = (acc * WP_DIV[total - 1]) >> 24
+        # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
+        kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
+        blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
+        if own:
+            value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
+            r0[u] = value
+        else:
+            value = np.int64(r0[u])
+        v8 = value << 3
+        ew = blend - v8
+        c_4[u] = ew
+        c2_0 = c1_0
+        c2_1 = c1_1
+        c2_2 = c1_2
+        c2_3 = c1_3
+        c1_0 = (abs(s0 - v8) + 3) >> 3
+        c1_1 = (abs(s1 - v8) + 3) >> 3
+        c1_2 = (abs(s2 - v8) + 3) >> 3
+        c1_3 = (abs(s3 - v8) + 3) >> 3
+        c_0[u] = c1_0
+        c_1[u] = c1_1
+        c_2[u] = c1_2
+        c_3[u] = c1_3
 
 
 @njit(cache=True)
-def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step):
-    """Row y run by run of cells of one mode (no weighted-predictor cells in the row)."""
+def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, gw):
+    """Cells cx..gw-1 of row y run by run of cells of one mode (no weighted-predictor cells
+    among them)."""
     w = q.shape[1]
-    gw = (w + bw - 1) // bw
     by = y // bh
     top = y - by * bh == 0
-    cx = 0
     while cx < gw:
         x0 = cx * bw
         mode = modes[by, cx]
@@ -539,10 +674,14 @@ def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step):
                 x = 1
             else:
                 left = np.int64(rec[y, x0 - 1])
+            r0 = rec[y]  # row views, unsigned indices (x >= 1 here): no wrap-around arithmetic
+            r1 = rec[y - 1]
+            qr = q[y]
             for x in range(x, x1):
-                left = _rebuild(_med_select(left, np.int64(rec[y - 1, x]), np.int64(rec[y - 1, x - 1])),
-                                np.int64(q[y, x]), maxval, step)
-                rec[y, x] = left
+                u = np.uint64(x)
+                left = _rebuild(_med_select(left, np.int64(r1[u]), np.int64(r1[u - np.uint64(1)])),
+                                np.int64(qr[u]), maxval, step)
+                r0[u] = left
         elif mode == INTER_MED and y > 0 and x0 > 0:
             # the temporal residual's MED from the cell's own samples: edges on its border
             x = x0
@@ -570,8 +709,12 @@ def _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step):
                 p = _predict_at(rec, t, edges, y, x, mode, x == x0, top, maxval)
                 rec[y, x] = _rebuild(p, np.int64(q[y, x]), maxval, step)
         else:
+            r0 = rec[y]
+            tr = t[y]
+            qr = q[y]
             for x in range(x0, x1):
-                rec[y, x] = _rebuild(np.int64(t[y, x]), np.int64(q[y, x]), maxval, step)
+                u = np.uint64(x)
+                r0[u] = _rebuild(np.int64(tr[u]), np.int64(qr[u]), maxval, step)
 
 
 #: Warp parameters are in 1/2^WARP_SHIFT quarter samples of vector change per luma sample.
