@@ -83,6 +83,19 @@ def _wp_weight(state, i, prev, at_n, at_ne, at_nw):
 
 
 @njit(cache=True, inline="always")
+def _wp_blend(s0, s1, s2, s3, w0, w1, w2, w3):
+    """The four sub-predictions averaged with their weights, the weights first scaled down to a
+    sum of 16 to 31 so that the division is a multiplication by WP_DIV."""
+    shift = _floor_log2(w0 + w1 + w2 + w3) - 4
+    w0 >>= shift
+    w1 >>= shift
+    w2 >>= shift
+    w3 >>= shift
+    total = w0 + w1 + w2 + w3
+    return (((total >> 1) - 1 + s0 * w0 + s1 * w1 + s2 * w2 + s3 * w3) * WP_DIV[total - 1]) >> 24
+
+
+@njit(cache=True, inline="always")
 def _wp_predict(rec, y, x, state, sub, maxval):
     """The weighted predictor at (y, x), in 1/8 samples; fills ``sub`` with the four
     sub-predictions. Every quantity is an integer, so encoder and decoder agree exactly.
@@ -124,14 +137,7 @@ def _wp_predict(rec, y, x, state, sub, maxval):
     w1 = _wp_weight(state, 1, prev, at_n, at_ne, at_nw)
     w2 = _wp_weight(state, 2, prev, at_n, at_ne, at_nw)
     w3 = _wp_weight(state, 3, prev, at_n, at_ne, at_nw)
-    shift = _floor_log2(w0 + w1 + w2 + w3) - 4
-    w0 >>= shift
-    w1 >>= shift
-    w2 >>= shift
-    w3 >>= shift
-    total = w0 + w1 + w2 + w3
-    acc = (total >> 1) - 1 + sub[0] * w0 + sub[1] * w1 + sub[2] * w2 + sub[3] * w3
-    blend = (acc * WP_DIV[total - 1]) >> 24
+    blend = _wp_blend(sub[0], sub[1], sub[2], sub[3], w0, w1, w2, w3)
     if ((err_n ^ err_w) | (err_n ^ err_nw)) <= 0:
         blend = _clamp(blend, min(w8, min(ne8, n8)), max(w8, max(ne8, n8)))
     return blend
@@ -612,14 +618,7 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         w1 = _wp_weight_of(p1[nw] + p1[u] + p1[ne] + c1_1 + c2_1 + (c1_1 if last else 0), 1)
         w2 = _wp_weight_of(p2[nw] + p2[u] + p2[ne] + c1_2 + c2_2 + (c1_2 if last else 0), 2)
         w3 = _wp_weight_of(p3[nw] + p3[u] + p3[ne] + c1_3 + c2_3 + (c1_3 if last else 0), 3)
-        shift = _floor_log2(w0 + w1 + w2 + w3) - 4
-        w0 >>= shift
-        w1 >>= shift
-        w2 >>= shift
-        w3 >>= shift
-        total = w0 + w1 + w2 + w3
-        acc = (total >> 1) - 1 + s0 * w0 + s1 * w1 + s2 * w2 + s3 * w3
-        blend = (acc * WP_DIV[total - 1]) >> 24
+        blend = _wp_blend(s0, s1, s2, s3, w0, w1, w2, w3)
         # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
         kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
         blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
