@@ -5,8 +5,6 @@ import pathlib
 import re
 import sys
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -21,9 +19,16 @@ def test_cli_doc_is_up_to_date(monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     committed = (ROOT / "docs" / "cli.md").read_text()
     made_with = re.search(r"\(Python (\d+\.\d+)\)", committed).group(1)
+    rendered = load_generator().render()
     if made_with != f"{sys.version_info.major}.{sys.version_info.minor}":
-        pytest.skip(f"docs/cli.md was generated with Python {made_with} (argparse output differs)")
-    assert load_generator().render() == committed, "docs/cli.md is out of date: run python docs/gen_cli.py"
+        # argparse words its help differently across Python versions: compare what it documents,
+        # every command and option, instead of the text
+        def documented(text):
+            return sorted(set(re.findall(r"^usage: triadic[\w ]*|--[a-z][a-z-]*", text, re.M)))
+        assert documented(rendered) == documented(committed), \
+            "docs/cli.md is out of date: run python docs/gen_cli.py"
+        return
+    assert rendered == committed, "docs/cli.md is out of date: run python docs/gen_cli.py"
 
 
 def test_every_command_and_picture_is_documented():
