@@ -26,7 +26,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.interp import upsample_h264
-from .kernels.predict import INTRA, _decode_plane, _encode_plane, motion_compensate
+from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
 from .planes import PlaneStats, code_residual
@@ -225,14 +225,8 @@ class FrameEncoder:
                                               seg.header.block_size, self.params.min_leaf,
                                               self.params.search_range, seg.maxima[0], seg.step,
                                               self._planes)
-        # the intra costs matter on keyframes and in intra leaves, so down to the last cell row
-        # that holds one (none: no costs at all)
-        intra = np.flatnonzero((chart.modes == INTRA).any(axis=1))
-        rows = chart.depth.shape[0] if keyframe else (int(intra[-1]) + 1 if intra.size else 0)
-        wps: list[np.ndarray] = []
-        costs = self._search.intra_cell_costs(planes, seg.shifts, seg.maxima, chart.depth.shape, seg.step,
-                                              rows, wps, None if keyframe else 1)
-        chart = self._search.choose_intra(chart, costs, keyframe, self.params.min_leaf)
+        chart, wps = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
+                                               self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):

@@ -10,6 +10,8 @@ the frame joins the window. The decoder never imports this module.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .chart import CELL, WARP_MIN, Chart
@@ -75,33 +77,24 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],
-                     grid: tuple[int, int], step: int, rows: int | None = None,
-                     predictions: list | None = None, weighted: int | None = None) -> np.ndarray:
+                     grid: tuple[int, int], step: int, rows: int, weighted: int) -> tuple[np.ndarray, list]:
     """Per chart cell, the estimated bits (1/256) of every plane predicted by MED (index 0) and
-    by the weighted predictor (index 1).
+    by the weighted predictor (index 1) over the first ``rows`` cell rows (the rest stay zero:
+    both predictors are causal, so the rows below do not change the ones above); and each plane's
+    weighted prediction over those rows (predict.wp_prediction's, from row 0).
 
-    ``weighted``: only the first ``weighted`` planes (default all) get the weighted predictor's
-    estimate; the others count their MED cost under both (an inter frame's few intra leaves
-    choose by luma: the chroma estimate costs half as much again for little).
-
-    ``rows``: only the first ``rows`` cell rows are needed (the costs below are left at zero;
-    both predictors are causal, so the rows above do not change). ``predictions``, a list, gets
-    each plane's weighted prediction over those rows (predict.wp_prediction's, from row 0)."""
+    Only the first ``weighted`` planes get the weighted predictor's estimate (an empty prediction
+    for the others); the others count their MED cost under both."""
     total = np.zeros((2,) + grid, dtype=np.int64)
-    rows = grid[0] if rows is None else rows
-    weighted = len(planes) if weighted is None else weighted
+    predictions = []
     for i, (plane, (sy, sx), maxval) in enumerate(zip(planes, shifts, maxima)):
         plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
         wp = wp_prediction(plane, maxval) if i < weighted else plane[:0]
-        if predictions is not None:
-            predictions.append(wp)
+        predictions.append(wp)
         if rows:
-            c = motion.intra_cell_costs(plane, wp if i < weighted else plane, CELL >> sy, CELL >> sx,
-                                        grid[0], grid[1], maxval, motion.COST, step)
-            if i >= weighted:
-                c[1] = c[0]
-            total += c
-    return total
+            total += motion.intra_cell_costs(plane, wp, CELL >> sy, CELL >> sx, grid[0], grid[1],
+                                             maxval, motion.COST, step)
+    return total, predictions
 
 
 def _block_sums(grid: np.ndarray, size: int) -> np.ndarray:
@@ -109,13 +102,28 @@ def _block_sums(grid: np.ndarray, size: int) -> np.ndarray:
     return grid.reshape(gh // size, size, gw // size, size).sum(axis=(1, 3))
 
 
-def choose_intra(chart: Chart, costs: np.ndarray, keyframe: bool, min_leaf: int) -> Chart:
-    """``chart`` with every intra leaf's predictor chosen (MED or the weighted predictor) from
-    ``costs`` (intra_cell_costs). A keyframe's chart is all intra and gets its quadtree here too,
-    pruned bottom-up from ``min_leaf`` luma samples: a block splits when its four children, each
-    with its own predictor, cost less than the block with one."""
+def _expand(grid: np.ndarray, size: int) -> np.ndarray:
+    """Every entry of ``grid`` as a size x size block of cells."""
+    return np.repeat(np.repeat(grid, size, axis=0), size, axis=1)
+
+
+def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int, int]],
+                 maxima: list[int], step: int, keyframe: bool, min_leaf: int) -> tuple[Chart, list]:
+    """``chart`` with every intra leaf's predictor chosen, MED or the weighted predictor, by
+    estimated bits; and each plane's weighted prediction over the rows costed (intra_cell_costs).
+
+    A keyframe's chart is all intra and gets its quadtree here too, pruned bottom-up from
+    ``min_leaf`` luma samples: a block splits when its four children, each with its own predictor,
+    cost less than the block with one; all its planes count. An inter frame's few intra leaves
+    choose by luma alone, and only the cell rows down to the last intra leaf are costed."""
     n = chart.root // CELL
     gh, gw = chart.depth.shape
+    if keyframe:
+        rows, weighted = gh, len(planes)
+    else:
+        intra = np.flatnonzero((chart.modes == INTRA).any(axis=1))
+        rows, weighted = (int(intra[-1]) + 1 if intra.size else 0), 1
+    costs, predictions = intra_cell_costs(planes, shifts, maxima, (gh, gw), step, rows, weighted)
     wp = np.zeros((gh, gw), np.int8)
     if not keyframe:
         cy, cx = chart.leaves()
@@ -125,41 +133,33 @@ def choose_intra(chart: Chart, costs: np.ndarray, keyframe: bool, min_leaf: int)
         for y, x, s in zip(cy.tolist(), cx.tolist(), sizes.tolist()):
             med = costs[0, y:y + s, x:x + s].sum()
             wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
-        return _with(chart, depth=chart.depth, wp=wp)
+        return dataclasses.replace(chart, wp=wp), predictions
     smallest = max(1, min(n, min_leaf // CELL))
-    best = choice = None
+    best = None
     splits = {}
     choices = {}
     size = smallest
     while size <= n:
-        med, weighted = _block_sums(costs[0], size), _block_sums(costs[1], size)
-        leaf = np.minimum(med, weighted) + _FLAG_COST + (_FLAG_COST if size > smallest else 0)
-        choice = weighted < med
-        if best is not None:
-            children = _block_sums(best, 2)
-            split = children < leaf
-            best = np.where(split, children, leaf)
-            splits[size] = split
-        else:
+        med, weighted_cost = _block_sums(costs[0], size), _block_sums(costs[1], size)
+        leaf = np.minimum(med, weighted_cost) + _FLAG_COST + (_FLAG_COST if size > smallest else 0)
+        choices[size] = weighted_cost < med
+        if best is None:
             best = leaf
-        choices[size] = choice
+        else:
+            children = _block_sums(best, 2)
+            splits[size] = children < leaf
+            best = np.where(splits[size], children, leaf)
         size *= 2
     depth = np.zeros((gh, gw), np.int8)
     size, d = n, 0
     while True:
-        cells = np.kron(choices[size], np.ones((size, size), bool)).astype(bool)
         here = depth == d
-        wp[here & cells] = 1
+        wp[here & _expand(choices[size], size)] = 1
         if size == smallest:
             break
-        deeper = np.kron(splits[size], np.ones((size, size), bool)).astype(bool) & here
+        deeper = _expand(splits[size], size) & here
         depth[deeper] = d + 1
         wp[deeper] = 0
         size //= 2
         d += 1
-    return _with(chart, depth=depth, wp=wp)
-
-
-def _with(chart: Chart, depth: np.ndarray, wp: np.ndarray) -> Chart:
-    return Chart(chart.root, depth, chart.modes, chart.lags, chart.mvy, chart.mvx, chart.family,
-                 chart.base, chart.warp, chart.bi, chart.lags2, chart.mv2, wp)
+    return dataclasses.replace(chart, depth=depth, wp=wp), predictions

@@ -832,10 +832,11 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
 @njit(cache=True)
 def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
     """Estimated bits (1/256) of every chart cell of ``plane`` predicted by MED (out[0]) and by
-    the weighted predictor (out[1], its prediction ``wp_pred`` from predict.wp_prediction); cells
-    are bh x bw samples, neighbours come from the source."""
+    the weighted predictor (out[1], its prediction ``wp_pred`` from predict.wp_prediction; with
+    no rows, out[1] is MED's cost too); cells are bh x bw samples, neighbours come from the source."""
     h, w = plane.shape
     out = np.zeros((2, gh, gw), dtype=np.int64)
+    weighted = wp_pred.shape[0] > 0
     for y in range(h):
         cy = y // bh
         for x in range(w):
@@ -846,6 +847,7 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
                 p = np.int64(plane[y - 1, 0])
             else:
                 p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-            out[0, cy, x // bw] += _causal_cost(cost, v - p, step)
-            out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step)
+            c = _causal_cost(cost, v - p, step)
+            out[0, cy, x // bw] += c
+            out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
     return out
