@@ -4,7 +4,8 @@ the weighted predictor of format v2 added): the fast kernels must return exactly
 import numpy as np
 from numba import njit
 
-from triadic.kernels.context import CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES, _k_class, _level, _sign5
+from triadic.kernels.context import (CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES, TILTS,
+                                     _k_class, _level, _sign5)
 from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _hypotheses, _predict_at, _wp_predict,
                                      _wp_sample, _wp_update)
 
@@ -186,12 +187,13 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
 
 
 @njit
-def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos``.
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
-    4 neighbours' parts above k, phase, plane, channel and sample class.
+    4 neighbours' parts above k, the prediction's curvature ``lap`` in 5 classes, phase,
+    plane, channel and sample class.
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -218,6 +220,17 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
                 sd += d
                 if yy == y or xx == x:
                     sh += np.sign(v[yy, xx] - d * pow3k)
-        ctx[i] = (((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * len(PHASES) + phase) * K_CLASSES
+        c = lap[y, x]
+        if c < -4 * pow3k:
+            tilt = 0
+        elif c < 0:
+            tilt = 1
+        elif c == 0:
+            tilt = 2
+        elif c <= 4 * pow3k:
+            tilt = 3
+        else:
+            tilt = 4
+        ctx[i] = ((((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * TILTS + tilt) * len(PHASES) + phase) * K_CLASSES
                    + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
     return ctx

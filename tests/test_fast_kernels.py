@@ -150,7 +150,9 @@ def test_contexts_match_reference(h, w, k, phase):
         pos0, ctx0 = ref.magnitude_contexts(*args)
         assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
         where = pos[rng.random(pos.size) < 0.5]
-        sargs = (v, dig, where, cls, k, phase, 0, int(3 ** k))
+        lap = rng.integers(-6 * 3 ** k, 6 * 3 ** k + 1, (h, w)).astype(np.int32)
+        lap[rng.random((h, w)) < 0.2] = 0
+        sargs = (v, dig, where, cls, lap, k, phase, 0, int(3 ** k))
         assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
 
 
@@ -173,3 +175,14 @@ def test_mix_prediction_activity(h, w):
     ck.mix_activity(expected, ck.prediction_activity(t))
     ck.mix_prediction_activity(e16, t)
     assert np.array_equal(e16, expected)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
+def test_prediction_laplacian(h, w):
+    """4T minus its four nearest neighbours (edges repeated) in inter samples, 0 in intra ones."""
+    rng = np.random.default_rng(h * 17 + w)
+    t = rng.integers(0, 65536, (h, w)).astype(np.int32)
+    cls = rng.integers(0, 2, (h, w)).astype(np.int8)
+    p = np.pad(t.astype(np.int64), 1, mode="edge")
+    lap = 4 * p[1:-1, 1:-1] - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+    assert np.array_equal(ck.prediction_laplacian(t, cls), np.where(cls == 1, lap, 0))

@@ -122,8 +122,9 @@ class _Segment:
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
             cls = self.sample_classes(c, chart)
+            lap = ck.prediction_laplacian(ts[c][0], cls) if ts is not None else np.zeros(shape, np.int32)
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, cls, self.prev_kb[c] if self.prev_kb is not None else None, stats,
+                                  e16, cls, lap, self.prev_kb[c] if self.prev_kb is not None else None, stats,
                                   self.maxima[c] + 1 if self.step == 1 else 0)
             log.side_bits += stats.side_bits - side_before
             log.residual_bits += sum(stats.bits.values()) - residual_before

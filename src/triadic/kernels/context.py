@@ -31,7 +31,11 @@ PHASE_STATES = 1 + 4 * (len(PHASES) - 1)
 NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * PHASE_STATES * LEVELS * (LEVELS + 1) * K_CLASSES
                           * CHANNEL_CLASSES * SAMPLE_CLASSES)
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
-NUM_SIGN_CONTEXTS = SIGN_OWN * 5 * 5 * len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+#: The prediction's curvature at the sample (4T - its 4 neighbours, inter leaves): below -4·3^k,
+#: negative, zero (and intra leaves), positive, above 4·3^k. A peak of T tends to overshoot.
+TILTS = 5
+NUM_SIGN_CONTEXTS = (SIGN_OWN * 5 * 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+                     * SAMPLE_CLASSES)
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
 
 
@@ -299,7 +303,7 @@ def _sign_above(v, dig, y, x, p3):
 
 
 @njit(cache=True)
-def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
@@ -334,8 +338,10 @@ def sign_contexts(v, dig, pos, cls, k, phase, chan, pow3k):
                     sd += dig[yy, xx]
                     if yy == y or xx == x:
                         sh += _sign_above(v, dig, yy, xx, p3)
-        ctx[i] = ((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
-                                                              * SAMPLE_CLASSES) + tail + cls[y, x]
+        c = np.int64(lap[y, x])
+        tilt = 2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))
+        ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
+                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES) + tail + cls[y, x])
     return ctx
 
 
@@ -428,6 +434,21 @@ def sample_classes(modes, bh, bw, h, w):
                 out[y0, x] = c
         for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
             out[y, :] = out[y0, :]
+    return out
+
+
+@njit(cache=True)
+def prediction_laplacian(t, cls):
+    """4T - (T's 4 nearest neighbours, edges repeated) in inter samples (cls 1), 0 elsewhere."""
+    hh, ww = t.shape
+    out = np.zeros((hh, ww), dtype=np.int32)
+    for y in range(hh):
+        ym = max(y - 1, 0)
+        yp = min(y + 1, hh - 1)
+        for x in range(ww):
+            if cls[y, x]:
+                out[y, x] = (4 * np.int64(t[y, x]) - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)]
+                             - t[y, min(x + 1, ww - 1)])
     return out
 
 
