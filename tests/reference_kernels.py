@@ -187,13 +187,13 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
 
 
 @njit
-def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos``.
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
-    4 neighbours' parts above k, the prediction's curvature ``lap`` in 5 classes, phase,
-    plane, channel and sample class.
+    4 neighbours' parts above k, the prediction's curvature ``lap`` in 5 classes times its
+    ``trend`` (3), phase, plane, channel and sample class.
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -231,6 +231,6 @@ def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
             tilt = 3
         else:
             tilt = 4
-        ctx[i] = ((((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * TILTS + tilt) * len(PHASES) + phase) * K_CLASSES
+        ctx[i] = ((((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * TILTS + 3 * tilt + trend[y, x]) * len(PHASES) + phase) * K_CLASSES
                    + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
     return ctx

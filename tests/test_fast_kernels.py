@@ -8,7 +8,7 @@ import pytest
 import reference_kernels as ref
 from triadic.kernels import context as ck
 from triadic.kernels.interp import upsample_h264
-from triadic.kernels.predict import INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane, motion_compensate
+from triadic.kernels.predict import INTER, INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane, motion_compensate
 
 PAD = 8
 CASES = [(1, 1, 4, 4, 2, 2), (5, 7, 4, 4, 2, 2), (37, 23, 4, 4, 2, 2), (19, 33, 2, 2, 3, 3),
@@ -141,7 +141,7 @@ def test_contexts_match_reference(h, w, k, phase):
         kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
         is_open = (rng.random(kb_shape) < 0.7).astype(np.int8)
         e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
-        cls = rng.integers(0, 2, (h, w)).astype(np.int8)
+        cls = rng.integers(0, ck.SAMPLE_CLASSES, (h, w)).astype(np.int8)
         args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
         base = np.full((h, w), -7, np.int32)
         ck.plane_contexts((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, e16, cls,
@@ -152,17 +152,18 @@ def test_contexts_match_reference(h, w, k, phase):
         where = pos[rng.random(pos.size) < 0.5]
         lap = rng.integers(-6 * 3 ** k, 6 * 3 ** k + 1, (h, w)).astype(np.int32)
         lap[rng.random((h, w)) < 0.2] = 0
-        sargs = (v, dig, where, cls, lap, k, phase, 0, int(3 ** k))
+        trend = rng.integers(0, 3, (h, w)).astype(np.int8)
+        sargs = (v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
         assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
 
 
 
 @pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2)])
 def test_sample_classes(h, w, bh, bw):
-    """What codec._Segment.sample_classes computed with np.repeat before."""
+    """Every sample takes its cell's mode."""
     modes = _chart(np.random.default_rng(h + w), h, w, bh, bw, leaf=2)[0]
-    inter = (modes != INTRA).astype(np.int8)
-    cells = np.repeat(np.repeat(inter, bh, axis=0), bw, axis=1)[:h, :w]
+    modes[::3, ::2] = INTRA_WP
+    cells = np.repeat(np.repeat(modes, bh, axis=0), bw, axis=1)[:h, :w]
     assert np.array_equal(ck.sample_classes(modes, bh, bw, h, w), cells)
 
 
@@ -178,11 +179,16 @@ def test_mix_prediction_activity(h, w):
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
-def test_prediction_laplacian(h, w):
-    """4T minus its four nearest neighbours (edges repeated) in inter samples, 0 in intra ones."""
+def test_prediction_shape(h, w):
+    """In inter samples, 4T minus its four nearest neighbours (edges repeated) and the sign of
+    T minus the previous frame, plus 1; 0 and 1 in intra ones."""
     rng = np.random.default_rng(h * 17 + w)
     t = rng.integers(0, 65536, (h, w)).astype(np.int32)
-    cls = rng.integers(0, 2, (h, w)).astype(np.int8)
+    prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 65536, (h, w))).astype(np.int32)
+    cls = rng.choice(np.array([INTRA, INTER, INTER_MED, INTRA_WP], np.int8), (h, w))
     p = np.pad(t.astype(np.int64), 1, mode="edge")
     lap = 4 * p[1:-1, 1:-1] - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
-    assert np.array_equal(ck.prediction_laplacian(t, cls), np.where(cls == 1, lap, 0))
+    inter = (cls == INTER) | (cls == INTER_MED)
+    got_lap, got_trend = ck.prediction_shape(t, prev, cls)
+    assert np.array_equal(got_lap, np.where(inter, lap, 0))
+    assert np.array_equal(got_trend, np.where(inter, np.sign(t - prev.astype(np.int64)) + 1, 1))

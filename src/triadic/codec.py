@@ -122,9 +122,10 @@ class _Segment:
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
             cls = self.sample_classes(c, chart)
-            lap = ck.prediction_laplacian(ts[c][0], cls) if ts is not None else np.zeros(shape, np.int32)
+            shape_of_t = (ck.prediction_shape(ts[c][0], self.refs[c][self.head], cls) if ts is not None
+                          else (np.zeros(shape, np.int32), np.ones(shape, np.int8)))
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, cls, lap, self.prev_kb[c] if self.prev_kb is not None else None, stats,
+                                  e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None, stats,
                                   self.maxima[c] + 1 if self.step == 1 else 0)
             log.side_bits += stats.side_bits - side_before
             log.residual_bits += sum(stats.bits.values()) - residual_before
@@ -136,10 +137,10 @@ class _Segment:
         return chart, out_q
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
-        """Per sample of plane c, its context class: 1 in inter leaves, 0 in intra ones."""
+        """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes)."""
         sy, sx = self.shifts[c]
         h, w = self.shapes[c]
-        return ck.sample_classes(chart.modes, CELL >> sy, CELL >> sx, h, w)
+        return ck.sample_classes(chart.plane_modes(), CELL >> sy, CELL >> sx, h, w)
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
         """The reconstructed frame joins the window; full-resolution planes get quarter samples."""

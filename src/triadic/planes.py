@@ -142,7 +142,7 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, lap: np.ndarray, prev_kb: np.ndarray | None,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: tuple, prev_kb: np.ndarray | None,
                   stats: PlaneStats | None = None, modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
@@ -154,15 +154,15 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         mark = coder.mark()
         saved = snapshot(model)
         saved_stats = stats.copy() if stats is not None else None
-        out = _code_planes(coder, model, chan, shape, q, e16, cls, lap, prev_kb, stats)
+        out = _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats)
         if coder.total_bits - mark[1] <= q.size * max(1, (modulus - 1).bit_length()):
             return out
         coder.rollback(mark)
         restore(model, saved)
         if stats is not None:
             stats.restore(saved_stats)
-        return _code_planes(coder, model, chan, shape, q, e16, cls, lap, prev_kb, stats, modulus, raw=True)
-    return _code_planes(coder, model, chan, shape, q, e16, cls, lap, prev_kb, stats, modulus)
+        return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus, raw=True)
+    return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus)
 
 
 def _code_raw(coder, q, shape, modulus):
@@ -180,7 +180,8 @@ def _code_raw(coder, q, shape, modulus):
     return (u - modulus // 2).astype(np.int32).reshape(shape)
 
 
-def _code_planes(coder, model, chan, shape, q, e16, cls, lap, prev_kb, stats, modulus=0, raw=False):
+def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
+    lap, trend = shape_of_t
     h, w = shape
     encoding = q is not None
     kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
@@ -238,7 +239,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, lap, prev_kb, stats, mo
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, dig, where, cls, lap, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, dig, where, cls, lap, trend, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
             ck.apply_signs(v, dig, where, sgn, pow3k)

@@ -23,17 +23,20 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
-#: Sample classes from the chart: 0 intra (and keyframes), 1 inter.
-SAMPLE_CLASSES = 2
+#: Sample classes: the mode of the sample's chart leaf as the plane kernels read it (INTRA = MED,
+#: INTER, INTER_MED, INTRA_WP = the weighted predictor; keyframes have intra leaves only).
+SAMPLE_CLASSES = 4
 #: Per phase, how many states the count of known nonzero neighbour digits at plane k takes:
 #: phase 0 knows none; later phases count 0, 1, 2, 3+.
 PHASE_STATES = 1 + 4 * (len(PHASES) - 1)
 NUM_MAGNITUDE_CONTEXTS = (OWN_STATES * PHASE_STATES * LEVELS * (LEVELS + 1) * K_CLASSES
                           * CHANNEL_CLASSES * SAMPLE_CLASSES)
 SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 likewise
-#: The prediction's curvature at the sample (4T - its 4 neighbours, inter leaves): below -4·3^k,
-#: negative, zero (and intra leaves), positive, above 4·3^k. A peak of T tends to overshoot.
-TILTS = 5
+#: What the prediction T says about the sign, in inter leaves: its curvature (4T minus its 4
+#: neighbours: below -4·3^k, negative, zero, positive, above 4·3^k; a peak of T tends to overshoot)
+#: times its trend (T below, at or above the previous frame's sample: the truth tends to lie
+#: between). Intra leaves take the middle class.
+TILTS = 15
 NUM_SIGN_CONTEXTS = (SIGN_OWN * 5 * 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
                      * SAMPLE_CLASSES)
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
@@ -303,7 +306,7 @@ def _sign_above(v, dig, y, x, p3):
 
 
 @njit(cache=True)
-def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
@@ -339,7 +342,7 @@ def sign_contexts(v, dig, pos, cls, lap, k, phase, chan, pow3k):
                     if yy == y or xx == x:
                         sh += _sign_above(v, dig, yy, xx, p3)
         c = np.int64(lap[y, x])
-        tilt = 2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))
+        tilt = 3 * (2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))) + trend[y, x]
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
                   * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES) + tail + cls[y, x])
     return ctx
@@ -423,13 +426,13 @@ def apply_signs(v, dig, pos, sgn, pow3k):
 
 @njit(cache=True)
 def sample_classes(modes, bh, bw, h, w):
-    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: 1 in inter
-    cells (mode != 0, intra), 0 in intra ones (int8)."""
+    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: its cell's
+    mode (int8, 0 .. SAMPLE_CLASSES - 1)."""
     out = np.empty((h, w), dtype=np.int8)
     for y0 in range(0, h, bh):
         cy = y0 // bh
         for x0 in range(0, w, bw):
-            c = 1 if modes[cy, x0 // bw] != 0 else 0
+            c = modes[cy, x0 // bw]
             for x in range(x0, min(w, x0 + bw)):
                 out[y0, x] = c
         for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
@@ -438,18 +441,21 @@ def sample_classes(modes, bh, bw, h, w):
 
 
 @njit(cache=True)
-def prediction_laplacian(t, cls):
-    """4T - (T's 4 nearest neighbours, edges repeated) in inter samples (cls 1), 0 elsewhere."""
+def prediction_shape(t, prev, cls):
+    """In inter samples (cls 1): 4T - (T's 4 nearest neighbours, edges repeated), and the trend
+    sign(T - prev) + 1 (0, 1, 2) against the previous frame's sample; 0 and 1 elsewhere."""
     hh, ww = t.shape
-    out = np.zeros((hh, ww), dtype=np.int32)
+    lap = np.zeros((hh, ww), dtype=np.int32)
+    trend = np.ones((hh, ww), dtype=np.int8)
     for y in range(hh):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
         for x in range(ww):
-            if cls[y, x]:
-                out[y, x] = (4 * np.int64(t[y, x]) - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)]
-                             - t[y, min(x + 1, ww - 1)])
-    return out
+            if cls[y, x] == 1 or cls[y, x] == 2:
+                c = np.int64(t[y, x])
+                lap[y, x] = 4 * c - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)] - t[y, min(x + 1, ww - 1)]
+                trend[y, x] = (c > prev[y, x]) - (c < prev[y, x]) + 1
+    return lap, trend
 
 
 @njit(cache=True)
