@@ -1,11 +1,12 @@
 """The kernels as they were before the decode-speed rewrite (verbatim copies, _decode_plane with
-the weighted predictor of format v2 added): the fast kernels must return exactly what these return."""
+the weighted predictor of format v2 added, the contexts with format v3's): the fast kernels must
+return exactly what these return."""
 
 import numpy as np
 from numba import njit
 
-from triadic.kernels.context import (CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES, TILTS,
-                                     _k_class, _level, _sign5)
+from triadic.kernels.context import (CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES,
+                                     SIGN_CLASSES, TILTS, _k_class, _level, _sign5)
 from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _hypotheses, _predict_at, _wp_predict,
                                      _wp_sample, _wp_update)
 
@@ -193,7 +194,7 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
     4 neighbours' parts above k, the prediction's curvature ``lap`` in 5 classes times its
-    ``trend`` (3), phase, plane, channel and sample class.
+    ``trend`` (3), phase, plane, channel and the leaf mode part of the sample class.
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -232,5 +233,5 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
         else:
             tilt = 4
         ctx[i] = ((((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * TILTS + 3 * tilt + trend[y, x]) * len(PHASES) + phase) * K_CLASSES
-                   + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES + cls[y, x]
+                   + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES + cls[y, x] % SIGN_CLASSES
     return ctx

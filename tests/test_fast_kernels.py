@@ -158,13 +158,29 @@ def test_contexts_match_reference(h, w, k, phase):
 
 
 
-@pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2)])
+@pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2), (9, 7, 1, 1)])
 def test_sample_classes(h, w, bh, bw):
-    """Every sample takes its cell's mode."""
-    modes = _chart(np.random.default_rng(h + w), h, w, bh, bw, leaf=2)[0]
-    modes[::3, ::2] = INTRA_WP
-    cells = np.repeat(np.repeat(modes, bh, axis=0), bw, axis=1)[:h, :w]
-    assert np.array_equal(ck.sample_classes(modes, bh, bw, h, w), cells)
+    """Every sample takes its cell's mode; an inter sample next to a sample of a cell with another
+    mode, lag or vector is marked EDGE."""
+    rng = np.random.default_rng(h + w)
+    gh, gw = -(-h // bh), -(-w // bw)
+    modes = rng.choice(np.array([INTRA, INTER, INTER_MED, INTRA_WP], np.int8), (gh, gw))
+    lags = rng.integers(1, 3, (gh, gw)).astype(np.int8)
+    mvy = rng.integers(-1, 2, (gh, gw)).astype(np.int32)
+    mvx = rng.integers(-1, 2, (gh, gw)).astype(np.int32)
+    same = rng.random((gh, gw)) < 0.5  # runs of cells of one leaf
+    for a in (modes, lags, mvy, mvx):
+        a[:, 1:][same[:, 1:]] = a[:, :-1][same[:, 1:]]
+    cells = lambda a: np.repeat(np.repeat(a, bh, axis=0), bw, axis=1)[:h, :w]
+    key = cells(((modes.astype(np.int64) * 3 + lags) * 5 + mvy + 2) * 5 + mvx + 2)
+    edge = np.zeros((h, w), bool)
+    edge[1:] |= key[1:] != key[:-1]
+    edge[:-1] |= key[:-1] != key[1:]
+    edge[:, 1:] |= key[:, 1:] != key[:, :-1]
+    edge[:, :-1] |= key[:, :-1] != key[:, 1:]
+    m = cells(modes)
+    expected = m + ck.EDGE * (edge & ((m == INTER) | (m == INTER_MED)))
+    assert np.array_equal(ck.sample_classes(modes, lags, mvy, mvx, bh, bw, h, w), expected)
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])

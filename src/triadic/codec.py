@@ -137,10 +137,12 @@ class _Segment:
         return chart, out_q
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
-        """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes)."""
+        """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes),
+        marked at motion boundaries (kernels/context.py, EDGE)."""
         sy, sx = self.shifts[c]
         h, w = self.shapes[c]
-        return ck.sample_classes(chart.plane_modes(), CELL >> sy, CELL >> sx, h, w)
+        return ck.sample_classes(chart.plane_modes(), chart.lags, chart.mvy, chart.mvx, CELL >> sy, CELL >> sx,
+                                 h, w)
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
         """The reconstructed frame joins the window; full-resolution planes get quarter samples."""

@@ -24,8 +24,12 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
 #: Sample classes: the mode of the sample's chart leaf as the plane kernels read it (INTRA = MED,
-#: INTER, INTER_MED, INTRA_WP = the weighted predictor; keyframes have intra leaves only).
-SAMPLE_CLASSES = 4
+#: INTER, INTER_MED, INTRA_WP = the weighted predictor; keyframes have intra leaves only), plus
+#: EDGE in inter samples next to a sample of a cell predicted otherwise (another mode, lag or
+#: vector): motion boundaries, where residuals run larger. Sign contexts read the mode only.
+SIGN_CLASSES = 4
+EDGE = 4
+SAMPLE_CLASSES = 2 * SIGN_CLASSES
 #: Per phase, how many states the count of known nonzero neighbour digits at plane k takes:
 #: phase 0 knows none; later phases count 0, 1, 2, 3+.
 PHASE_STATES = 1 + 4 * (len(PHASES) - 1)
@@ -38,7 +42,7 @@ SIGN_OWN = 5                   # V == 0; V > 0 with |u| == 1, |u| > 1; V < 0 lik
 #: between). Intra leaves take the middle class.
 TILTS = 15
 NUM_SIGN_CONTEXTS = (SIGN_OWN * 5 * 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES
-                     * SAMPLE_CLASSES)
+                     * SIGN_CLASSES)
 NUM_BLOCK_CONTEXTS = 4 * 5 * K_CLASSES * CHANNEL_CLASSES
 
 
@@ -318,7 +322,7 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
     kc = _k_class(k)
     p3 = np.int64(pow3k)
     single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
-    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
+    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES
     y = 0
     for i in range(pos.size):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
@@ -344,7 +348,7 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
         c = np.int64(lap[y, x])
         tilt = 3 * (2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))) + trend[y, x]
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
-                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES) + tail + cls[y, x])
+                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (cls[y, x] & (EDGE - 1)))
     return ctx
 
 
@@ -425,10 +429,13 @@ def apply_signs(v, dig, pos, sgn, pow3k):
 
 
 @njit(cache=True)
-def sample_classes(modes, bh, bw, h, w):
-    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class: its cell's
-    mode (int8, 0 .. SAMPLE_CLASSES - 1)."""
+def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
+    """Per sample of an h x w plane whose chart cells are bh x bw samples, its class (int8): its
+    cell's plane mode, plus EDGE in inter cells (INTER, INTER_MED) on the rows and columns that
+    border a cell of another mode, lag or vector."""
     out = np.empty((h, w), dtype=np.int8)
+    gh = (h + bh - 1) // bh
+    gw = (w + bw - 1) // bw
     for y0 in range(0, h, bh):
         cy = y0 // bh
         for x0 in range(0, w, bw):
@@ -437,7 +444,34 @@ def sample_classes(modes, bh, bw, h, w):
                 out[y0, x] = c
         for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
             out[y, :] = out[y0, :]
+    for cy in range(gh):
+        y0 = cy * bh
+        y1 = min(h, y0 + bh) - 1
+        for cx in range(gw):
+            m = modes[cy, cx]
+            if m != 1 and m != 2:
+                continue
+            x0 = cx * bw
+            x1 = min(w, x0 + bw) - 1
+            if cy > 0 and _differs(modes, lags, mvy, mvx, cy, cx, cy - 1, cx):
+                for x in range(x0, x1 + 1):
+                    out[y0, x] = m + EDGE
+            if cy < gh - 1 and _differs(modes, lags, mvy, mvx, cy, cx, cy + 1, cx):
+                for x in range(x0, x1 + 1):
+                    out[y1, x] = m + EDGE
+            if cx > 0 and _differs(modes, lags, mvy, mvx, cy, cx, cy, cx - 1):
+                for y in range(y0, y1 + 1):
+                    out[y, x0] = m + EDGE
+            if cx < gw - 1 and _differs(modes, lags, mvy, mvx, cy, cx, cy, cx + 1):
+                for y in range(y0, y1 + 1):
+                    out[y, x1] = m + EDGE
     return out
+
+
+@njit(cache=True, inline="always")
+def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
+    return (modes[ay, ax] != modes[by, bx] or lags[ay, ax] != lags[by, bx] or mvy[ay, ax] != mvy[by, bx]
+            or mvx[ay, ax] != mvx[by, bx])
 
 
 @njit(cache=True)
@@ -451,7 +485,7 @@ def prediction_shape(t, prev, cls):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
         for x in range(ww):
-            if cls[y, x] == 1 or cls[y, x] == 2:
+            if cls[y, x] & (EDGE - 1) == 1 or cls[y, x] & (EDGE - 1) == 2:
                 c = np.int64(t[y, x])
                 lap[y, x] = 4 * c - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)] - t[y, min(x + 1, ww - 1)]
                 trend[y, x] = (c > prev[y, x]) - (c < prev[y, x]) + 1
