@@ -433,45 +433,48 @@ def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
     """Per sample of an h x w plane whose chart cells are bh x bw samples, its class (int8): its
     cell's plane mode, plus EDGE in inter cells (INTER, INTER_MED) on the rows and columns that
     border a cell of another mode, lag or vector."""
-    out = np.empty((h, w), dtype=np.int8)
     gh = (h + bh - 1) // bh
     gw = (w + bw - 1) // bw
-    for y0 in range(0, h, bh):
-        cy = y0 // bh
-        for x0 in range(0, w, bw):
-            c = modes[cy, x0 // bw]
-            for x in range(x0, min(w, x0 + bw)):
-                out[y0, x] = c
-        for y in range(y0 + 1, min(h, y0 + bh)):  # the other rows of the cell row: copies
-            out[y, :] = out[y0, :]
+    sides = np.zeros((gh, gw), dtype=np.uint8)  # per inter cell: 1 top, 2 bottom, 4 left, 8 right differ
+    for cy in range(1, gh):  # branch-free: the loops vectorise
+        for cx in range(gw):
+            d = np.uint8(_differs(modes, lags, mvy, mvx, cy, cx, cy - 1, cx))
+            sides[cy, cx] |= d
+            sides[cy - 1, cx] |= d << 1
     for cy in range(gh):
-        y0 = cy * bh
-        y1 = min(h, y0 + bh) - 1
+        for cx in range(1, gw):
+            d = np.uint8(_differs(modes, lags, mvy, mvx, cy, cx, cy, cx - 1))
+            sides[cy, cx] |= d << 2
+            sides[cy, cx - 1] |= d << 3
+    for cy in range(gh):
         for cx in range(gw):
             m = modes[cy, cx]
-            if m != 1 and m != 2:
-                continue
+            sides[cy, cx] *= np.uint8((m == 1) | (m == 2))
+    out = np.empty((h, w), dtype=np.int8)
+    for y in range(h):
+        cy = y // bh
+        ry = y - cy * bh
+        row = (1 if ry == 0 else 0) | (2 if ry == bh - 1 else 0)  # the sides this row lies on
+        for cx in range(gw):
             x0 = cx * bw
-            x1 = min(w, x0 + bw) - 1
-            if cy > 0 and _differs(modes, lags, mvy, mvx, cy, cx, cy - 1, cx):
-                for x in range(x0, x1 + 1):
-                    out[y0, x] = m + EDGE
-            if cy < gh - 1 and _differs(modes, lags, mvy, mvx, cy, cx, cy + 1, cx):
-                for x in range(x0, x1 + 1):
-                    out[y1, x] = m + EDGE
-            if cx > 0 and _differs(modes, lags, mvy, mvx, cy, cx, cy, cx - 1):
-                for y in range(y0, y1 + 1):
-                    out[y, x0] = m + EDGE
-            if cx < gw - 1 and _differs(modes, lags, mvy, mvx, cy, cx, cy, cx + 1):
-                for y in range(y0, y1 + 1):
-                    out[y, x1] = m + EDGE
+            x1 = min(w, x0 + bw)
+            m = modes[cy, cx]
+            k = sides[cy, cx]
+            if k & row:
+                m += EDGE
+            for x in range(x0, x1):
+                out[y, x] = m
+            if k & 4:
+                out[y, x0] = modes[cy, cx] + EDGE
+            if k & 8:
+                out[y, x1 - 1] = modes[cy, cx] + EDGE
     return out
 
 
 @njit(cache=True, inline="always")
 def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
-    return (modes[ay, ax] != modes[by, bx] or lags[ay, ax] != lags[by, bx] or mvy[ay, ax] != mvy[by, bx]
-            or mvx[ay, ax] != mvx[by, bx])
+    return ((modes[ay, ax] != modes[by, bx]) | (lags[ay, ax] != lags[by, bx]) | (mvy[ay, ax] != mvy[by, bx])
+            | (mvx[ay, ax] != mvx[by, bx]))
 
 
 @njit(cache=True)
