@@ -512,6 +512,7 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     # folded into the row above: _wp_row adds them itself
     err = np.zeros((2, 5, w + 2), dtype=np.int64)
     wp_rows = _wp_rows(modes)
+    reach = _wp_reach(modes, wp_rows, h, w, bh, bw)
     for y in range(h):
         by = y // bh
         if not wp_rows[by]:
@@ -527,9 +528,37 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
                 end += 1
             if not own:
                 _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, end)
-            _wp_row(q, rec, err, y, cx * bw, min(w, end * bw), maxval, step, own)
+            # the predictor's state only as far as some later prediction of the band reads it
+            x1 = min(w, end * bw, reach[y])
+            if cx * bw < x1:
+                _wp_row(q, rec, err, y, cx * bw, x1, maxval, step, own)
             cx = end
     return rec
+
+
+@njit(cache=True)
+def _wp_reach(modes, wp_rows, h, w, bh, bw):
+    """Per sample row of a weighted-predictor band, how far (exclusive) the decoder must follow
+    the predictor's state along it. A prediction at (y, x) reads the state of row y left of x
+    and of row y - 1 up to x + 1, so row y is needed up to its own last INTRA_WP sample and one
+    sample beyond what row y + 1 needs; the state right of that is never read (the band's state
+    restarts from zero at its first row), and those samples' reconstruction does not depend on
+    it."""
+    gh, gw = modes.shape
+    reach = np.zeros(h, dtype=np.int64)
+    for y in range(h - 1, -1, -1):
+        by = y // bh
+        if not wp_rows[by]:
+            continue
+        last = 0
+        for cx in range(gw - 1, -1, -1):
+            if modes[by, cx] == INTRA_WP:
+                last = min(w, (cx + 1) * bw)
+                break
+        if y + 1 < h and wp_rows[(y + 1) // bh]:  # same band: y + 1 never starts one
+            last = max(last, min(w, reach[y + 1] + 1))
+        reach[y] = last
+    return reach
 
 
 @njit(cache=True, inline="always")
