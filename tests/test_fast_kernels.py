@@ -8,7 +8,9 @@ import pytest
 import reference_kernels as ref
 from triadic.kernels import context as ck
 from triadic.kernels.interp import upsample_h264
-from triadic.kernels.predict import INTER, INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane, motion_compensate
+from triadic.kernels.encode import residual_lossless
+from triadic.kernels.predict import (INTER, INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane,
+                                     motion_compensate, wp_prediction)
 
 PAD = 8
 CASES = [(1, 1, 4, 4, 2, 2), (5, 7, 4, 4, 2, 2), (37, 23, 4, 4, 2, 2), (19, 33, 2, 2, 3, 3),
@@ -97,6 +99,9 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf
     q, rec = _encode_plane(src, *args)
     assert np.array_equal(_decode_plane(q, *args), rec)
     assert np.array_equal(ref._decode_plane(q, *args), rec)
+    if step == 1:  # the encoder's lossless residual, with and without the top rows' WP estimate
+        for wpp in (np.zeros((0, w), np.int32), wp_prediction(src, maxval)):
+            assert np.array_equal(residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp), q)
     wild = rng.integers(-(maxval + 1) // 2, (maxval + 1) // 2, (h, w)).astype(np.int32)
     assert np.array_equal(_decode_plane(wild, *args), ref._decode_plane(wild, *args))
 

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start,
-                      _wp_predict, _wp_rows, _wp_sample, _wp_update)
+                      _wp_predict, _wp_reach, _wp_rows, _wp_sample, _wp_update)
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -88,11 +88,12 @@ def _wrapped(r, wrap, modulus):
 def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
     """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
 
-    Rows of weighted-predictor cell rows go sample by sample as there (the predictor's state
-    follows every sample of the row); the others run by run of cells of one mode, with the
-    prediction read from the source. ``wpp`` holds the weighted prediction of the first rows of
-    ``src`` with the state started at row 0 (predict.wp_prediction's): a run of such cell rows
-    from the top of the plane that it covers reads the predictor from there."""
+    Rows go run by run of cells of one mode, with the prediction read from the source. ``wpp``
+    holds the weighted prediction of the first rows of ``src`` with the state started at row 0
+    (predict.wp_prediction's): a run of weighted-predictor cell rows from the top of the plane
+    that it covers reads the predictor from there. In the other weighted-predictor cell rows the
+    predictor's state follows the row sample by sample as far as a prediction of the band reads
+    it (predict._wp_reach), the rest of the row by runs."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
@@ -107,22 +108,17 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
     first = min(h, first * bh)
     if first > wpp.shape[0]:
         first = 0
+    reach = _wp_reach(modes, wp_rows, h, w, bh, bw)
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        if y < first:
-            for x in range(w):
-                mode = modes[by, x // bw]
-                if mode == INTRA_WP:
-                    p = np.int64(wpp[y, x])
-                else:
-                    p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
-                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
-            continue
-        if wp_rows[by]:
+        x = 0
+        if wp_rows[by] and y >= first:
             if _wp_band_start(wp_rows, y, bh):
                 state[:] = 0
-            for x in range(w):
+            # the predictor's state as far as a prediction of the band reads it (_wp_reach);
+            # right of that the row has no weighted-predictor sample and goes by runs
+            for x in range(reach[y]):
                 mode = modes[by, x // bw]
                 blend = _wp_predict(src, y, x, state, sub, maxval)
                 if mode == INTRA_WP:
@@ -131,8 +127,12 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
                     p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
                 q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
                 _wp_update(state, sub, blend, y, x, src[y, x])
-            continue
-        cx = 0
+            x = reach[y]
+            while x < w and x % bw:  # the rest of a cell the state stopped in
+                p = _predict_at(src, t, edges, y, x, modes[by, x // bw], False, top, maxval)
+                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+                x += 1
+        cx = (x + bw - 1) // bw  # x is a cell's left edge, or w
         while cx < gw:
             x0 = cx * bw
             mode = modes[by, cx]
@@ -143,6 +143,9 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
             if mode == INTER:
                 for x in range(x0, x1):
                     q[y, x] = _wrapped(np.int64(src[y, x]) - t[y, x], wrap, modulus)
+            elif mode == INTRA_WP:  # only above ``first``: the estimate started at row 0 holds
+                for x in range(x0, x1):
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - wpp[y, x], wrap, modulus)
             elif mode == INTRA:
                 x = x0
                 if y == 0:
