@@ -142,11 +142,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: tuple, prev_kb: np.ndarray | None,
-                  stats: PlaneStats | None = None, modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: tuple,
+                  prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
+                  modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
-    ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    ``e16``, ``cls`` and ``shape_of_t`` (the prediction's curvature and trend,
+    kernels/context.prediction_shape) are the per-sample context sources the decoder holds
+    before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
@@ -161,7 +164,8 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         restore(model, saved)
         if stats is not None:
             stats.restore(saved_stats)
-        return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus, raw=True)
+        return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus,
+                            raw=True)
     return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus)
 
 

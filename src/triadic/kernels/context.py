@@ -346,7 +346,8 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
                     if yy == y or xx == x:
                         sh += _sign_above(v, dig, yy, xx, p3)
         c = np.int64(lap[y, x])
-        tilt = 3 * (2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))) + trend[y, x]
+        curve = 2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))
+        tilt = 3 * curve + trend[y, x]
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
                   * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (cls[y, x] & (EDGE - 1)))
     return ctx
