@@ -41,6 +41,23 @@ def test_jobs_2_writes_the_same_bytes_as_jobs_1(tmp_path, pix_fmt, keyint, max_e
         assert all(a.equals(b) for a, b in zip(frames, decoded))
 
 
+@pytest.mark.parametrize("pix_fmt,max_error", [("yuv420p", 0), ("rgb24", 0), ("gray16le", 0), ("yuv444p", 4)])
+def test_one_segment_with_jobs_2_reconstructs_in_a_thread_the_same_frames(tmp_path, pix_fmt, max_error):
+    frames = make_frames(pix_fmt, 24, 36, 5, seed=4)
+    codec.encode(frames, tmp_path / "x.tri", keyint=60, max_error=max_error, jobs=1)
+    with ContainerReader(tmp_path / "x.tri") as reader:
+        assert parallel.plan_jobs(2, reader.header) == 1  # one segment: one process, two threads
+        threaded = codec.FrameDecoder(reader.header, threads=True)
+        try:
+            got = [threaded.decode(payload, keyframe) for _, keyframe, payload in reader.frames()]
+        finally:
+            threaded.close()
+    assert digest(got) == digest(codec.decode(tmp_path / "x.tri", jobs=1))
+    assert digest(codec.decode(tmp_path / "x.tri", jobs=2)) == digest(got)
+    if max_error == 0:
+        assert all(a.equals(b) for a, b in zip(frames, got))
+
+
 def test_real_footage_three_jobs_and_a_short_last_segment(tmp_path, carphone):
     codec.encode(carphone, tmp_path / "1.tri", frames=7, keyint=2, jobs=1)
     codec.encode(carphone, tmp_path / "3.tri", frames=7, keyint=2, jobs=3)

@@ -97,8 +97,9 @@ class _Segment:
                         dtype=np.int64)
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
-             ts: list[tuple] | None = None):
-        """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals."""
+             ts: list[tuple] | None = None, on_residual: Callable | None = None):
+        """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
+        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded."""
         h, w = self.shapes[0]
         root = self.header.block_size
         chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
@@ -132,6 +133,8 @@ class _Segment:
             log.residual_bits += sum(stats.bits.values()) - residual_before
             out_q.append(q)
             out_kb.append(kb)
+            if on_residual is not None:
+                on_residual(c, q, chart, ts)
         log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
@@ -310,13 +313,29 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
 # --------------------------------------------------------------------------------------------------
 
 class FrameDecoder:
-    """Turns chunk payloads back into frames, in order."""
+    """Turns chunk payloads back into frames, in order.
 
-    def __init__(self, header: StreamHeader, measure: bool = False):
+    ``threads``: a second thread reconstructs each channel but the last (_decode_plane, which
+    releases the GIL) while the next channel's residual is being decoded. The same frames; the
+    residual's entropy decoding stays one sequential stream. ``close`` ends the thread.
+    """
+
+    def __init__(self, header: StreamHeader, measure: bool = False, threads: bool = False):
         self.segment = _Segment(header, quarter_planes=False)
         self.measure = measure
         self.count = 0
         self.logs: list[FrameLog] = []
+        self._pool = None
+        if threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="triadic-reconstruct")
+
+    def close(self) -> None:
+        """End the reconstruction thread, if any (a live thread makes process pools fork-serve)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def decode(self, payload: bytes, keyframe: bool, index: int | None = None) -> Frame:
         """The next frame (or frame ``index``, after a gap: salvage). Damage raises
@@ -341,14 +360,19 @@ class FrameDecoder:
         seg = self.segment
         coder = Decoder(payload, measure=self.measure)
         log = FrameLog(self.count, keyframe, bytes=len(payload))
-        chart, qs = seg.code(coder, None, None, log)
+        started = {}
+        hook = None
+        if self._pool is not None:
+            def hook(c, q, chart, ts):
+                if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
+                    started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
+        chart, qs = seg.code(coder, None, None, log, on_residual=hook)
         coder.finish()
-        if seg.step == 1:  # lossless: the kernel wraps p + q into range once, so |q| must be < 2^b
-            for c, q in enumerate(qs):
-                top = seg.maxima[c]
-                if q.size and (int(q.min()) < -top - 1 or int(q.max()) > top):
-                    raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
-        recs = [_decode_plane(q, *seg.plane_args(c, chart, seg.ts)) for c, q in enumerate(qs)]
+        for c, q in enumerate(qs):
+            if not self._in_range(c, q):
+                raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
+        recs = [started[c].result() if c in started else _decode_plane(q, *seg.plane_args(c, chart, seg.ts))
+                for c, q in enumerate(qs)]
         seg.push_reference(recs)
         if self.measure:
             self.logs.append(log)
@@ -356,12 +380,19 @@ class FrameDecoder:
         planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
         return Frame(tuple(planes), seg.header.pix_fmt)
 
+    def _in_range(self, c: int, q: np.ndarray) -> bool:
+        """Lossless: the kernel wraps p + q into range once, so |q| must be < 2^b."""
+        seg = self.segment
+        top = seg.maxima[c]
+        return seg.step != 1 or not q.size or (int(q.min()) >= -top - 1 and int(q.max()) <= top)
+
 
 def decode(src, *, jobs: int | None = None) -> Iterator[Frame]:
     """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects.
 
     ``jobs`` processes decode segments in parallel (same frames; None: every core, when the
-    pictures are large enough to gain). Close the generator to release them early.
+    pictures are large enough to gain). Close the generator to release them early. In one
+    process (one segment, say), ``jobs`` other than 1 reconstructs planes in a second thread.
     """
     from .parallel import check_jobs, decode_chunks
 

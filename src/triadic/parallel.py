@@ -358,11 +358,16 @@ def decode_chunks(chunks: Iterable[tuple[int, bool, bytes]], header: StreamHeade
     """Frames of ``(index, keyframe, payload)`` chunks (``ContainerReader.frames()``), in order,
     with segments decoded in ``jobs`` processes; errors surface where the serial decoder raises
     them, after every frame before the damage."""
+    asked = jobs
     jobs = plan_jobs(jobs, header)
     if jobs == 1:
-        decoder = FrameDecoder(header)
-        for _, keyframe, payload in chunks:
-            yield decoder.decode(payload, keyframe)
+        # one process; more cores asked for (one segment, say): a thread reconstructs planes
+        decoder = FrameDecoder(header, threads=asked != 1 and available_cores() > 1)
+        try:
+            for _, keyframe, payload in chunks:
+                yield decoder.decode(payload, keyframe)
+        finally:
+            decoder.close()
         return
     limit = header.keyint  # a longer run without keyframe is decoded in-process (bounded memory)
     with _Lease(jobs) as pool:

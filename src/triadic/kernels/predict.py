@@ -495,7 +495,7 @@ def _med_select(a, b, c):
     return max(min(a, b), min(max(a, b), a + b - c))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
 
