@@ -72,7 +72,8 @@ def _lossless_rows(clip: dict) -> list[dict]:
 
 
 def _best_peer(clip: dict) -> dict | None:
-    rows = [r for r in _lossless_rows(clip) if r["codec"] != "triadic" and r.get("exact")]
+    """The smallest exact lossless rate of another codec (triadic's other presets are not peers)."""
+    rows = [r for r in _lossless_rows(clip) if not r["codec"].startswith("triadic") and r.get("exact")]
     return min(rows, key=lambda r: r["bpppf"]) if rows else None
 
 
