@@ -140,7 +140,7 @@ def _half(v, maxval):
     return _clip((v + 16) >> 5, maxval)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
     """_h264_window for a window that lies inside the plane, read straight from it: out[a, b] =
     the quarter sample (fy, fx) after src (sy0 + 2 + a, sx0 + 2 + b), a < nh, b < nw (src rows
@@ -216,7 +216,7 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
                 out[a, b] = (jj + hv + 1) >> 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def h264_block(ref, vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out):
     """out[0:y1-y0, 0:x1-x0] = what upsample_h264's plane (padded by ``pad``) holds at
     (4 (y + pad) + vy, 4 (x + pad) + vx), clamped into it, for the block's samples (y, x) --

@@ -217,7 +217,7 @@ def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
     return (a + _sample(refs, ups, s2, y, x, v2y, v2x, fby, fbx, pad) + 1) >> 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
     """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
     edge clamps left out where the block's footprint lies inside the plane. With ``maxval`` >= 0
