@@ -12,6 +12,8 @@ previous frame and from the luma of this frame, and the previous frame's K map.
 import numpy as np
 from numba import njit
 
+from .predict import INTER, INTER_MED
+
 #: Samples per side of the blocks of the K map (each plane, in its own samples).
 KBLOCK = 8
 
@@ -449,8 +451,7 @@ def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
             sides[cy, cx - 1] |= d << 3
     for cy in range(gh):
         for cx in range(gw):
-            m = modes[cy, cx]
-            sides[cy, cx] *= np.uint8((m == 1) | (m == 2))
+            sides[cy, cx] *= np.uint8(_inter(modes[cy, cx]))
     out = np.empty((h, w), dtype=np.int8)
     for y in range(h):
         cy = y // bh
@@ -473,6 +474,13 @@ def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
 
 
 @njit(cache=True, inline="always")
+def _inter(mode):
+    """The mode predicts from another frame (INTER, INTER_MED): the classes EDGE and the
+    prediction's shape apply to it."""
+    return (mode == INTER) | (mode == INTER_MED)
+
+
+@njit(cache=True, inline="always")
 def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
     return ((modes[ay, ax] != modes[by, bx]) | (lags[ay, ax] != lags[by, bx]) | (mvy[ay, ax] != mvy[by, bx])
             | (mvx[ay, ax] != mvx[by, bx]))
@@ -480,8 +488,9 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
 
 @njit(cache=True)
 def prediction_shape(t, prev, cls):
-    """In inter samples (cls 1): 4T - (T's 4 nearest neighbours, edges repeated), and the trend
-    sign(T - prev) + 1 (0, 1, 2) against the previous frame's sample; 0 and 1 elsewhere."""
+    """In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
+    neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
+    frame's sample; 0 and 1 elsewhere."""
     hh, ww = t.shape
     lap = np.zeros((hh, ww), dtype=np.int32)
     trend = np.ones((hh, ww), dtype=np.int8)
@@ -489,7 +498,7 @@ def prediction_shape(t, prev, cls):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
         for x in range(ww):
-            if cls[y, x] & (EDGE - 1) == 1 or cls[y, x] & (EDGE - 1) == 2:
+            if _inter(cls[y, x] & (EDGE - 1)):
                 c = np.int64(t[y, x])
                 lap[y, x] = 4 * c - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)] - t[y, min(x + 1, ww - 1)]
                 trend[y, x] = (c > prev[y, x]) - (c < prev[y, x]) + 1
