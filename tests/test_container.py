@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from triadic import container
-from triadic.container import MAGIC, ContainerReader, ContainerWriter, check
+from triadic.container import MAGIC, VERSION_MAJOR, ContainerReader, ContainerWriter, check
 from triadic.errors import CorruptStreamError, InputError, VersionError
 from triadic.params import MAX_ERRORS, MAX_PIXELS, PIXEL_FORMATS, StreamHeader
 
@@ -47,7 +47,7 @@ DEFAULT_FIELDS = dict(
 )
 
 
-def ref_header(major=3, minor=0, extra=b"", pix_fmt_bytes=None, **fields) -> bytes:
+def ref_header(major=4, minor=0, extra=b"", pix_fmt_bytes=None, **fields) -> bytes:
     f = {**DEFAULT_FIELDS, **fields}
     pix = f["pix_fmt"].encode("ascii") if pix_fmt_bytes is None else pix_fmt_bytes
     body = (
@@ -157,7 +157,7 @@ def test_round_trip(tmp_path, small):
     assert [s[0][0] for s in starts] == [0, 0, 2]
     assert starts[1] == frames and starts[2] == frames[2:]
     with ContainerReader(small) as reader:  # bytes source reads the same as a path
-        assert reader.file_size == len(small) and reader.version == (3, 0)
+        assert reader.file_size == len(small) and reader.version == (VERSION_MAJOR, 0)
         assert read_all(small) == (header, frames, index, starts)
 
 
@@ -168,7 +168,7 @@ def test_writer_matches_reference_bytes(small):
 def test_golden_bytes(small):
     """Pins the exact bitstream; a change here is a format change (bump the version)."""
     digest = hashlib.sha256(small).hexdigest()
-    assert digest == "57536312b89436b03a895e01ddd1b52bd70398b3618923de6bb6153fc4762829", small.hex()
+    assert digest == "4c9c00b09187786a8d3b27694b3f39874126305e89392107bbf9fd9e452834a8", small.hex()
 
 
 def test_zero_frames(tmp_path):
@@ -259,17 +259,17 @@ def test_higher_minor_with_extra_header_bytes_is_read(minor):
     assert header == HEADER.replace(frame_count=3)
     assert [p for _, _, p in frames] == PAYLOADS
     with ContainerReader(data) as reader:
-        assert reader.version == (3, minor)
+        assert reader.version == (VERSION_MAJOR, minor)
 
 
 def test_extra_header_bytes_at_known_minor_are_rejected():
     assert_corrupt(ref_file(PAYLOADS, KEYFRAMES, extra=b"?"), match="unexpected bytes")
 
 
-@pytest.mark.parametrize("major", [4, 5, 0xFFFF])
+@pytest.mark.parametrize("major", [5, 6, 0xFFFF])
 def test_newer_major_is_rejected(major):
     data = ref_file(PAYLOADS, KEYFRAMES, major=major)
-    with pytest.raises(VersionError, match=rf"newer triadic \(format v{major}\); this one reads v3"):
+    with pytest.raises(VersionError, match=rf"newer triadic \(format v{major}\); this one reads v4"):
         ContainerReader(data)
     with pytest.raises(VersionError) as info:
         ContainerReader(data)
@@ -281,9 +281,9 @@ def test_newer_major_is_rejected(major):
         ContainerReader(bytes(damaged))
 
 
-@pytest.mark.parametrize("major", [1, 2])
+@pytest.mark.parametrize("major", [1, 2, 3])
 def test_older_major_is_rejected_naming_the_release_that_reads_it(major):
-    with pytest.raises(VersionError, match=rf"older triadic \(format v{major}, read by triadic 0.{major}\); this one reads v3"):
+    with pytest.raises(VersionError, match=rf"older triadic \(format v{major}, read by triadic 0.{major}\); this one reads v4"):
         ContainerReader(ref_file(PAYLOADS, KEYFRAMES, major=major))
 
 

@@ -1,0 +1,115 @@
+"""The ANS pass coder: binary decisions three at a time (kernels/triples.py), round trips and cost."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from triadic.entropy import Decoder, Encoder
+from triadic.errors import CorruptStreamError
+from triadic.kernels import triples
+from triadic.model import BinaryCounts, stripes
+
+
+def _probabilities(rng, n):
+    """P(1) values across the range the count models produce, extremes included."""
+    p = rng.uniform(0.0, 1.0, n)
+    extreme = rng.random(n) < 0.2
+    p[extreme] = rng.choice([1e-6, 1 / 514, 0.5, 1 - 1 / 514, 1 - 1e-6], int(extreme.sum()))
+    return p
+
+
+@pytest.mark.parametrize("n, unit", [(0, 1), (1, 1), (2, 2), (3, 3), (7, 7), (10, 4), (12, 3), (13, 5)])
+def test_triples_are_products_and_pack_back(n, unit):
+    rng = np.random.default_rng(n * 31 + unit)
+    p = _probabilities(rng, n)
+    values = (rng.random(n) < 0.5).astype(np.int32)
+    rows = triples.rows(n, unit)
+    assert rows == sum(-(-min(unit, n - s) // 3) for s in range(0, n, unit))
+    probs = np.empty((rows, 8))
+    symbols = np.empty(rows, np.int32)
+    assert triples.triple_probabilities(p, unit, probs) == rows
+    assert triples.pack_triples(values, unit, symbols) == rows
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+    row, got = 0, []
+    for start in range(0, n, unit):
+        end = min(n, start + unit)
+        first = row
+        for i in range(start, end, 3):
+            group = list(range(i, min(i + 3, end)))
+            padded = [p[j] for j in group] + [0.0] * (3 - len(group))
+            for s in range(8):
+                bits = [(s >> (2 - b)) & 1 for b in range(3)]
+                want = np.prod([q if bit else 1 - q for q, bit in zip(padded, bits)])
+                assert probs[row, s] == pytest.approx(want, rel=1e-12, abs=1e-300)
+            row += 1
+        got.append(triples.unpack_triples(symbols[first:row], end - start))
+    if n:
+        np.testing.assert_array_equal(np.concatenate(got), values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40)), min_size=1, max_size=12),
+       st.integers(0, 2**32 - 1))
+def test_round_trip_of_mixed_passes(passes, seed):
+    rng = np.random.default_rng(seed)
+    enc, recorded = Encoder(), []
+    for binary, n in passes:
+        if binary:
+            p = _probabilities(rng, n)
+            v = (rng.random(n) < p).astype(np.int32)
+            enc.bits(v, p)
+        else:
+            k = int(rng.integers(2, 9))
+            p = rng.uniform(0.01, 1.0, (n, k))
+            v = np.array([rng.choice(k, p=row / row.sum()) for row in p], dtype=np.int32)
+            enc.symbols(v, p)
+        recorded.append((binary, v, p))
+    dec = Decoder(enc.finish())
+    for binary, v, p in recorded:
+        np.testing.assert_array_equal((dec.bits if binary else dec.symbols)(None, p), v)
+    dec.finish()
+
+
+def test_whole_pass_in_stripes_decodes_stripe_by_stripe():
+    """encode_bits codes a pass with one call; the decoder asks for it stripe by stripe."""
+    rng = np.random.default_rng(7)
+    n, contexts = 5000, 50
+    ctx = rng.integers(0, contexts, n).astype(np.int64)
+    values = (rng.random(n) < 0.2 + 0.6 * (ctx % 2)).astype(np.int32)
+    size = stripes(n)[0].stop
+    assert size % 3  # stripes that are not a multiple of three: padding inside the pass
+    counts = BinaryCounts(contexts)
+    enc = Encoder(measure=True)
+    bits = enc.encode_bits(values, counts, ctx, size)
+    data = enc.finish()
+    assert len(data) * 8 <= bits * 1.001 + 64  # the triples cost what the decisions do
+    counts, dec = BinaryCounts(contexts), Decoder(data)
+    for s in stripes(n):
+        got = dec.decode_bits(counts.probabilities(ctx[s]))
+        np.testing.assert_array_equal(got, values[s])
+        counts.update(ctx[s], got)
+    dec.finish()
+
+
+def test_code_length_matches_the_decisions():
+    rng = np.random.default_rng(3)
+    p = _probabilities(rng, 30000)
+    v = (rng.random(p.size) < p).astype(np.int32)
+    enc = Encoder(measure=True)
+    for start in range(0, p.size, 1000):
+        enc.bits(v[start:start + 1000], p[start:start + 1000])
+    size = len(enc.finish()) * 8
+    assert enc.total_bits <= size <= enc.total_bits * 1.001 + 64
+
+
+def test_truncated_stream_is_corrupt():
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.3, 0.7, 3000)
+    enc = Encoder()
+    enc.bits((rng.random(p.size) < p).astype(np.int32), p)
+    data = enc.finish()
+    with pytest.raises(CorruptStreamError):
+        dec = Decoder(data[: len(data) // 2])
+        dec.bits(None, p)
+        dec.finish()
