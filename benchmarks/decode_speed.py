@@ -4,7 +4,7 @@
                                       [--cache DIR] [--profile FILE]
 
 The streams are cached in ``--cache`` (default: a folder in the temporary directory, keyed by
-clip and frame count), so two trees can be timed on the same bytes: run it with
+clip, frame count and format version), so two trees can be timed on the same bytes: run it with
 ``PYTHONPATH=/path/to/tree/src`` for each, interleaved, on the same cache. Every decode is checked
 against the source frames. The decoder's kernels are loaded once before the clock starts; the
 time reported is the best of ``--repeat`` decodes (the machine is shared: the minimum is the least
@@ -22,6 +22,7 @@ import tempfile
 import time
 
 import triadic
+from triadic.container import VERSION_MAJOR
 from triadic.bench.frames import load_clip
 
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     for name, n in zip(args.clips, counts):
         clip = load_clip(str(triadic.sample_clip(name)), n)
         frames = [triadic.Frame(planes=tuple(p), pix_fmt=clip.pix_fmt) for p in clip.frames]
-        path = os.path.join(args.cache, f"{name}-{n}.tri")
+        path = os.path.join(args.cache, f"{name}-{n}-v{VERSION_MAJOR}.tri")
         if not os.path.exists(path):
             start = time.perf_counter()
             triadic.encode(frames, path + ".part", jobs=1)

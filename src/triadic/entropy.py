@@ -11,6 +11,8 @@ probabilities are all known in advance, and the decoder takes about a third of t
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import constriction
 
@@ -26,15 +28,18 @@ def _information(values: np.ndarray, p: np.ndarray) -> float:
     return float(-np.log2(np.maximum(q, 1e-300)).sum())
 
 
+_SCRATCH = threading.local()
+
+
 def _triple_probabilities(p1: np.ndarray, unit: int) -> np.ndarray:
-    out = np.empty((triples.rows(p1.size, unit), 8))
+    """The triples' probabilities (kernels/triples.py), in a buffer this thread reuses: a fresh
+    one per pass costs more in page faults than the products themselves."""
+    rows = triples.rows(p1.size, unit)
+    buf = getattr(_SCRATCH, "probs", None)
+    if buf is None or buf.shape[0] < rows:
+        buf = _SCRATCH.probs = np.empty((max(rows, 1 << 12), 8))
+    out = buf[:rows]
     triples.triple_probabilities(p1, unit, out)
-    return out
-
-
-def _triple_symbols(values: np.ndarray, unit: int) -> np.ndarray:
-    out = np.empty(triples.rows(values.size, unit), dtype=np.int32)
-    triples.pack_triples(values, unit, out)
     return out
 
 
@@ -95,21 +100,15 @@ class Encoder:
 
     def finish(self) -> bytes:
         coder = constriction.stream.stack.AnsCoder()
-        passes = self._passes
-        i = len(passes)
-        while i > 0:  # reverse order; consecutive binary passes go in one call
-            j = i - 1
-            if passes[j][0]:
-                while j > 0 and passes[j - 1][0]:
-                    j -= 1
-                run = [p for p in passes[j:i] if p[1].size]
-                if run:
-                    coder.encode_reverse(np.concatenate([_triple_symbols(v, u) for _, v, _, u in run]),
-                                         _CATEGORICAL,
-                                         np.concatenate([_triple_probabilities(p, u) for _, _, p, u in run]))
-            elif passes[j][1].size:
-                coder.encode_reverse(passes[j][1], _CATEGORICAL, passes[j][2])
-            i = j
+        for binary, values, probs, unit in reversed(self._passes):  # ANS is a stack
+            if not values.size:
+                continue
+            if binary:
+                symbols = np.empty(triples.rows(values.size, unit), dtype=np.int32)
+                triples.pack_triples(values, unit, symbols)
+                coder.encode_reverse(symbols, _CATEGORICAL, _triple_probabilities(probs, unit))
+            else:
+                coder.encode_reverse(values, _CATEGORICAL, probs)
         words = coder.get_compressed()
         return words.astype("<u4", copy=False).tobytes()
 
