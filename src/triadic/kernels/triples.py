@@ -23,22 +23,25 @@ def triple_probabilities(p1, unit, out):
     for start in range(0, n, unit):
         end = min(n, start + unit)
         for i in range(start, end, 3):
-            a = p1[i]
-            b = p1[i + 1] if i + 1 < end else 0.0
-            c = p1[i + 2] if i + 2 < end else 0.0
-            na = 1.0 - a
-            nb = 1.0 - b
-            nc = 1.0 - c
-            out[row, 0] = na * nb * nc
-            out[row, 1] = na * nb * c
-            out[row, 2] = na * b * nc
-            out[row, 3] = na * b * c
-            out[row, 4] = a * nb * nc
-            out[row, 5] = a * nb * c
-            out[row, 6] = a * b * nc
-            out[row, 7] = a * b * c
+            _products(out, row, p1[i], p1[i + 1] if i + 1 < end else 0.0, p1[i + 2] if i + 2 < end else 0.0)
             row += 1
     return row
+
+
+@njit(cache=True, inline="always")
+def _products(out, row, a, b, c):
+    """out[row] = the 8 probabilities of s = 4 b0 + 2 b1 + b2 with P(b_i = 1) = a, b, c."""
+    na = 1.0 - a
+    nb = 1.0 - b
+    nc = 1.0 - c
+    out[row, 0] = na * nb * nc
+    out[row, 1] = na * nb * c
+    out[row, 2] = na * b * nc
+    out[row, 3] = na * b * c
+    out[row, 4] = a * nb * nc
+    out[row, 5] = a * nb * c
+    out[row, 6] = a * b * nc
+    out[row, 7] = a * b * c
 
 
 @njit(cache=True)
@@ -72,3 +75,43 @@ def rows(n: int, unit: int) -> int:
     """Triples of n decisions cut into units of ``unit``."""
     full, rest = divmod(n, unit)
     return full * -(-unit // 3) + -(-rest // 3)
+
+
+@njit(cache=True)
+def decode_step(counts, ctx, symbols, start, end, limit, out, probs, following):
+    """The decoder's step between the stripes of a binary pass, on triples: the stripe's
+    decisions out[start:end] from its triple ``symbols``, its contexts ctx[start:end] counted
+    (context.count_update: every count, then the halving), then probs[:rows] = the triple
+    probabilities of the next stripe's decisions, whose P(1) are count_probabilities of
+    ctx[end:following]. One call per stripe, no new arrays; flat unsigned indices."""
+    table = counts.ravel()
+    one = np.uint64(1)
+    two = np.uint64(2)
+    first = np.uint64(start)
+    for i in range(end - start):
+        out[first + np.uint64(i)] = (symbols[i // 3] >> (2 - i % 3)) & 1
+    for i in range(end - start):
+        j = first + np.uint64(i)
+        table[np.uint64(ctx[j]) * two + np.uint64(out[j])] += 1
+    for i in range(end - start):
+        c = np.uint64(ctx[first + np.uint64(i)]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        if n0 + n1 > limit:
+            table[c] = (n0 + 1) >> 1
+            table[c + one] = (n1 + 1) >> 1
+    row = 0
+    for i in range(end, following, 3):
+        pa = _p1(table, ctx, i)
+        pb = _p1(table, ctx, i + 1) if i + 1 < following else 0.0
+        pc = _p1(table, ctx, i + 2) if i + 2 < following else 0.0
+        _products(probs, row, pa, pb, pc)
+        row += 1
+
+
+@njit(cache=True, inline="always")
+def _p1(table, ctx, i):
+    c = np.uint64(ctx[i]) * np.uint64(2)
+    n0 = table[c]
+    n1 = table[c + np.uint64(1)]
+    return (2 * n1 + 1) / (2 * (n0 + n1) + 2)
