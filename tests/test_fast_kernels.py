@@ -155,11 +155,21 @@ def test_contexts_match_reference(h, w, k, phase):
         pos0, ctx0 = ref.magnitude_contexts(*args)
         assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
         where = pos[rng.random(pos.size) < 0.5]
-        lap = rng.integers(-6 * 3 ** k, 6 * 3 ** k + 1, (h, w)).astype(np.int32)
-        lap[rng.random((h, w)) < 0.2] = 0
-        trend = rng.integers(0, 3, (h, w)).astype(np.int8)
-        sargs = (v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
-        assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
+        # sign contexts read the prediction's shape (prediction_shape) at the signs: T's
+        # curvature in every class (flat where T is constant) and its trend
+        t = rng.integers(0, 2 * 3 ** k + 1, (h, w)).astype(np.int32)
+        t[:h // 2, :w // 2] = 5
+        prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 2 * 3 ** k + 1, (h, w))).astype(np.int32)
+        lap, trend = ck.prediction_shape(t, prev, cls)
+        expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
+        assert np.array_equal(ck.sign_contexts(v, dig, where, cls, t, prev, True, k, phase, 0, int(3 ** k)),
+                              expected)
+        # keyframes: no prediction, the middle tilt
+        lap, trend = np.zeros((h, w), np.int32), np.ones((h, w), np.int8)
+        expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
+        none = np.zeros((1, 1), np.int32)
+        assert np.array_equal(ck.sign_contexts(v, dig, where, cls, none, none, False, k, phase, 0, int(3 ** k)),
+                              expected)
 
 
 

@@ -123,10 +123,9 @@ class _Segment:
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
             cls = self.sample_classes(c, chart)
-            shape_of_t = (ck.prediction_shape(ts[c][0], self.refs[c][self.head], cls) if ts is not None
-                          else (np.zeros(shape, np.int32), np.ones(shape, np.int8)))
+            prediction = (ts[c][0], self.refs[c][self.head]) if ts is not None else None
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None,
+                                  e16, cls, prediction, self.prev_kb[c] if self.prev_kb is not None else None,
                                   stats,
                                   self.maxima[c] + 1 if self.step == 1 else 0)
             log.side_bits += stats.side_bits - side_before

@@ -8,6 +8,9 @@ ANS is a stack, so the encoder records every pass and writes them in reverse at 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 import constriction
 
@@ -122,10 +125,15 @@ class Decoder:
             self.last_bits = _information(out, p1)
         return out
 
-    def decode_bits(self, p1: np.ndarray) -> np.ndarray:
-        """``bits(None, p1)`` for a non-empty p1, not measured: the stripe loop's fast path."""
+    @contextlib.contextmanager
+    def decoding(self):
+        """Within the block, ``decode(p1)`` is ``bits(None, p1)`` for a non-empty p1, not measured,
+        as constriction's own call (no Python frame per stripe: planes.code_bits's loop); a
+        damaged stream raises CorruptStreamError out of the block."""
         try:
-            return self._coder.decode(_BERNOULLI, p1)  # int32 already
+            yield functools.partial(self._coder.decode, _BERNOULLI)
+        except CorruptStreamError:
+            raise
         except Exception as exc:  # constriction raises on exhausted or invalid streams
             raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
 

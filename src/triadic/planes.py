@@ -105,6 +105,7 @@ class PlaneStats:
 
 
 _NO_BITS = np.zeros(0, dtype=np.int32)
+_NO_PLANE = np.zeros((1, 1), dtype=np.int32)
 
 
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -114,17 +115,21 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         values = np.ascontiguousarray(values, dtype=np.int32)
         return values, coder.encode_bits(values, counts, ctx, stripe_size(ctx.size)) if ctx.size else 0.0
     out = np.empty(ctx.size, dtype=np.int32)
-    if values is None and ctx.size and not coder.measure and hasattr(coder, "decode_bits"):
+    if values is None and ctx.size and not coder.measure and hasattr(coder, "decoding"):
         # the decoder's loop, with as little Python per stripe as it takes (no bits measured):
         # one kernel call between stripes, the probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
-        decode, table, limit, step = coder.decode_bits, counts.counts, counts.limit, ck.count_stripe
+        table, limit, step = counts.counts, counts.limit, ck.count_stripe
         p = np.empty(min(size, n))
         step(table, ctx, _NO_BITS, 0, 0, limit, out, p, p.size)
-        for start in range(0, n - size, size):  # the full stripes but the last
-            step(table, ctx, decode(p), start, start + size, limit, out, p, min(n, start + 2 * size))
-        start = (n - 1) // size * size
-        step(table, ctx, decode(p if n - start == p.size else p[:n - start]), start, n, limit, out, p, n)
+        last = (n - 1) // size * size  # start of the last stripe
+        with coder.decoding() as decode:
+            for start in range(0, last - size, size):  # the full stripes before the last two
+                step(table, ctx, decode(p), start, start + size, limit, out, p, start + 2 * size)
+            if last:  # the stripe before the last: the next one may be short
+                start = last - size
+                step(table, ctx, decode(p), start, last, limit, out, p, n)
+            step(table, ctx, decode(p if n - last == p.size else p[:n - last]), last, n, limit, out, p, n)
         return out, 0.0
     bits = 0.0
     parts = stripes(ctx.size)
@@ -142,14 +147,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: tuple,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, prediction: tuple | None,
                   prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
                   modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
-    ``e16``, ``cls`` and ``shape_of_t`` (the prediction's curvature and trend,
-    kernels/context.prediction_shape) are the per-sample context sources the decoder holds
-    before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    ``e16``, ``cls`` and ``prediction`` (on inter frames T and the previous frame's plane, whose
+    curvature and trend sign contexts read; None on keyframes) are the per-sample context sources
+    the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
@@ -157,16 +162,16 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         mark = coder.mark()
         saved = snapshot(model)
         saved_stats = stats.copy() if stats is not None else None
-        out = _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats)
+        out = _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats)
         if coder.total_bits - mark[1] <= q.size * max(1, (modulus - 1).bit_length()):
             return out
         coder.rollback(mark)
         restore(model, saved)
         if stats is not None:
             stats.restore(saved_stats)
-        return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus,
+        return _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus,
                             raw=True)
-    return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus)
+    return _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus)
 
 
 def _code_raw(coder, q, shape, modulus):
@@ -184,8 +189,9 @@ def _code_raw(coder, q, shape, modulus):
     return (u - modulus // 2).astype(np.int32).reshape(shape)
 
 
-def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
-    lap, trend = shape_of_t
+def _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus=0, raw=False):
+    inter = prediction is not None
+    t, prev_plane = prediction if inter else (_NO_PLANE, _NO_PLANE)
     h, w = shape
     encoding = q is not None
     kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
@@ -243,7 +249,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, dig, where, cls, lap, trend, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, dig, where, cls, t, prev_plane, inter, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
             ck.apply_signs(v, dig, where, sgn, pow3k)

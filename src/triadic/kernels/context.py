@@ -312,12 +312,14 @@ def _sign_above(v, dig, y, x, p3):
 
 
 @njit(cache=True)
-def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
+def sign_contexts(v, dig, pos, cls, t, prev, inter, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
-    4 neighbours' parts above k, phase, plane, channel and sample class.
+    4 neighbours' parts above k, the tilt of the prediction T (``inter``: inter frames, where
+    ``t`` is T and ``prev`` the previous frame's plane; see _tilt), phase, plane, channel and
+    sample class.
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -347,12 +349,23 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
                     sd += dig[yy, xx]
                     if yy == y or xx == x:
                         sh += _sign_above(v, dig, yy, xx, p3)
-        c = np.int64(lap[y, x])
-        curve = 2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))
-        tilt = 3 * curve + trend[y, x]
+        c = cls[y, x]
+        tilt = _tilt(t, prev, y, x, p3) if inter and _inter(c & (EDGE - 1)) else 7
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
-                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (cls[y, x] & (EDGE - 1)))
+                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (c & (EDGE - 1)))
     return ctx
+
+
+@njit(cache=True, inline="always")
+def _tilt(t, prev, y, x, p3):
+    """3 x the curvature class of T at (y, x) + its trend (0..TILTS-1), from prediction_shape's
+    lap and trend there: lap below -4·3^k, negative, zero, positive, above 4·3^k."""
+    hh, ww = t.shape
+    c = np.int64(t[y, x])
+    lap = (4 * c - t[max(y - 1, 0), x] - t[min(y + 1, hh - 1), x] - t[y, max(x - 1, 0)]
+           - t[y, min(x + 1, ww - 1)])
+    curve = 2 if lap == 0 else ((1 if lap >= -4 * p3 else 0) if lap < 0 else (3 if lap <= 4 * p3 else 4))
+    return 3 * curve + (c > prev[y, x]) - (c < prev[y, x]) + 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -488,7 +501,8 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
 
 @njit(cache=True)
 def prediction_shape(t, prev, cls):
-    """In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
+    """The prediction's shape as sign contexts read it (they compute it at the signs they code,
+    see _tilt; this whole-plane form is the definition the tests hold them to). In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
     neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
     frame's sample; 0 and 1 elsewhere."""
     hh, ww = t.shape
