@@ -136,6 +136,19 @@ def _pass_state(rng, h, w, k, phase, density):
     return v, dig
 
 
+def _neighbour_digits(dig):
+    """nz as apply_signs keeps it: per sample, its 8 neighbours' positive digits + 16 x negative."""
+    h, w = dig.shape
+    p = np.pad(dig.astype(np.int64), 1)
+    nz = np.zeros((h, w), np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                d = p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                nz += (d > 0) + 16 * (d < 0)
+    return nz.astype(np.uint8)
+
+
 @pytest.mark.parametrize("h, w", [(1, 1), (3, 2), (16, 16), (19, 37), (33, 20)])
 @pytest.mark.parametrize("k", [0, 1, 4])
 @pytest.mark.parametrize("phase", range(4))
@@ -143,15 +156,24 @@ def test_contexts_match_reference(h, w, k, phase):
     rng = np.random.default_rng(h * 100 + w + k)
     for density in (0.1, 0.9):
         v, dig = _pass_state(rng, h, w, k, phase, density)
+        above = (v - dig.astype(np.int32) * 3 ** k).astype(np.int32)  # what the kernels hold in v
+        where = np.flatnonzero(dig).astype(np.int32)
+        nz = np.zeros((h, w), np.uint8)
+        ck.apply_signs(nz, where, (dig.ravel()[where] > 0).astype(np.int32))
+        assert np.array_equal(nz, _neighbour_digits(dig))
+        got = above.copy()
+        ck.add_digits(got, where, (dig.ravel()[where] > 0).astype(np.int32), int(3 ** k))
+        assert np.array_equal(got, v)
         kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
         is_open = (rng.random(kb_shape) < 0.7).astype(np.int8)
         e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
         cls = rng.integers(0, ck.SAMPLE_CLASSES, (h, w)).astype(np.int8)
         args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
-        base = np.full((h, w), -7, np.int32)
-        ck.plane_contexts((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, e16, cls,
-                          k, 1, int(3 ** k), base)
-        pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
+        half = ((h + 1) // 2) * ((w + 1) // 2)
+        pos_k = np.full((4, half), -7, np.int32)
+        ctx_k = np.full((4, half), -7, np.int32)
+        n = ck.plane_contexts(above, is_open, ck.KBLOCK, e16, cls, k, 1, int(3 ** k), pos_k, ctx_k)
+        pos, ctx = ck.magnitude_contexts(nz, pos_k[phase, :n[phase]], ctx_k[phase, :n[phase]], phase)
         pos0, ctx0 = ref.magnitude_contexts(*args)
         assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
         where = pos[rng.random(pos.size) < 0.5]
@@ -162,15 +184,14 @@ def test_contexts_match_reference(h, w, k, phase):
         prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 2 * 3 ** k + 1, (h, w))).astype(np.int32)
         lap, trend = ck.prediction_shape(t, prev, cls)
         expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
-        assert np.array_equal(ck.sign_contexts(v, dig, where, cls, t, prev, True, k, phase, 0, int(3 ** k)),
+        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, t, prev, True, k, phase, 0, int(3 ** k)),
                               expected)
         # keyframes: no prediction, the middle tilt
         lap, trend = np.zeros((h, w), np.int32), np.ones((h, w), np.int8)
         expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
         none = np.zeros((1, 1), np.int32)
-        assert np.array_equal(ck.sign_contexts(v, dig, where, cls, none, none, False, k, phase, 0, int(3 ** k)),
+        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, none, none, False, k, phase, 0, int(3 ** k)),
                               expected)
-
 
 
 @pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2), (9, 7, 1, 1)])

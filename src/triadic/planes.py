@@ -226,8 +226,11 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, st
     use_prev = prev_kb is not None
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
-    dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
-    base = np.empty(shape, dtype=np.int32)  # plane_contexts, per plane, in the open blocks
+    nz = np.zeros(shape, dtype=np.uint8)  # per sample, its neighbours' nonzero digits at this plane so far
+    # plane_contexts's per-phase samples and contexts, per plane, in the open blocks
+    half = ((h + 1) // 2) * ((w + 1) // 2)
+    pos_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
+    ctx_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -241,19 +244,24 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, st
         is_open.ravel()[newly] = 1
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
-        dig.fill(0)
-        ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, base)
+        nz.fill(0)
+        counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, pos_k, ctx_k)
+        signs = []
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
+            n = counts[phase]
+            pos, ctx = ck.magnitude_contexts(nz, pos_k[phase, :n], ctx_k[phase, :n], phase)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, dig, where, cls, t, prev_plane, inter, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, nz, where, cls, t, prev_plane, inter, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            ck.apply_signs(v, dig, where, sgn, pow3k)
+            ck.apply_signs(nz, where, sgn)
+            signs.append((where, sgn))
             nonzero += where.size
+        for where, sgn in signs:  # v holds the digits above k throughout plane k's passes
+            ck.add_digits(v, where, sgn, pow3k)
         if stats is not None:
             stats.add(k, nonzero, bits_k)
     return v, kb_out

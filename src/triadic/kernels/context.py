@@ -25,6 +25,8 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: The phase of a sample by (row parity, column parity).
+_PHASE_OF = tuple(tuple(PHASES.index((py, px)) for px in range(2)) for py in range(2))
 #: Sample classes: the mode of the sample's chart leaf as the plane kernels read it (INTRA = MED,
 #: INTER, INTER_MED, INTRA_WP = the weighted predictor; keyframes have intra leaves only), plus
 #: EDGE in inter samples next to a sample of a cell predicted otherwise (another mode, lag or
@@ -200,13 +202,16 @@ def _level_of(s, unit):
 
 
 @njit(cache=True)
-def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, base):
-    """base[y, x] = the magnitude context of every sample in an open block at plane k, but for
-    its phase state (magnitude_contexts adds that), left alone elsewhere. Called before the first
-    phase of plane k, when ``v`` holds only the digits above k: all that the context reads
-    besides the phase state is the same in every phase (own state, the part above k of the 8
-    neighbours, E16, plane, channel, sample class). Quantisers compare against multiples of 3^k
-    instead of dividing by them."""
+def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, pos, ctx):
+    """The samples of plane k's magnitude passes and their contexts but for the phase state
+    (magnitude_contexts adds that): per phase, in raster order, pos[phase, :n] the flat indices
+    of the samples in open blocks and ctx[phase, :n] their contexts; returns n per phase.
+
+    Called before the first phase of plane k, when ``v`` holds only the digits above k: all that
+    the context reads besides the phase state is the same in every phase (own state, the part
+    above k of the 8 neighbours, E16, plane, channel, sample class). Quantisers compare against
+    multiples of 3^k instead of dividing by them. Row by row, run by run of open blocks.
+    """
     h, w = v.shape
     nby, nbx = is_open.shape
     kc = _k_class(k)
@@ -219,84 +224,70 @@ def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, base):
     kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
     own_unit = PHASE_STATES * LEVELS * (LEVELS + 1) * kcs
     tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
-    for by in range(nby):
-        y0 = by * kblock
-        y1 = min(h, y0 + kblock)
-        for bx in range(nbx):
-            if not is_open[by, bx]:
-                continue
-            x0 = bx * kblock
-            x1 = min(w, x0 + kblock)
-            for y in range(y0, y1):
-                inner_y = 0 < y < h - 1
-                for x in range(x0, x1):
-                    s = np.int64(0)
-                    if inner_y and 0 < x < w - 1:
-                        s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
-                             + abs(v[y, x - 1]) + abs(v[y, x + 1])
-                             + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
-                    else:
-                        for yy in range(max(0, y - 1), min(h, y + 2)):
-                            for xx in range(max(0, x - 1), min(w, x + 2)):
-                                if yy != y or xx != x:
-                                    s += abs(v[yy, xx])
-                    a = abs(np.int64(v[y, x]))
-                    own = (a >= own1) + (a >= own2) + (a >= own4)
-                    e = e16[y, x]
-                    lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
-                    base[y, x] = (own * own_unit + (_level_of(s, unit_n) * (LEVELS + 1) + lev_e) * kcs
-                                  + tail + cls[y, x])
-
-
-@njit(cache=True)
-def magnitude_contexts(dig, is_open, kblock, base, phase):
-    """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
-
-    ``base`` is what plane_contexts gave at the start of the plane; ``dig`` holds digit k where
-    already coded (earlier phases), 0 elsewhere. The phase state counts the neighbours of the
-    earlier phases whose digit k is nonzero (diagonal ones for phase 1, the 4 nearest for
-    phase 2, all 8 for phase 3).
-    """
-    h, w = dig.shape
-    nbx = is_open.shape[1]
-    pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
-    ctx = np.empty(pos.size, dtype=np.int32)
-    n = 0
-    state_unit = LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
-    first = (1 + 4 * (phase - 1)) * state_unit
-    py, px = PHASES[phase]
-    for y in range(py, h, 2):
+    count = np.zeros(len(PHASES), dtype=np.int64)
+    for y in range(h):
         by = y // kblock
         inner_y = 0 < y < h - 1
-        for bx in range(nbx):
+        pe = _PHASE_OF[y & 1][0]  # the phases of the row's even and odd samples
+        po = _PHASE_OF[y & 1][1]
+        ne = count[pe]
+        no = count[po]
+        bx = 0
+        while bx < nbx:
             if not is_open[by, bx]:
+                bx += 1
                 continue
-            xs = bx * kblock
-            xs += (px - xs) & 1
-            x1 = min(w, bx * kblock + kblock)
-            if phase == 0:
-                for x in range(xs, x1, 2):
-                    pos[n] = y * w + x
-                    ctx[n] = base[y, x]
-                    n += 1
-                continue
-            for x in range(xs, x1, 2):
-                cnt = 0
+            end = bx + 1
+            while end < nbx and is_open[by, end]:
+                end += 1
+            for x in range(bx * kblock, min(w, end * kblock)):
+                s = np.int64(0)
                 if inner_y and 0 < x < w - 1:
-                    if phase != 2:
-                        cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
-                                + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
-                    if phase != 1:
-                        cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
-                                + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
+                    s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
+                         + abs(v[y, x - 1]) + abs(v[y, x + 1])
+                         + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
                 else:
                     for yy in range(max(0, y - 1), min(h, y + 2)):
                         for xx in range(max(0, x - 1), min(w, x + 2)):
-                            cnt += dig[yy, xx] != 0
-                pos[n] = y * w + x
-                ctx[n] = base[y, x] + first + min(cnt, 3) * state_unit
-                n += 1
-    return pos[:n], ctx[:n]
+                            if yy != y or xx != x:
+                                s += abs(v[yy, xx])
+                a = abs(np.int64(v[y, x]))
+                own = (a >= own1) + (a >= own2) + (a >= own4)
+                e = e16[y, x]
+                lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
+                c = (own * own_unit + (_level_of(s, unit_n) * (LEVELS + 1) + lev_e) * kcs + tail + cls[y, x])
+                if x & 1:
+                    pos[po, no] = y * w + x
+                    ctx[po, no] = c
+                    no += 1
+                else:
+                    pos[pe, ne] = y * w + x
+                    ctx[pe, ne] = c
+                    ne += 1
+            bx = end
+        count[pe] = ne
+        count[po] = no
+    return count
+
+
+@njit(cache=True)
+def magnitude_contexts(nz, pos, ctx, phase):
+    """The contexts of phase ``phase``'s M_k, in place: ``ctx`` (plane_contexts's, for the
+    samples at flat positions ``pos``) plus the phase state. Returns (pos, ctx).
+
+    The phase state counts the 8 neighbours whose digit k is nonzero, from ``nz`` (apply_signs):
+    those are all of earlier phases (the diagonal ones for phase 1, the 4 nearest for phase 2,
+    all 8 for phase 3), the rest is not coded yet.
+    """
+    if phase == 0:
+        return pos, ctx
+    flat = nz.ravel()
+    state_unit = LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+    first = (1 + 4 * (phase - 1)) * state_unit
+    for i in range(pos.size):
+        a = flat[pos[i]]
+        ctx[i] += first + min((a & 15) + (a >> 4), 3) * state_unit
+    return pos, ctx
 
 
 @njit(cache=True, inline="always")
@@ -305,21 +296,20 @@ def _sign5(s):
 
 
 @njit(cache=True, inline="always")
-def _sign_above(v, dig, y, x, p3):
-    """Sign of the part above plane k of sample (y, x)."""
-    r = np.int64(v[y, x]) - dig[y, x] * p3
-    return 1 if r > 0 else (-1 if r < 0 else 0)
+def _sign(v, y, x):
+    return (v[y, x] > 0) - (v[y, x] < 0)
 
 
 @njit(cache=True)
-def sign_contexts(v, dig, pos, cls, t, prev, inter, k, phase, chan, pow3k):
+def sign_contexts(v, nz, pos, cls, t, prev, inter, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
-    digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
-    4 neighbours' parts above k, the tilt of the prediction T (``inter``: inter frames, where
-    ``t`` is T and ``prev`` the previous frame's plane; see _tilt), phase, plane, channel and
-    sample class.
+    digit), the signs of the 8 neighbours' digits at k (earlier phases: their sum from ``nz``,
+    see apply_signs), the signs of the 4 neighbours' parts above k (``v`` holds only the digits
+    above k while plane k is coded: add_digits follows the plane), the tilt of the prediction T
+    (``inter``: inter frames, where ``t`` is T and ``prev`` the previous frame's plane; see
+    _tilt), phase, plane, channel and sample class.
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -334,21 +324,20 @@ def sign_contexts(v, dig, pos, cls, t, prev, inter, k, phase, chan, pow3k):
         x = pos[i] - y * w
         own_v = np.int64(v[y, x])
         own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
-        sd = 0
+        a = np.int64(nz[y, x])
+        sd = (a & 15) - (a >> 4)
         sh = 0
         if 0 < y < h - 1 and 0 < x < w - 1:
-            sd = (np.int64(dig[y - 1, x - 1]) + dig[y - 1, x] + dig[y - 1, x + 1] + dig[y, x - 1]
-                  + dig[y, x + 1] + dig[y + 1, x - 1] + dig[y + 1, x] + dig[y + 1, x + 1])
-            sh = (_sign_above(v, dig, y - 1, x, p3) + _sign_above(v, dig, y + 1, x, p3)
-                  + _sign_above(v, dig, y, x - 1, p3) + _sign_above(v, dig, y, x + 1, p3))
+            sh = _sign(v, y - 1, x) + _sign(v, y + 1, x) + _sign(v, y, x - 1) + _sign(v, y, x + 1)
         else:
-            for yy in range(max(0, y - 1), min(h, y + 2)):
-                for xx in range(max(0, x - 1), min(w, x + 2)):
-                    if yy == y and xx == x:
-                        continue
-                    sd += dig[yy, xx]
-                    if yy == y or xx == x:
-                        sh += _sign_above(v, dig, yy, xx, p3)
+            if y > 0:
+                sh += _sign(v, y - 1, x)
+            if y < h - 1:
+                sh += _sign(v, y + 1, x)
+            if x > 0:
+                sh += _sign(v, y, x - 1)
+            if x < w - 1:
+                sh += _sign(v, y, x + 1)
         c = cls[y, x]
         tilt = _tilt(t, prev, y, x, p3) if inter and _inter(c & (EDGE - 1)) else 7
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
@@ -430,18 +419,39 @@ def nonzero_positions(pos, mag):
 
 
 @njit(cache=True)
-def apply_signs(v, dig, pos, sgn, pow3k):
-    """Digit k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster order):
-    added to ``v`` and written to ``dig``."""
-    w = v.shape[1]
+def apply_signs(nz, pos, sgn):
+    """The digits k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster
+    order), told to their 8 neighbours: nz counts the neighbours' positive digits in its low 4
+    bits and negative ones in its high 4 (at most 8 each)."""
+    h, w = nz.shape
     y = 0
     for i in range(pos.size):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
             y += 1
         x = pos[i] - y * w
-        s = 1 if sgn[i] != 0 else -1
-        v[y, x] += s * pow3k
-        dig[y, x] = s
+        inc = np.uint8(1 if sgn[i] != 0 else 16)
+        if 0 < y < h - 1 and 0 < x < w - 1:
+            for yy in range(y - 1, y + 2):
+                nz[yy, x - 1] += inc
+                nz[yy, x + 1] += inc
+            nz[y - 1, x] += inc
+            nz[y + 1, x] += inc
+        else:
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    if yy != y or xx != x:
+                        nz[yy, xx] += inc
+
+
+@njit(cache=True)
+def add_digits(v, pos, sgn, pow3k):
+    """v += digit k (+-1 from the sign bits) x 3^k at flat positions ``pos`` (raster order)."""
+    w = v.shape[1]
+    y = 0
+    for i in range(pos.size):
+        while pos[i] >= (y + 1) * w:
+            y += 1
+        v[y, pos[i] - y * w] += pow3k if sgn[i] != 0 else -pow3k
 
 
 @njit(cache=True)
