@@ -184,13 +184,14 @@ def test_contexts_match_reference(h, w, k, phase):
         prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 2 * 3 ** k + 1, (h, w))).astype(np.int32)
         lap, trend = ck.prediction_shape(t, prev, cls)
         expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
-        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, t, prev, True, k, phase, 0, int(3 ** k)),
+        shape_of_t = ck.mix_prediction_activity(e16.copy(), t, prev)
+        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, shape_of_t, True, k, phase, 0, int(3 ** k)),
                               expected)
         # keyframes: no prediction, the middle tilt
         lap, trend = np.zeros((h, w), np.int32), np.ones((h, w), np.int8)
         expected = ref.sign_contexts(v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
-        none = np.zeros((1, 1), np.int32)
-        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, none, none, False, k, phase, 0, int(3 ** k)),
+        none = np.zeros((1, 1), np.uint8)
+        assert np.array_equal(ck.sign_contexts(above, nz, where, cls, none, False, k, phase, 0, int(3 ** k)),
                               expected)
 
 
@@ -226,8 +227,25 @@ def test_mix_prediction_activity(h, w):
     e16 = rng.integers(-1, 5000, (h, w)).astype(np.int32)
     expected = e16.copy()
     ck.mix_activity(expected, ck.prediction_activity(t))
-    ck.mix_prediction_activity(e16, t)
+    prev = rng.integers(0, 1024, (h, w)).astype(np.int32)
+    ck.mix_prediction_activity(e16, t, prev)
     assert np.array_equal(e16, expected)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
+@pytest.mark.parametrize("scale", [1, 3 ** 6, 3 ** 11])
+def test_shape_of_t(h, w, scale):
+    """mix_prediction_activity's byte per sample: prediction_shape's trend, the sign of its lap and
+    how many of 4·3^j (j < 12) |lap| exceeds."""
+    rng = np.random.default_rng(h * 7 + w + scale)
+    t = (rng.integers(0, 16, (h, w)) * scale).astype(np.int32)
+    t[rng.random((h, w)) < 0.3] = 5 * scale
+    prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 16 * scale, (h, w))).astype(np.int32)
+    inter = np.full((h, w), INTER, np.int8)
+    lap, trend = ck.prediction_shape(t, prev, inter)
+    shape = ck.mix_prediction_activity(np.zeros((h, w), np.int32), t, prev)
+    above = sum((np.abs(lap.astype(np.int64)) > 4 * 3 ** j).astype(np.int64) for j in range(12))
+    assert np.array_equal(shape, trend + ((np.sign(lap) + 1) << 2) + (above << 4))
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])

@@ -117,15 +117,15 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
-            if ts is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_prediction_activity(e16, ts[c][0])
+            # inter frame: mix in the texture of the prediction; its shape is a sign context
+            shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head]) if ts is not None \
+                else None
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
             cls = self.sample_classes(c, chart)
-            prediction = (ts[c][0], self.refs[c][self.head]) if ts is not None else None
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, cls, prediction, self.prev_kb[c] if self.prev_kb is not None else None,
+                                  e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None,
                                   stats,
                                   self.maxima[c] + 1 if self.step == 1 else 0)
             log.side_bits += stats.side_bits - side_before

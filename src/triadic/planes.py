@@ -105,7 +105,7 @@ class PlaneStats:
 
 
 _NO_BITS = np.zeros(0, dtype=np.int32)
-_NO_PLANE = np.zeros((1, 1), dtype=np.int32)
+_NO_PLANE = np.zeros((1, 1), dtype=np.uint8)
 
 
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -147,14 +147,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, prediction: tuple | None,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: np.ndarray | None,
                   prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
                   modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
-    ``e16``, ``cls`` and ``prediction`` (on inter frames T and the previous frame's plane, whose
-    curvature and trend sign contexts read; None on keyframes) are the per-sample context sources
-    the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    ``e16``, ``cls`` and ``shape_of_t`` (on inter frames the shape of T that sign contexts read,
+    from kernels/context.mix_prediction_activity; None on keyframes) are the per-sample context
+    sources the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
@@ -162,16 +162,16 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         mark = coder.mark()
         saved = snapshot(model)
         saved_stats = stats.copy() if stats is not None else None
-        out = _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats)
+        out = _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats)
         if coder.total_bits - mark[1] <= q.size * max(1, (modulus - 1).bit_length()):
             return out
         coder.rollback(mark)
         restore(model, saved)
         if stats is not None:
             stats.restore(saved_stats)
-        return _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus,
+        return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus,
                             raw=True)
-    return _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus)
+    return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus)
 
 
 def _code_raw(coder, q, shape, modulus):
@@ -189,9 +189,10 @@ def _code_raw(coder, q, shape, modulus):
     return (u - modulus // 2).astype(np.int32).reshape(shape)
 
 
-def _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, stats, modulus=0, raw=False):
-    inter = prediction is not None
-    t, prev_plane = prediction if inter else (_NO_PLANE, _NO_PLANE)
+def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
+    inter = shape_of_t is not None
+    if not inter:
+        shape_of_t = _NO_PLANE
     h, w = shape
     encoding = q is not None
     kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
@@ -254,7 +255,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, prediction, prev_kb, st
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
             where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, nz, where, cls, t, prev_plane, inter, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(v, nz, where, cls, shape_of_t, inter, k, phase, chan, pow3k)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
             ck.apply_signs(nz, where, sgn)

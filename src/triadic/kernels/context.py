@@ -210,64 +210,109 @@ def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, pos, ctx):
     Called before the first phase of plane k, when ``v`` holds only the digits above k: all that
     the context reads besides the phase state is the same in every phase (own state, the part
     above k of the 8 neighbours, E16, plane, channel, sample class). Quantisers compare against
-    multiples of 3^k instead of dividing by them. Row by row, run by run of open blocks.
+    multiples of 3^k instead of dividing by them. Row by row, run by run of open blocks: the
+    inner samples of a run in one loop over row slices (indices from 0, so no negative-index
+    wrap-around: the loop vectorises), then dealt out to the row's two phases.
     """
     h, w = v.shape
     nby, nbx = is_open.shape
     kc = _k_class(k)
     p3 = np.int64(pow3k)
-    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
-    own2 = 6 * p3
-    own4 = 15 * p3
-    unit_n = 2 * p3
-    unit_e = 4 * p3
     kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
-    own_unit = PHASE_STATES * LEVELS * (LEVELS + 1) * kcs
     tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     count = np.zeros(len(PHASES), dtype=np.int64)
-    for y in range(h):
-        by = y // kblock
-        inner_y = 0 < y < h - 1
-        pe = _PHASE_OF[y & 1][0]  # the phases of the row's even and odd samples
-        po = _PHASE_OF[y & 1][1]
-        ne = count[pe]
-        no = count[po]
+    runs = np.empty(nbx + 1, dtype=np.int64)  # the block row's runs of open blocks: [start, end) pairs
+    row = np.empty(w, dtype=np.int32)  # the contexts of a row's runs
+    flat_v = v.ravel()
+    flat_e = e16.ravel()
+    flat_c = cls.ravel()
+    flat_pos = pos.ravel()
+    flat_ctx = ctx.ravel()
+    for by in range(nby):
+        nruns = 0
         bx = 0
         while bx < nbx:
-            if not is_open[by, bx]:
-                bx += 1
-                continue
-            end = bx + 1
-            while end < nbx and is_open[by, end]:
-                end += 1
-            for x in range(bx * kblock, min(w, end * kblock)):
-                s = np.int64(0)
-                if inner_y and 0 < x < w - 1:
-                    s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
-                         + abs(v[y, x - 1]) + abs(v[y, x + 1])
-                         + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
+            if is_open[by, bx]:
+                end = bx + 1
+                while end < nbx and is_open[by, end]:
+                    end += 1
+                runs[nruns] = bx * kblock
+                runs[nruns + 1] = min(w, end * kblock)
+                nruns += 2
+                bx = end
+            bx += 1
+        for y in range(by * kblock, min(h, by * kblock + kblock)):
+            for r in range(0, nruns, 2):
+                x0 = runs[r]
+                x1 = runs[r + 1]
+                if 0 < y < h - 1 and max(x0, 1) < min(x1, w - 1):
+                    lo = max(x0, 1)
+                    _inner_contexts(flat_v, flat_e, flat_c, row, y * w + lo, lo, min(x1, w - 1) - lo, w, p3, kcs,
+                                    tail)
+                    if x0 == 0:
+                        row[0] = _border_context(v, e16, cls, y, 0, p3, kcs, tail)
+                    if x1 == w:
+                        row[w - 1] = _border_context(v, e16, cls, y, w - 1, p3, kcs, tail)
                 else:
-                    for yy in range(max(0, y - 1), min(h, y + 2)):
-                        for xx in range(max(0, x - 1), min(w, x + 2)):
-                            if yy != y or xx != x:
-                                s += abs(v[yy, xx])
-                a = abs(np.int64(v[y, x]))
-                own = (a >= own1) + (a >= own2) + (a >= own4)
-                e = e16[y, x]
-                lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
-                c = (own * own_unit + (_level_of(s, unit_n) * (LEVELS + 1) + lev_e) * kcs + tail + cls[y, x])
-                if x & 1:
-                    pos[po, no] = y * w + x
-                    ctx[po, no] = c
-                    no += 1
-                else:
-                    pos[pe, ne] = y * w + x
-                    ctx[pe, ne] = c
-                    ne += 1
-            bx = end
-        count[pe] = ne
-        count[po] = no
+                    for x in range(x0, x1):
+                        row[x] = _border_context(v, e16, cls, y, x, p3, kcs, tail)
+                for parity in range(2):  # deal the run out to its phases, in raster order
+                    phase = _PHASE_OF[y & 1][parity]
+                    start = x0 + ((parity - x0) & 1)
+                    m = (x1 - start + 1) // 2
+                    if m <= 0:
+                        continue
+                    n = count[phase]
+                    _deal(row, start, y * w + start, flat_pos, flat_ctx, phase * pos.shape[1] + n, m)
+                    count[phase] = n + m
     return count
+
+
+@njit(cache=True, inline="always")
+def _context_of(s, a, e, c, p3, kcs, tail):
+    """A magnitude context from the 8 neighbours' |V| summed (s), |V| (a), E16 (e), the class (c)."""
+    own = (a >= 3 * p3) + (a >= 6 * p3) + (a >= 15 * p3)  # |V| // 3^(k+1): 0, 1, 2..4, 5+
+    lev_e = LEVELS if e < 0 else _level_of(e, 4 * p3)
+    return (own * (PHASE_STATES * LEVELS * (LEVELS + 1) * kcs)
+            + (_level_of(s, 2 * p3) * (LEVELS + 1) + lev_e) * kcs + tail + c)
+
+
+@njit(cache=True)
+def _inner_contexts(v, e16, cls, out, first, x, n, w, p3, kcs, tail):
+    """plane_contexts's contexts of n samples with all 8 neighbours, from the flat index
+    ``first`` (column x) of the flat planes, to out[x:x + n]. Unsigned indices: no negative-index
+    wrap-around, so the loop vectorises."""
+    one = np.uint64(1)
+    stride = np.uint64(w)
+    for i in range(n):
+        c = np.uint64(first) + np.uint64(i)
+        u = c - stride
+        d = c + stride
+        s = (np.int64(abs(v[u - one])) + abs(v[u]) + abs(v[u + one]) + abs(v[c - one]) + abs(v[c + one])
+             + abs(v[d - one]) + abs(v[d]) + abs(v[d + one]))
+        out[np.uint64(x) + np.uint64(i)] = _context_of(s, abs(np.int64(v[c])), np.int64(e16[c]), cls[c], p3,
+                                                       kcs, tail)
+
+
+@njit(cache=True)
+def _border_context(v, e16, cls, y, x, p3, kcs, tail):
+    h, w = v.shape
+    s = np.int64(0)
+    for yy in range(max(0, y - 1), min(h, y + 2)):
+        for xx in range(max(0, x - 1), min(w, x + 2)):
+            if yy != y or xx != x:
+                s += abs(v[yy, xx])
+    return _context_of(s, abs(np.int64(v[y, x])), np.int64(e16[y, x]), cls[y, x], p3, kcs, tail)
+
+
+@njit(cache=True)
+def _deal(row, x, first, pos, ctx, at, m):
+    """m contexts of ``row``, every other one from column x, to ctx[at:at + m], their flat
+    positions (from ``first``, step 2) to pos[at:at + m] (unsigned indices, see _inner_contexts)."""
+    for j in range(m):
+        i = np.uint64(at) + np.uint64(j)
+        pos[i] = first + 2 * j
+        ctx[i] = row[np.uint64(x) + np.uint64(2 * j)]
 
 
 @njit(cache=True)
@@ -301,14 +346,14 @@ def _sign(v, y, x):
 
 
 @njit(cache=True)
-def sign_contexts(v, nz, pos, cls, t, prev, inter, k, phase, chan, pow3k):
+def sign_contexts(v, nz, pos, cls, shape, inter, k, phase, chan, pow3k):
     """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
 
     Own state (no digit above k, or the sign of the part above k and whether it is a single
     digit), the signs of the 8 neighbours' digits at k (earlier phases: their sum from ``nz``,
     see apply_signs), the signs of the 4 neighbours' parts above k (``v`` holds only the digits
     above k while plane k is coded: add_digits follows the plane), the tilt of the prediction T
-    (``inter``: inter frames, where ``t`` is T and ``prev`` the previous frame's plane; see
+    in inter samples of inter frames (``inter``; ``shape`` from mix_prediction_activity, see
     _tilt), phase, plane, channel and sample class.
     """
     h, w = v.shape
@@ -339,22 +384,22 @@ def sign_contexts(v, nz, pos, cls, t, prev, inter, k, phase, chan, pow3k):
             if x < w - 1:
                 sh += _sign(v, y, x + 1)
         c = cls[y, x]
-        tilt = _tilt(t, prev, y, x, p3) if inter and _inter(c & (EDGE - 1)) else 7
+        tilt = _tilt(shape, y, x, k) if inter and _inter(c & (EDGE - 1)) else 7
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
                   * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (c & (EDGE - 1)))
     return ctx
 
 
 @njit(cache=True, inline="always")
-def _tilt(t, prev, y, x, p3):
-    """3 x the curvature class of T at (y, x) + its trend (0..TILTS-1), from prediction_shape's
-    lap and trend there: lap below -4·3^k, negative, zero, positive, above 4·3^k."""
-    hh, ww = t.shape
-    c = np.int64(t[y, x])
-    lap = (4 * c - t[max(y - 1, 0), x] - t[min(y + 1, hh - 1), x] - t[y, max(x - 1, 0)]
-           - t[y, min(x + 1, ww - 1)])
-    curve = 2 if lap == 0 else ((1 if lap >= -4 * p3 else 0) if lap < 0 else (3 if lap <= 4 * p3 else 4))
-    return 3 * curve + (c > prev[y, x]) - (c < prev[y, x]) + 1
+def _tilt(shape, y, x, k):
+    """3 x the curvature class of T at (y, x) + its trend (0..TILTS-1), from the byte of
+    mix_prediction_activity there: prediction_shape's lap below -4·3^k, negative, zero,
+    positive, above 4·3^k."""
+    b = shape[y, x]
+    within = (b >> 4) <= k  # |lap| <= 4·3^k
+    side = (b >> 2) & 3
+    curve = 2 if side == 1 else ((1 if within else 0) if side == 0 else (3 if within else 4))
+    return 3 * curve + (b & 3)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -511,8 +556,8 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
 
 @njit(cache=True)
 def prediction_shape(t, prev, cls):
-    """The prediction's shape as sign contexts read it (they compute it at the signs they code,
-    see _tilt; this whole-plane form is the definition the tests hold them to). In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
+    """The prediction's shape as sign contexts read it (from mix_prediction_activity's byte per
+    sample, see _tilt; this form is the definition the tests hold them to). In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
     neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
     frame's sample; 0 and 1 elsewhere."""
     hh, ww = t.shape
@@ -543,22 +588,42 @@ def prediction_activity(t):
 
 
 @njit(cache=True)
-def mix_prediction_activity(e16, t):
+def mix_prediction_activity(e16, t, prev):
     """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
-    clamped neighbours are only needed on the plane's border."""
+    clamped neighbours are only needed on the plane's border. Returns the shape of T that sign
+    contexts read (_tilt), from the same samples: per sample, prediction_shape's trend (0..2)
+    | (the sign of its lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap| exceeds) << 4
+    (uint8), whatever the sample's class."""
     hh, ww = t.shape
+    shape = np.empty((hh, ww), dtype=np.uint8)
     for y in range(hh):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
-        for x in range(ww):
-            if 0 < x < ww - 1:
-                gx = abs(np.int64(t[y, x + 1]) - t[y, x - 1])
-            else:
-                gx = abs(np.int64(t[y, min(x + 1, ww - 1)]) - t[y, max(x - 1, 0)])
-            gy = abs(np.int64(t[yp, x]) - t[ym, x])
-            a = (16 * (gx + gy)) // 4
-            e = e16[y, x]
-            e16[y, x] = a if e < 0 else (e + a) // 2
+        _mix_shape_at(e16, t, prev, shape, y, 0, ym, yp, 0, min(1, ww - 1))
+        for x in range(1, ww - 1):
+            _mix_shape_at(e16, t, prev, shape, y, x, ym, yp, x - 1, x + 1)
+        if ww > 1:
+            _mix_shape_at(e16, t, prev, shape, y, ww - 1, ym, yp, ww - 2, ww - 1)
+    return shape
+
+
+@njit(cache=True, inline="always")
+def _mix_shape_at(e16, t, prev, shape, y, x, ym, yp, xm, xp):
+    c = np.int64(t[y, x])
+    left = np.int64(t[y, xm])
+    right = np.int64(t[y, xp])
+    up = np.int64(t[ym, x])
+    down = np.int64(t[yp, x])
+    a = (16 * (abs(right - left) + abs(down - up))) // 4
+    e = e16[y, x]
+    e16[y, x] = a if e < 0 else (e + a) // 2
+    lap = 4 * c - left - right - up - down
+    m = np.int64(0)
+    reach = np.int64(4)
+    for _ in range(12):
+        m += abs(lap) > reach
+        reach *= 3
+    shape[y, x] = ((c > prev[y, x]) - (c < prev[y, x]) + 1) | (((lap > 0) - (lap < 0) + 1) << 2) | (m << 4)
 
 
 @njit(cache=True)
