@@ -330,7 +330,7 @@ def magnitude_contexts(nz, pos, ctx, phase):
     state_unit = LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
     first = (1 + 4 * (phase - 1)) * state_unit
     for i in range(pos.size):
-        a = flat[pos[i]]
+        a = flat[np.uint64(pos[i])]
         ctx[i] += first + min((a & 15) + (a >> 4), 3) * state_unit
     return pos, ctx
 
@@ -341,8 +341,8 @@ def _sign5(s):
 
 
 @njit(cache=True, inline="always")
-def _sign(v, y, x):
-    return (v[y, x] > 0) - (v[y, x] < 0)
+def _sign(v, i):
+    return (v[i] > 0) - (v[i] < 0)
 
 
 @njit(cache=True)
@@ -354,7 +354,7 @@ def sign_contexts(v, nz, pos, cls, shape, inter, k, phase, chan, pow3k):
     see apply_signs), the signs of the 4 neighbours' parts above k (``v`` holds only the digits
     above k while plane k is coded: add_digits follows the plane), the tilt of the prediction T
     in inter samples of inter frames (``inter``; ``shape`` from mix_prediction_activity, see
-    _tilt), phase, plane, channel and sample class.
+    _tilt), phase, plane, channel and sample class. (Flat planes, unsigned indices.)
     """
     h, w = v.shape
     ctx = np.empty(pos.size, dtype=np.int32)
@@ -362,40 +362,43 @@ def sign_contexts(v, nz, pos, cls, shape, inter, k, phase, chan, pow3k):
     p3 = np.int64(pow3k)
     single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
     tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES
+    flat_v = v.ravel()
+    flat_nz = nz.ravel()
+    flat_cls = cls.ravel()
+    flat_shape = shape.ravel()
+    one = np.uint64(1)
+    stride = np.uint64(w)
     y = 0
     for i in range(pos.size):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
             y += 1
         x = pos[i] - y * w
-        own_v = np.int64(v[y, x])
+        j = np.uint64(pos[i])
+        own_v = np.int64(flat_v[j])
         own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
-        a = np.int64(nz[y, x])
+        a = np.int64(flat_nz[j])
         sd = (a & 15) - (a >> 4)
         sh = 0
-        if 0 < y < h - 1 and 0 < x < w - 1:
-            sh = _sign(v, y - 1, x) + _sign(v, y + 1, x) + _sign(v, y, x - 1) + _sign(v, y, x + 1)
-        else:
-            if y > 0:
-                sh += _sign(v, y - 1, x)
-            if y < h - 1:
-                sh += _sign(v, y + 1, x)
-            if x > 0:
-                sh += _sign(v, y, x - 1)
-            if x < w - 1:
-                sh += _sign(v, y, x + 1)
-        c = cls[y, x]
-        tilt = _tilt(shape, y, x, k) if inter and _inter(c & (EDGE - 1)) else 7
+        if y > 0:
+            sh += _sign(flat_v, j - stride)
+        if y < h - 1:
+            sh += _sign(flat_v, j + stride)
+        if x > 0:
+            sh += _sign(flat_v, j - one)
+        if x < w - 1:
+            sh += _sign(flat_v, j + one)
+        c = flat_cls[j]
+        tilt = _tilt(flat_shape[j], k) if inter and _inter(c & (EDGE - 1)) else 7
         ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
                   * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (c & (EDGE - 1)))
     return ctx
 
 
 @njit(cache=True, inline="always")
-def _tilt(shape, y, x, k):
-    """3 x the curvature class of T at (y, x) + its trend (0..TILTS-1), from the byte of
+def _tilt(b, k):
+    """3 x the curvature class of T at a sample + its trend (0..TILTS-1), from the byte ``b`` of
     mix_prediction_activity there: prediction_shape's lap below -4·3^k, negative, zero,
     positive, above 4·3^k."""
-    b = shape[y, x]
     within = (b >> 4) <= k  # |lap| <= 4·3^k
     side = (b >> 2) & 3
     curve = 2 if side == 1 else ((1 if within else 0) if side == 0 else (3 if within else 4))
@@ -441,15 +444,29 @@ def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
 def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
     """The decoder's step between stripes: out[start:end] = bits, count_update with the stripe's
     contexts ctx[start:end], then p[:following - end] = count_probabilities of the next stripe's
-    contexts ctx[end:following] (one call, no new arrays)."""
+    contexts ctx[end:following] (one call, no new arrays; unsigned indices into the flat counts:
+    no negative-index wrap-around arithmetic)."""
+    table = counts.ravel()
+    one = np.uint64(1)
+    two = np.uint64(2)
+    first = np.uint64(start)
     for i in range(end - start):
-        out[start + i] = bits[i]
-    count_update(counts, ctx[start:end], bits, limit)
-    for i in range(end, following):
-        c = ctx[i]
-        n0 = counts[c, 0]
-        n1 = counts[c, 1]
-        p[i - end] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
+        out[first + np.uint64(i)] = bits[i]
+    for i in range(end - start):
+        table[np.uint64(ctx[first + np.uint64(i)]) * two + np.uint64(bits[i])] += 1
+    for i in range(end - start):
+        c = np.uint64(ctx[first + np.uint64(i)]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        if n0 + n1 > limit:
+            table[c] = (n0 + 1) >> 1
+            table[c + one] = (n1 + 1) >> 1
+    nxt = np.uint64(end)
+    for i in range(following - end):
+        c = np.uint64(ctx[nxt + np.uint64(i)]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        p[i] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
 
 
 @njit(cache=True)
@@ -469,18 +486,22 @@ def apply_signs(nz, pos, sgn):
     order), told to their 8 neighbours: nz counts the neighbours' positive digits in its low 4
     bits and negative ones in its high 4 (at most 8 each)."""
     h, w = nz.shape
+    flat = nz.ravel()
+    one = np.uint64(1)
+    stride = np.uint64(w)
     y = 0
     for i in range(pos.size):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
             y += 1
         x = pos[i] - y * w
         inc = np.uint8(1 if sgn[i] != 0 else 16)
-        if 0 < y < h - 1 and 0 < x < w - 1:
-            for yy in range(y - 1, y + 2):
-                nz[yy, x - 1] += inc
-                nz[yy, x + 1] += inc
-            nz[y - 1, x] += inc
-            nz[y + 1, x] += inc
+        if 0 < y < h - 1 and 0 < x < w - 1:  # flat, unsigned indices: no wrap-around arithmetic
+            j = np.uint64(pos[i])
+            for r in (j - stride, j, j + stride):
+                flat[r - one] += inc
+                flat[r + one] += inc
+            flat[j - stride] += inc
+            flat[j + stride] += inc
         else:
             for yy in range(max(0, y - 1), min(h, y + 2)):
                 for xx in range(max(0, x - 1), min(w, x + 2)):
@@ -491,12 +512,9 @@ def apply_signs(nz, pos, sgn):
 @njit(cache=True)
 def add_digits(v, pos, sgn, pow3k):
     """v += digit k (+-1 from the sign bits) x 3^k at flat positions ``pos`` (raster order)."""
-    w = v.shape[1]
-    y = 0
+    flat = v.ravel()
     for i in range(pos.size):
-        while pos[i] >= (y + 1) * w:
-            y += 1
-        v[y, pos[i] - y * w] += pow3k if sgn[i] != 0 else -pow3k
+        flat[np.uint64(pos[i])] += pow3k if sgn[i] != 0 else -pow3k
 
 
 @njit(cache=True)
