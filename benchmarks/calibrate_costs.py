@@ -48,9 +48,9 @@ class Attribution:
             self._positions = pos
             return pos, ctx
 
-        def sign(v, dig, where, *args, **kwargs):
-            self._positions = where
-            return sign_contexts(v, dig, where, *args, **kwargs)
+        def sign(nz, pos, mag, *args, **kwargs):
+            self._positions = pos[mag != 0]
+            return sign_contexts(nz, pos, mag, *args, **kwargs)
 
         def code_bits(coder, counts, ctx, values):
             out = np.empty(ctx.size, dtype=np.int32)

@@ -117,13 +117,13 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
+            cls = self.sample_classes(c, chart)
             # inter frame: mix in the texture of the prediction; its shape is a sign context
-            shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head]) if ts is not None \
-                else None
+            shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head], cls) if ts is not None \
+                else np.full(shape, ck.FLAT, np.uint8)
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
-            cls = self.sample_classes(c, chart)
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
                                   e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None,
                                   stats,

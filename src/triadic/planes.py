@@ -105,7 +105,6 @@ class PlaneStats:
 
 
 _NO_BITS = np.zeros(0, dtype=np.int32)
-_NO_PLANE = np.zeros((1, 1), dtype=np.uint8)
 
 
 def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -147,14 +146,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: np.ndarray | None,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: np.ndarray,
                   prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
                   modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
-    ``e16``, ``cls`` and ``shape_of_t`` (on inter frames the shape of T that sign contexts read,
-    from kernels/context.mix_prediction_activity; None on keyframes) are the per-sample context
-    sources the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    ``e16``, ``cls`` and ``shape_of_t`` (the shape of T that sign contexts read, from
+    kernels/context.mix_prediction_activity; all kernels/context.FLAT on keyframes) are the
+    per-sample context sources the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
@@ -190,9 +189,6 @@ def _code_raw(coder, q, shape, modulus):
 
 
 def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
-    inter = shape_of_t is not None
-    if not inter:
-        shape_of_t = _NO_PLANE
     h, w = shape
     encoding = q is not None
     kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
@@ -232,6 +228,7 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
     half = ((h + 1) // 2) * ((w + 1) // 2)
     pos_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
     ctx_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
+    sbase_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -246,23 +243,20 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
         nz.fill(0)
-        counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, pos_k, ctx_k)
-        signs = []
+        counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, shape_of_t, k, chan, pow3k, pos_k, ctx_k,
+                                   sbase_k)
         for phase in range(len(ck.PHASES)):
             n = counts[phase]
             pos, ctx = ck.magnitude_contexts(nz, pos_k[phase, :n], ctx_k[phase, :n], phase)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
-            where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, nz, where, cls, shape_of_t, inter, k, phase, chan, pow3k)
+            sctx = ck.sign_contexts(nz, pos, mag, sbase_k[phase, :n], phase)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            ck.apply_signs(nz, where, sgn)
-            signs.append((where, sgn))
+            where = ck.nonzero_positions(pos, mag)
+            ck.apply_signs(v, nz, where, sgn, pow3k)
             nonzero += where.size
-        for where, sgn in signs:  # v holds the digits above k throughout plane k's passes
-            ck.add_digits(v, where, sgn, pow3k)
         if stats is not None:
             stats.add(k, nonzero, bits_k)
     return v, kb_out

@@ -25,6 +25,9 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: The byte of T's shape (mix_prediction_activity) of a flat, steady T: the middle tilt, which
+#: intra samples take. Keyframes pass a plane of it.
+FLAT = 1 | (1 << 2)
 #: The phase of a sample by (row parity, column parity).
 _PHASE_OF = tuple(tuple(PHASES.index((py, px)) for px in range(2)) for py in range(2))
 #: Sample classes: the mode of the sample's chart leaf as the plane kernels read it (INTRA = MED,
@@ -202,32 +205,37 @@ def _level_of(s, unit):
 
 
 @njit(cache=True)
-def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, pos, ctx):
-    """The samples of plane k's magnitude passes and their contexts but for the phase state
-    (magnitude_contexts adds that): per phase, in raster order, pos[phase, :n] the flat indices
-    of the samples in open blocks and ctx[phase, :n] their contexts; returns n per phase.
+def plane_contexts(v, is_open, kblock, e16, cls, shape, k, chan, pow3k, pos, ctx, sbase):
+    """The samples of plane k's passes and their contexts as far as they are known before the
+    plane: per phase, in raster order, pos[phase, :n] the flat indices of the samples in open
+    blocks, ctx[phase, :n] their magnitude contexts but for the phase state (magnitude_contexts
+    adds that) and sbase[phase, :n] their sign contexts but for the phase and the digits at k
+    around them (sign_contexts adds those); returns n per phase.
 
     Called before the first phase of plane k, when ``v`` holds only the digits above k: all that
-    the context reads besides the phase state is the same in every phase (own state, the part
-    above k of the 8 neighbours, E16, plane, channel, sample class). Quantisers compare against
-    multiples of 3^k instead of dividing by them. Row by row, run by run of open blocks: the
-    inner samples of a run in one loop over row slices (indices from 0, so no negative-index
-    wrap-around: the loop vectorises), then dealt out to the row's two phases.
+    the contexts read besides those is the same in every phase (own state, the part above k of
+    the neighbours, E16, the shape of T (mix_prediction_activity), plane, channel, sample class).
+    Quantisers compare against multiples of 3^k instead of dividing by them. Row by row, run by
+    run of open blocks: the inner samples of a run in one loop with unsigned flat indices (no
+    negative-index wrap-around: the loop vectorises), then dealt out to the row's two phases.
     """
     h, w = v.shape
     nby, nbx = is_open.shape
     kc = _k_class(k)
     p3 = np.int64(pow3k)
-    kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
-    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
     count = np.zeros(len(PHASES), dtype=np.int64)
     runs = np.empty(nbx + 1, dtype=np.int64)  # the block row's runs of open blocks: [start, end) pairs
-    row = np.empty(w, dtype=np.int32)  # the contexts of a row's runs
+    row = np.empty(w, dtype=np.int32)  # the magnitude contexts of a row's runs
+    srow = np.empty(w, dtype=np.int32)  # and their sign contexts
+    tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
+    stail = (kc * CHANNEL_CLASSES + chan) * SIGN_CLASSES
     flat_v = v.ravel()
     flat_e = e16.ravel()
     flat_c = cls.ravel()
+    flat_t = shape.ravel()
     flat_pos = pos.ravel()
     flat_ctx = ctx.ravel()
+    flat_sbase = sbase.ravel()
     for by in range(nby):
         nruns = 0
         bx = 0
@@ -247,15 +255,15 @@ def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, pos, ctx):
                 x1 = runs[r + 1]
                 if 0 < y < h - 1 and max(x0, 1) < min(x1, w - 1):
                     lo = max(x0, 1)
-                    _inner_contexts(flat_v, flat_e, flat_c, row, y * w + lo, lo, min(x1, w - 1) - lo, w, p3, kcs,
-                                    tail)
+                    _inner_contexts(flat_v, flat_e, flat_c, flat_t, row, srow, y * w + lo, lo, min(x1, w - 1) - lo,
+                                    w, p3, k, tail, stail)
                     if x0 == 0:
-                        row[0] = _border_context(v, e16, cls, y, 0, p3, kcs, tail)
+                        row[0], srow[0] = _border_contexts(v, e16, cls, shape, y, 0, p3, k, tail, stail)
                     if x1 == w:
-                        row[w - 1] = _border_context(v, e16, cls, y, w - 1, p3, kcs, tail)
+                        row[w - 1], srow[w - 1] = _border_contexts(v, e16, cls, shape, y, w - 1, p3, k, tail, stail)
                 else:
                     for x in range(x0, x1):
-                        row[x] = _border_context(v, e16, cls, y, x, p3, kcs, tail)
+                        row[x], srow[x] = _border_contexts(v, e16, cls, shape, y, x, p3, k, tail, stail)
                 for parity in range(2):  # deal the run out to its phases, in raster order
                     phase = _PHASE_OF[y & 1][parity]
                     start = x0 + ((parity - x0) & 1)
@@ -263,25 +271,36 @@ def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, pos, ctx):
                     if m <= 0:
                         continue
                     n = count[phase]
-                    _deal(row, start, y * w + start, flat_pos, flat_ctx, phase * pos.shape[1] + n, m)
+                    _deal(row, srow, start, y * w + start, flat_pos, flat_ctx, flat_sbase, phase * pos.shape[1] + n, m)
                     count[phase] = n + m
     return count
 
 
 @njit(cache=True, inline="always")
-def _context_of(s, a, e, c, p3, kcs, tail):
-    """A magnitude context from the 8 neighbours' |V| summed (s), |V| (a), E16 (e), the class (c)."""
+def _contexts_of(s, vc, sh, e, c, b, p3, k, tail, stail):
+    """plane_contexts's two contexts of a sample from the 8 neighbours' |V| summed (s), its V
+    (vc), the signs of its 4 nearest neighbours' V summed (sh), E16 (e), its class (c) and the
+    byte of T's shape (b)."""
+    kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+    a = abs(vc)
     own = (a >= 3 * p3) + (a >= 6 * p3) + (a >= 15 * p3)  # |V| // 3^(k+1): 0, 1, 2..4, 5+
     lev_e = LEVELS if e < 0 else _level_of(e, 4 * p3)
-    return (own * (PHASE_STATES * LEVELS * (LEVELS + 1) * kcs)
-            + (_level_of(s, 2 * p3) * (LEVELS + 1) + lev_e) * kcs + tail + c)
+    mag = (own * (PHASE_STATES * LEVELS * (LEVELS + 1) * kcs)
+           + (_level_of(s, 2 * p3) * (LEVELS + 1) + lev_e) * kcs + tail + c)
+    # the sign's own state: no digit above k, or the sign of the part above k and whether it is
+    # a single digit (|V| // 3^(k+1) == 1)
+    own_s = 0 if vc == 0 else 1 + (a >= 6 * p3) + 2 * (vc < 0)
+    cm = c & (EDGE - 1)
+    sign = (((own_s * 25 + min(max(sh, -2), 2) + 2) * TILTS + _tilt(b, k)) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+                                                                        * SIGN_CLASSES) + stail + cm)
+    return mag, sign
 
 
 @njit(cache=True)
-def _inner_contexts(v, e16, cls, out, first, x, n, w, p3, kcs, tail):
+def _inner_contexts(v, e16, cls, shape, out, sout, first, x, n, w, p3, k, tail, stail):
     """plane_contexts's contexts of n samples with all 8 neighbours, from the flat index
-    ``first`` (column x) of the flat planes, to out[x:x + n]. Unsigned indices: no negative-index
-    wrap-around, so the loop vectorises."""
+    ``first`` (column x) of the flat planes, to out[x:x + n] and sout[x:x + n]. Unsigned
+    indices: no negative-index wrap-around, so the loop vectorises."""
     one = np.uint64(1)
     stride = np.uint64(w)
     for i in range(n):
@@ -290,29 +309,42 @@ def _inner_contexts(v, e16, cls, out, first, x, n, w, p3, kcs, tail):
         d = c + stride
         s = (np.int64(abs(v[u - one])) + abs(v[u]) + abs(v[u + one]) + abs(v[c - one]) + abs(v[c + one])
              + abs(v[d - one]) + abs(v[d]) + abs(v[d + one]))
-        out[np.uint64(x) + np.uint64(i)] = _context_of(s, abs(np.int64(v[c])), np.int64(e16[c]), cls[c], p3,
-                                                       kcs, tail)
+        sh = _sgn(v[u]) + _sgn(v[d]) + _sgn(v[c - one]) + _sgn(v[c + one])
+        j = np.uint64(x) + np.uint64(i)
+        out[j], sout[j] = _contexts_of(s, np.int64(v[c]), sh, np.int64(e16[c]), cls[c], shape[c], p3, k, tail,
+                                       stail)
+
+
+@njit(cache=True, inline="always")
+def _sgn(a):
+    return np.int64(a > 0) - np.int64(a < 0)
 
 
 @njit(cache=True)
-def _border_context(v, e16, cls, y, x, p3, kcs, tail):
+def _border_contexts(v, e16, cls, shape, y, x, p3, k, tail, stail):
     h, w = v.shape
     s = np.int64(0)
+    sh = np.int64(0)
     for yy in range(max(0, y - 1), min(h, y + 2)):
         for xx in range(max(0, x - 1), min(w, x + 2)):
             if yy != y or xx != x:
                 s += abs(v[yy, xx])
-    return _context_of(s, abs(np.int64(v[y, x])), np.int64(e16[y, x]), cls[y, x], p3, kcs, tail)
+                if yy == y or xx == x:
+                    sh += _sgn(v[yy, xx])
+    return _contexts_of(s, np.int64(v[y, x]), sh, np.int64(e16[y, x]), cls[y, x], shape[y, x], p3, k, tail, stail)
 
 
 @njit(cache=True)
-def _deal(row, x, first, pos, ctx, at, m):
-    """m contexts of ``row``, every other one from column x, to ctx[at:at + m], their flat
-    positions (from ``first``, step 2) to pos[at:at + m] (unsigned indices, see _inner_contexts)."""
+def _deal(row, srow, x, first, pos, ctx, sbase, at, m):
+    """m contexts of ``row`` and ``srow``, every other one from column x, to ctx[at:at + m] and
+    sbase[at:at + m], their flat positions (from ``first``, step 2) to pos[at:at + m] (unsigned
+    indices, see _inner_contexts)."""
     for j in range(m):
         i = np.uint64(at) + np.uint64(j)
+        r = np.uint64(x) + np.uint64(2 * j)
         pos[i] = first + 2 * j
-        ctx[i] = row[np.uint64(x) + np.uint64(2 * j)]
+        ctx[i] = row[r]
+        sbase[i] = srow[r]
 
 
 @njit(cache=True)
@@ -340,69 +372,34 @@ def _sign5(s):
     return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
 
 
-@njit(cache=True, inline="always")
-def _sign(v, i):
-    return (v[i] > 0) - (v[i] < 0)
-
-
 @njit(cache=True)
-def sign_contexts(v, nz, pos, cls, shape, inter, k, phase, chan, pow3k):
-    """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
-
-    Own state (no digit above k, or the sign of the part above k and whether it is a single
-    digit), the signs of the 8 neighbours' digits at k (earlier phases: their sum from ``nz``,
-    see apply_signs), the signs of the 4 neighbours' parts above k (``v`` holds only the digits
-    above k while plane k is coded: add_digits follows the plane), the tilt of the prediction T
-    in inter samples of inter frames (``inter``; ``shape`` from mix_prediction_activity, see
-    _tilt), phase, plane, channel and sample class. (Flat planes, unsigned indices.)
-    """
-    h, w = v.shape
+def sign_contexts(nz, pos, mag, sbase, phase):
+    """Contexts of the signs of phase ``phase``'s nonzero digits (mag[i] != 0 of the samples at
+    flat positions ``pos``): plane_contexts's ``sbase`` (own state, the signs of the 4 nearest
+    neighbours' parts above k, the tilt of T, plane, channel, sample class) plus the phase and
+    the signs of the 8 neighbours' digits at k (earlier phases: their sum from ``nz``, see
+    apply_signs)."""
     ctx = np.empty(pos.size, dtype=np.int32)
-    kc = _k_class(k)
-    p3 = np.int64(pow3k)
-    single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
-    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES
-    flat_v = v.ravel()
-    flat_nz = nz.ravel()
-    flat_cls = cls.ravel()
-    flat_shape = shape.ravel()
-    one = np.uint64(1)
-    stride = np.uint64(w)
-    y = 0
+    flat = nz.ravel()
+    unit = 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
+    at_phase = phase * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
+    n = 0
     for i in range(pos.size):
-        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
-            y += 1
-        x = pos[i] - y * w
-        j = np.uint64(pos[i])
-        own_v = np.int64(flat_v[j])
-        own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
-        a = np.int64(flat_nz[j])
-        sd = (a & 15) - (a >> 4)
-        sh = 0
-        if y > 0:
-            sh += _sign(flat_v, j - stride)
-        if y < h - 1:
-            sh += _sign(flat_v, j + stride)
-        if x > 0:
-            sh += _sign(flat_v, j - one)
-        if x < w - 1:
-            sh += _sign(flat_v, j + one)
-        c = flat_cls[j]
-        tilt = _tilt(flat_shape[j], k) if inter and _inter(c & (EDGE - 1)) else 7
-        ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
-                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (c & (EDGE - 1)))
-    return ctx
+        if mag[i] != 0:
+            a = np.int64(flat[np.uint64(pos[i])])
+            ctx[n] = sbase[i] + at_phase + (min(max((a & 15) - (a >> 4), -2), 2) + 2) * unit
+            n += 1
+    return ctx[:n]
 
 
 @njit(cache=True, inline="always")
 def _tilt(b, k):
     """3 x the curvature class of T at a sample + its trend (0..TILTS-1), from the byte ``b`` of
     mix_prediction_activity there: prediction_shape's lap below -4·3^k, negative, zero,
-    positive, above 4·3^k."""
-    within = (b >> 4) <= k  # |lap| <= 4·3^k
-    side = (b >> 2) & 3
-    curve = 2 if side == 1 else ((1 if within else 0) if side == 0 else (3 if within else 4))
-    return 3 * curve + (b & 3)
+    positive, above 4·3^k (classes 0..4: 2 + (sign of the lap) x (1 within 4·3^k, else 2)),
+    without a branch."""
+    b = np.int64(b)
+    return 6 + (b & 3) + 3 * (((b >> 2) & 3) - 1) * (2 - np.int64((b >> 4) <= k))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -481,12 +478,14 @@ def nonzero_positions(pos, mag):
 
 
 @njit(cache=True)
-def apply_signs(nz, pos, sgn):
+def apply_signs(v, nz, pos, sgn, pow3k):
     """The digits k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster
-    order), told to their 8 neighbours: nz counts the neighbours' positive digits in its low 4
-    bits and negative ones in its high 4 (at most 8 each)."""
+    order): added to ``v`` and told to their 8 neighbours, nz counting the neighbours' positive
+    digits in its low 4 bits and negative ones in its high 4 (at most 8 each). (Nothing reads v
+    again before the next plane: plane_contexts took what the contexts need.)"""
     h, w = nz.shape
     flat = nz.ravel()
+    flat_v = v.ravel()
     one = np.uint64(1)
     stride = np.uint64(w)
     y = 0
@@ -494,9 +493,10 @@ def apply_signs(nz, pos, sgn):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
             y += 1
         x = pos[i] - y * w
+        j = np.uint64(pos[i])
+        flat_v[j] += pow3k if sgn[i] != 0 else -pow3k
         inc = np.uint8(1 if sgn[i] != 0 else 16)
         if 0 < y < h - 1 and 0 < x < w - 1:  # flat, unsigned indices: no wrap-around arithmetic
-            j = np.uint64(pos[i])
             for r in (j - stride, j, j + stride):
                 flat[r - one] += inc
                 flat[r + one] += inc
@@ -507,14 +507,6 @@ def apply_signs(nz, pos, sgn):
                 for xx in range(max(0, x - 1), min(w, x + 2)):
                     if yy != y or xx != x:
                         nz[yy, xx] += inc
-
-
-@njit(cache=True)
-def add_digits(v, pos, sgn, pow3k):
-    """v += digit k (+-1 from the sign bits) x 3^k at flat positions ``pos`` (raster order)."""
-    flat = v.ravel()
-    for i in range(pos.size):
-        flat[np.uint64(pos[i])] += pow3k if sgn[i] != 0 else -pow3k
 
 
 @njit(cache=True)
@@ -606,27 +598,27 @@ def prediction_activity(t):
 
 
 @njit(cache=True)
-def mix_prediction_activity(e16, t, prev):
+def mix_prediction_activity(e16, t, prev, cls):
     """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
     clamped neighbours are only needed on the plane's border. Returns the shape of T that sign
-    contexts read (_tilt), from the same samples: per sample, prediction_shape's trend (0..2)
-    | (the sign of its lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap| exceeds) << 4
-    (uint8), whatever the sample's class."""
+    contexts read (_tilt), from the same samples: per inter sample (``cls``), prediction_shape's
+    trend (0..2) | (the sign of its lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap|
+    exceeds) << 4 (uint8); FLAT elsewhere."""
     hh, ww = t.shape
     shape = np.empty((hh, ww), dtype=np.uint8)
     for y in range(hh):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
-        _mix_shape_at(e16, t, prev, shape, y, 0, ym, yp, 0, min(1, ww - 1))
+        _mix_shape_at(e16, t, prev, cls, shape, y, 0, ym, yp, 0, min(1, ww - 1))
         for x in range(1, ww - 1):
-            _mix_shape_at(e16, t, prev, shape, y, x, ym, yp, x - 1, x + 1)
+            _mix_shape_at(e16, t, prev, cls, shape, y, x, ym, yp, x - 1, x + 1)
         if ww > 1:
-            _mix_shape_at(e16, t, prev, shape, y, ww - 1, ym, yp, ww - 2, ww - 1)
+            _mix_shape_at(e16, t, prev, cls, shape, y, ww - 1, ym, yp, ww - 2, ww - 1)
     return shape
 
 
 @njit(cache=True, inline="always")
-def _mix_shape_at(e16, t, prev, shape, y, x, ym, yp, xm, xp):
+def _mix_shape_at(e16, t, prev, cls, shape, y, x, ym, yp, xm, xp):
     c = np.int64(t[y, x])
     left = np.int64(t[y, xm])
     right = np.int64(t[y, xp])
@@ -641,7 +633,8 @@ def _mix_shape_at(e16, t, prev, shape, y, x, ym, yp, xm, xp):
     for _ in range(12):
         m += abs(lap) > reach
         reach *= 3
-    shape[y, x] = ((c > prev[y, x]) - (c < prev[y, x]) + 1) | (((lap > 0) - (lap < 0) + 1) << 2) | (m << 4)
+    b = ((c > prev[y, x]) - (c < prev[y, x]) + 1) | (((lap > 0) - (lap < 0) + 1) << 2) | (m << 4)
+    shape[y, x] = b if _inter(cls[y, x] & (EDGE - 1)) else FLAT
 
 
 @njit(cache=True)
