@@ -8,7 +8,6 @@ ANS is a stack, so the encoder records every pass and writes them in reverse at 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import numpy as np
@@ -125,17 +124,16 @@ class Decoder:
             self.last_bits = _information(out, p1)
         return out
 
-    @contextlib.contextmanager
-    def decoding(self):
-        """Within the block, ``decode(p1)`` is ``bits(None, p1)`` for a non-empty p1, not measured,
-        as constriction's own call (no Python frame per stripe: planes.code_bits's loop); a
-        damaged stream raises CorruptStreamError out of the block."""
-        try:
-            yield functools.partial(self._coder.decode, _BERNOULLI)
-        except CorruptStreamError:
-            raise
-        except Exception as exc:  # constriction raises on exhausted or invalid streams
-            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
+    def stripe_decoder(self):
+        """``decode(p1)``: ``bits(None, p1)`` for a non-empty p1, not measured, as constriction's
+        own call (no Python frame per stripe: planes.code_bits's loop). A damaged stream raises
+        whatever constriction raises: the caller passes it to ``damaged``."""
+        return functools.partial(self._coder.decode, _BERNOULLI)
+
+    @staticmethod
+    def damaged(exc: Exception) -> CorruptStreamError:
+        """The error to raise for an exception out of ``stripe_decoder``'s calls."""
+        return exc if isinstance(exc, CorruptStreamError) else CorruptStreamError(f"ANS stream is damaged ({exc})")
 
     def finish(self) -> None:
         """Check that the frame used its stream exactly: an encoder's words decode to an empty coder."""

@@ -114,7 +114,7 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         values = np.ascontiguousarray(values, dtype=np.int32)
         return values, coder.encode_bits(values, counts, ctx, stripe_size(ctx.size)) if ctx.size else 0.0
     out = np.empty(ctx.size, dtype=np.int32)
-    if values is None and ctx.size and not coder.measure and hasattr(coder, "decoding"):
+    if values is None and ctx.size and not coder.measure and hasattr(coder, "stripe_decoder"):
         # the decoder's loop, with as little Python per stripe as it takes (no bits measured):
         # one kernel call between stripes, the probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
@@ -122,13 +122,16 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         p = np.empty(min(size, n))
         step(table, ctx, _NO_BITS, 0, 0, limit, out, p, p.size)
         last = (n - 1) // size * size  # start of the last stripe
-        with coder.decoding() as decode:
+        decode = coder.stripe_decoder()
+        try:
             for start in range(0, last - size, size):  # the full stripes before the last two
                 step(table, ctx, decode(p), start, start + size, limit, out, p, start + 2 * size)
             if last:  # the stripe before the last: the next one may be short
                 start = last - size
                 step(table, ctx, decode(p), start, last, limit, out, p, n)
             step(table, ctx, decode(p if n - last == p.size else p[:n - last]), last, n, limit, out, p, n)
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise coder.damaged(exc) from None
         return out, 0.0
     bits = 0.0
     parts = stripes(ctx.size)

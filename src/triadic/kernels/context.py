@@ -107,7 +107,8 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
     ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
     Samples with neither source get -1. (Row sums of the 3x3 window are shared between rows;
-    divisions by the window's size are by constants away from the borders.)
+    divisions by the window's size are by constants away from the borders; the inner loops run
+    over rows from column 1, so they vectorise.)
     """
     if use_prev:
         h, w = prev_q.shape
@@ -121,38 +122,37 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
         rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
         for y in range(-1, h):
             if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
-                r = (y + 1) % 3
-                for x in range(w):
-                    a = np.int64(abs(prev_q[y + 1, x]))
-                    if x > 0:
-                        a += abs(prev_q[y + 1, x - 1])
-                    if x < w - 1:
-                        a += abs(prev_q[y + 1, x + 1])
-                    rows[r, x] = a
+                _row_sums3(prev_q[y + 1], rows[(y + 1) % 3])
             if y < 0:
                 continue
+            here = rows[y % 3]
+            above = rows[(y + 2) % 3] if y > 0 else here
+            below = rows[(y + 1) % 3] if y < h - 1 else here
+            o = out[y]
+            if 0 < y < h - 1:
+                for x in range(1, w - 1):
+                    o[x] = np.uint64(16 * (above[x] + here[x] + below[x])) // np.uint64(9)
+            # the rest: the row's two ends (every sample of the first and last rows)
+            step = max(w - 1, 1) if 0 < y < h - 1 else 1
             ny = 1 + (y > 0) + (y < h - 1)
-            above = (y + 2) % 3
-            here = y % 3
-            below = (y + 1) % 3
-            for x in range(w):
-                s = rows[here, x]
+            for x in range(0, w, step):
+                s = here[x]
                 if y > 0:
-                    s += rows[above, x]
+                    s += above[x]
                 if y < h - 1:
-                    s += rows[below, x]
+                    s += below[x]
                 n = ny * (1 + (x > 0) + (x < w - 1))
-                out[y, x] = np.uint64(16 * s) // np.uint64(9) if n == 9 else 16 * s // n
+                o[x] = 16 * s // n
     if use_luma:
         lh, lw = luma_q.shape
         full = 1 << (sy + sx)
         for y in range(h):
-            for x in range(w):
-                if sy == 1 and sx == 1 and 2 * y + 1 < lh and 2 * x + 1 < lw:  # 4:2:0, inside
-                    e = (16 * (np.int64(abs(luma_q[2 * y, 2 * x])) + abs(luma_q[2 * y, 2 * x + 1])
-                               + abs(luma_q[2 * y + 1, 2 * x]) + abs(luma_q[2 * y + 1, 2 * x + 1]))) >> 2
-                    out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
-                    continue
+            o = out[y]
+            x_in = 0  # 4:2:0: samples 0..x_in - 1 of the row have their 4 luma samples
+            if sy == 1 and sx == 1 and 2 * y + 1 < lh:
+                x_in = min(w, lw // 2)
+                _luma_means420(luma_q[2 * y], luma_q[2 * y + 1], o, x_in, use_prev)
+            for x in range(x_in, w):
                 s = np.int64(0)
                 n = 0
                 for yy in range(y << sy, min(lh, (y + 1) << sy)):
@@ -161,11 +161,35 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
                         n += 1
                 if n == 0:
                     if not use_prev:
-                        out[y, x] = -1
+                        o[x] = -1
                     continue
                 e = (16 * s) >> (sy + sx) if n == full else 16 * s // n
-                out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
+                o[x] = (o[x] + e) >> 1 if use_prev else e
     return out
+
+
+@njit(cache=True)
+def _row_sums3(src, out):
+    """out[x] = |src[x - 1]| + |src[x]| + |src[x + 1]| (the neighbours that exist)."""
+    w = src.size
+    if w == 1:
+        out[0] = abs(np.int64(src[0]))
+        return
+    out[0] = abs(np.int64(src[0])) + abs(np.int64(src[1]))
+    for x in range(1, w - 1):
+        out[x] = abs(np.int64(src[x - 1])) + abs(np.int64(src[x])) + abs(np.int64(src[x + 1]))
+    out[w - 1] = abs(np.int64(src[w - 2])) + abs(np.int64(src[w - 1]))
+
+
+@njit(cache=True)
+def _luma_means420(top, bottom, out, n, mix):
+    """expected_magnitude's luma part of the first n chroma samples of a 4:2:0 row, whose 2x2
+    luma samples lie in rows ``top`` and ``bottom``: 16 x their mean |q|, averaged into ``out``
+    with ``mix``."""
+    for x in range(n):
+        e = (16 * (abs(np.int64(top[2 * x])) + abs(np.int64(top[2 * x + 1])) + abs(np.int64(bottom[2 * x]))
+                   + abs(np.int64(bottom[2 * x + 1])))) >> 2
+        out[x] = (out[x] + e) >> 1 if mix else e
 
 
 @njit(cache=True)
