@@ -259,15 +259,17 @@ def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, 
     w10 = fy * ((1 << fbx) - fx)
     w11 = fy * fx
     inside_x = x0 + ox >= 0 and x1 + ox < w
+    one = np.uint64(1)
     for y in range(y0, y1):
         ya = _clamp(y + oy, 0, h - 1)
         yb = _clamp(y + oy + 1, 0, h - 1)
-        if inside_x:
-            for x in range(x0, x1):
-                xa = x + ox
-                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xa + 1]
-                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xa + 1]
-                                       + rnd) >> shift
+        if inside_x:  # rows read with unsigned indices (x0 + ox >= 0): no wrap-around, the loop vectorises
+            ra = refs[slot, ya]
+            rb = refs[slot, yb]
+            o = out[y - y0]
+            for i in range(x1 - x0):
+                xa = np.uint64(x0 + ox) + np.uint64(i)
+                o[i] = (w00 * ra[xa] + w01 * ra[xa + one] + w10 * rb[xa] + w11 * rb[xa + one] + rnd) >> shift
         else:
             for x in range(x0, x1):
                 xa = _clamp(x + ox, 0, w - 1)
