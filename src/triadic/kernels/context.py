@@ -555,23 +555,41 @@ def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
         for cx in range(gw):
             sides[cy, cx] *= np.uint8(_inter(modes[cy, cx]))
     out = np.empty((h, w), dtype=np.int8)
-    for y in range(h):
-        cy = y // bh
-        ry = y - cy * bh
-        row = (1 if ry == 0 else 0) | (2 if ry == bh - 1 else 0)  # the sides this row lies on
+    base = np.empty(w, dtype=np.int8)  # a cell row's samples off its top and bottom rows
+    shift = 0  # bw == 1 << shift, when it is a power of two
+    while (1 << shift) < bw:
+        shift += 1
+    for cy in range(gh):
+        row_modes = modes[cy]
+        if bw == 1 << shift:
+            for x in range(w):
+                base[x] = row_modes[x >> shift]
+        else:
+            for x in range(w):
+                base[x] = row_modes[x // bw]
+        flags = 0  # the sides some cell of the cell row has
         for cx in range(gw):
-            x0 = cx * bw
-            x1 = min(w, x0 + bw)
-            m = modes[cy, cx]
             k = sides[cy, cx]
-            if k & row:
-                m += EDGE
-            for x in range(x0, x1):
-                out[y, x] = m
-            if k & 4:
-                out[y, x0] = modes[cy, cx] + EDGE
-            if k & 8:
-                out[y, x1 - 1] = modes[cy, cx] + EDGE
+            flags |= k
+            if k & 12:
+                m = row_modes[cx] + EDGE
+                if k & 4:
+                    base[cx * bw] = m
+                if k & 8:
+                    base[min(w, cx * bw + bw) - 1] = m
+        y0 = cy * bh
+        for y in range(y0, min(h, y0 + bh)):
+            o = out[y]
+            for x in range(w):
+                o[x] = base[x]
+            ry = y - y0
+            row = (1 if ry == 0 else 0) | (2 if ry == bh - 1 else 0)  # the sides this row lies on
+            if row & flags:  # the cells whose top or bottom side it is are EDGE all along
+                for cx in range(gw):
+                    if sides[cy, cx] & row:
+                        x0 = cx * bw
+                        for x in range(x0, min(w, x0 + bw)):
+                            o[x] = modes[cy, cx] + EDGE
     return out
 
 
