@@ -97,9 +97,10 @@ class _Segment:
                         dtype=np.int64)
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
-             ts: list[tuple] | None = None, on_residual: Callable | None = None):
+             ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
-        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded."""
+        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
+        ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it)."""
         h, w = self.shapes[0]
         root = self.header.block_size
         chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
@@ -134,7 +135,8 @@ class _Segment:
             out_kb.append(kb)
             if on_residual is not None:
                 on_residual(c, q, chart, ts)
-        log.chart = chart.summary()
+        if summarise:
+            log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
         return chart, out_q
@@ -365,7 +367,7 @@ class FrameDecoder:
             def hook(c, q, chart, ts):
                 if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                     started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
-        chart, qs = seg.code(coder, None, None, log, on_residual=hook)
+        chart, qs = seg.code(coder, None, None, log, on_residual=hook, summarise=self.measure)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q):

@@ -254,10 +254,9 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
-            sctx = ck.sign_contexts(nz, pos, mag, sbase_k[phase, :n], phase)
+            where, sctx = ck.sign_contexts(nz, pos, mag, sbase_k[phase, :n], phase)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            where = ck.nonzero_positions(pos, mag)
             ck.apply_signs(v, nz, where, sgn, pow3k)
             nonzero += where.size
         if stats is not None:

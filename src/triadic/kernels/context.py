@@ -398,12 +398,13 @@ def _sign5(s):
 
 @njit(cache=True)
 def sign_contexts(nz, pos, mag, sbase, phase):
-    """Contexts of the signs of phase ``phase``'s nonzero digits (mag[i] != 0 of the samples at
-    flat positions ``pos``): plane_contexts's ``sbase`` (own state, the signs of the 4 nearest
-    neighbours' parts above k, the tilt of T, plane, channel, sample class) plus the phase and
-    the signs of the 8 neighbours' digits at k (earlier phases: their sum from ``nz``, see
-    apply_signs)."""
+    """The samples of phase ``phase`` whose digit k is nonzero (mag[i] != 0 of the samples at
+    flat positions ``pos``; raster order) and the contexts of their signs: plane_contexts's
+    ``sbase`` (own state, the signs of the 4 nearest neighbours' parts above k, the tilt of T,
+    plane, channel, sample class) plus the phase and the signs of the 8 neighbours' digits at k
+    (earlier phases: their sum from ``nz``, see apply_signs). Returns (positions, contexts)."""
     ctx = np.empty(pos.size, dtype=np.int32)
+    where = np.empty(pos.size, dtype=pos.dtype)
     flat = nz.ravel()
     unit = 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
     at_phase = phase * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
@@ -411,9 +412,10 @@ def sign_contexts(nz, pos, mag, sbase, phase):
     for i in range(pos.size):
         if mag[i] != 0:
             a = np.int64(flat[np.uint64(pos[i])])
+            where[n] = pos[i]
             ctx[n] = sbase[i] + at_phase + (min(max((a & 15) - (a >> 4), -2), 2) + 2) * unit
             n += 1
-    return ctx[:n]
+    return where[:n], ctx[:n]
 
 
 @njit(cache=True, inline="always")
@@ -472,9 +474,10 @@ def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
     two = np.uint64(2)
     first = np.uint64(start)
     for i in range(end - start):
-        out[first + np.uint64(i)] = bits[i]
-    for i in range(end - start):
-        table[np.uint64(ctx[first + np.uint64(i)]) * two + np.uint64(bits[i])] += 1
+        j = first + np.uint64(i)
+        b = bits[i]
+        out[j] = b
+        table[np.uint64(ctx[j]) * two + np.uint64(b)] += 1
     for i in range(end - start):
         c = np.uint64(ctx[first + np.uint64(i)]) * two
         n0 = table[c]
@@ -488,17 +491,6 @@ def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
         n0 = table[c]
         n1 = table[c + one]
         p[i] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
-
-
-@njit(cache=True)
-def nonzero_positions(pos, mag):
-    """pos[mag != 0]: the samples whose magnitude bit is 1 (raster order kept)."""
-    out = np.empty(pos.size, dtype=pos.dtype)
-    n = 0
-    for i in range(pos.size):
-        out[n] = pos[i]
-        n += mag[i] != 0
-    return out[:n]
 
 
 @njit(cache=True)
