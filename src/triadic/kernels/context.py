@@ -320,7 +320,7 @@ def _contexts_of(s, vc, sh, e, c, b, p3, k, tail, stail):
     return mag, sign
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _inner_contexts(v, e16, cls, shape, out, sout, first, x, n, w, p3, k, tail, stail):
     """plane_contexts's contexts of n samples with all 8 neighbours, from the flat index
     ``first`` (column x) of the flat planes, to out[x:x + n] and sout[x:x + n]. Unsigned
@@ -358,7 +358,7 @@ def _border_contexts(v, e16, cls, shape, y, x, p3, k, tail, stail):
     return _contexts_of(s, np.int64(v[y, x]), sh, np.int64(e16[y, x]), cls[y, x], shape[y, x], p3, k, tail, stail)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _deal(row, srow, x, first, pos, ctx, sbase, at, m):
     """m contexts of ``row`` and ``srow``, every other one from column x, to ctx[at:at + m] and
     sbase[at:at + m], their flat positions (from ``first``, step 2) to pos[at:at + m] (unsigned
