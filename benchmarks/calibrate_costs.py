@@ -48,9 +48,10 @@ class Attribution:
             self._positions = pos
             return pos, ctx
 
-        def sign(v, dig, where, *args, **kwargs):
+        def sign(*args, **kwargs):
+            where, ctx = sign_contexts(*args, **kwargs)
             self._positions = where
-            return sign_contexts(v, dig, where, *args, **kwargs)
+            return where, ctx
 
         def code_bits(coder, counts, ctx, values):
             out = np.empty(ctx.size, dtype=np.int32)

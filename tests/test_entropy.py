@@ -86,7 +86,7 @@ def test_whole_pass_in_stripes_decodes_stripe_by_stripe():
     assert len(data) * 8 <= bits * 1.001 + 64  # the triples cost what the decisions do
     counts, dec = BinaryCounts(contexts), Decoder(data)
     for s in stripes(n):
-        got = dec.decode_bits(counts.probabilities(ctx[s]))
+        got = dec.bits(None, counts.probabilities(ctx[s]))
         np.testing.assert_array_equal(got, values[s])
         counts.update(ctx[s], got)
     dec.finish()

@@ -136,6 +136,19 @@ def _pass_state(rng, h, w, k, phase, density):
     return v, dig
 
 
+def _neighbour_digits(dig):
+    """nz as apply_signs keeps it: per sample, its 8 neighbours' positive digits + 16 x negative."""
+    h, w = dig.shape
+    p = np.pad(dig.astype(np.int64), 1)
+    nz = np.zeros((h, w), np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                d = p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                nz += (d > 0) + 16 * (d < 0)
+    return nz.astype(np.uint8)
+
+
 @pytest.mark.parametrize("h, w", [(1, 1), (3, 2), (16, 16), (19, 37), (33, 20)])
 @pytest.mark.parametrize("k", [0, 1, 4])
 @pytest.mark.parametrize("phase", range(4))
@@ -143,24 +156,39 @@ def test_contexts_match_reference(h, w, k, phase):
     rng = np.random.default_rng(h * 100 + w + k)
     for density in (0.1, 0.9):
         v, dig = _pass_state(rng, h, w, k, phase, density)
+        above = (v - dig.astype(np.int32) * 3 ** k).astype(np.int32)  # v before plane k's digits
+        where = np.flatnonzero(dig).astype(np.int32)
+        nz = np.zeros((h, w), np.uint8)
+        got = above.copy()
+        ck.apply_signs(got, nz, where, (dig.ravel()[where] > 0).astype(np.int32), int(3 ** k))
+        assert np.array_equal(nz, _neighbour_digits(dig)) and np.array_equal(got, v)
         kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
         is_open = (rng.random(kb_shape) < 0.7).astype(np.int8)
         e16 = rng.integers(-1, 16 * 3 ** (k + 2), (h, w)).astype(np.int32)
         cls = rng.integers(0, ck.SAMPLE_CLASSES, (h, w)).astype(np.int8)
-        args = (v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
-        base = np.full((h, w), -7, np.int32)
-        ck.plane_contexts((v - dig.astype(np.int32) * 3 ** k).astype(np.int32), is_open, ck.KBLOCK, e16, cls,
-                          k, 1, int(3 ** k), base)
-        pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
-        pos0, ctx0 = ref.magnitude_contexts(*args)
-        assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
-        where = pos[rng.random(pos.size) < 0.5]
-        lap = rng.integers(-6 * 3 ** k, 6 * 3 ** k + 1, (h, w)).astype(np.int32)
-        lap[rng.random((h, w)) < 0.2] = 0
-        trend = rng.integers(0, 3, (h, w)).astype(np.int8)
-        sargs = (v, dig, where, cls, lap, trend, k, phase, 0, int(3 ** k))
-        assert np.array_equal(ck.sign_contexts(*sargs), ref.sign_contexts(*sargs))
-
+        # sign contexts read the prediction's shape (prediction_shape): T's curvature in every
+        # class (flat where T is constant) and its trend; keyframes: none, the middle tilt
+        t = rng.integers(0, 2 * 3 ** k + 1, (h, w)).astype(np.int32)
+        t[:h // 2, :w // 2] = 5
+        prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 2 * 3 ** k + 1, (h, w))).astype(np.int32)
+        for inter in (True, False):
+            if inter:
+                lap, trend = ck.prediction_shape(t, prev, cls)
+                shape_of_t = ck.mix_prediction_activity(e16.copy(), t, prev, cls)
+            else:
+                lap, trend = np.zeros((h, w), np.int32), np.ones((h, w), np.int8)
+                shape_of_t = np.full((h, w), ck.FLAT, np.uint8)
+            half = ((h + 1) // 2) * ((w + 1) // 2)
+            pos_k, ctx_k, sbase_k = (np.full((4, half), -7, np.int32) for _ in range(3))
+            n = ck.plane_contexts(above, is_open, ck.KBLOCK, e16, cls, shape_of_t, k, 1, int(3 ** k), pos_k, ctx_k,
+                                  sbase_k)
+            pos, ctx = ck.magnitude_contexts(nz, pos_k[phase, :n[phase]], ctx_k[phase, :n[phase]], phase)
+            pos0, ctx0 = ref.magnitude_contexts(v, dig, is_open, ck.KBLOCK, e16, cls, k, phase, 1, int(3 ** k))
+            assert np.array_equal(pos, pos0) and np.array_equal(ctx, ctx0)
+            mag = (rng.random(pos.size) < 0.5).astype(np.int32)
+            expected = ref.sign_contexts(v, dig, pos[mag != 0], cls, lap, trend, k, phase, 1, int(3 ** k))
+            where, sctx = ck.sign_contexts(nz, pos, mag, sbase_k[phase, :n[phase]], phase)
+            assert np.array_equal(where, pos[mag != 0]) and np.array_equal(sctx, expected)
 
 
 @pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (17, 9, 2, 2), (40, 33, 4, 4), (13, 29, 4, 2), (9, 7, 1, 1)])
@@ -195,8 +223,27 @@ def test_mix_prediction_activity(h, w):
     e16 = rng.integers(-1, 5000, (h, w)).astype(np.int32)
     expected = e16.copy()
     ck.mix_activity(expected, ck.prediction_activity(t))
-    ck.mix_prediction_activity(e16, t)
+    prev = rng.integers(0, 1024, (h, w)).astype(np.int32)
+    ck.mix_prediction_activity(e16, t, prev, np.full((h, w), INTER, np.int8))
     assert np.array_equal(e16, expected)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])
+@pytest.mark.parametrize("scale", [1, 3 ** 6, 3 ** 11])
+def test_shape_of_t(h, w, scale):
+    """mix_prediction_activity's byte per inter sample: prediction_shape's trend, the sign of its
+    lap and how many of 4·3^j (j < 12) |lap| exceeds; FLAT in the others."""
+    rng = np.random.default_rng(h * 7 + w + scale)
+    t = (rng.integers(0, 16, (h, w)) * scale).astype(np.int32)
+    t[rng.random((h, w)) < 0.3] = 5 * scale
+    prev = np.where(rng.random((h, w)) < 0.3, t, rng.integers(0, 16 * scale, (h, w))).astype(np.int32)
+    cls = rng.choice(np.array([INTRA, INTER, INTER_MED, INTRA_WP], np.int8), (h, w))
+    cls[rng.random((h, w)) < 0.3] += ck.EDGE
+    inter = (cls & 3 == INTER) | (cls & 3 == INTER_MED)
+    lap, trend = ck.prediction_shape(t, prev, np.full((h, w), INTER, np.int8))
+    shape = ck.mix_prediction_activity(np.zeros((h, w), np.int32), t, prev, cls)
+    above = sum((np.abs(lap.astype(np.int64)) > 4 * 3 ** j).astype(np.int64) for j in range(12))
+    assert np.array_equal(shape, np.where(inter, trend + ((np.sign(lap) + 1) << 2) + (above << 4), ck.FLAT))
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (6, 1), (19, 33)])

@@ -97,9 +97,10 @@ class _Segment:
                         dtype=np.int64)
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
-             ts: list[tuple] | None = None, on_residual: Callable | None = None):
+             ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
-        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded."""
+        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
+        ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it)."""
         h, w = self.shapes[0]
         root = self.header.block_size
         chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
@@ -117,14 +118,13 @@ class _Segment:
                                         out_q[0] if use_luma else dummy,
                                         sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
                 else np.full(shape, -1, np.int32)
-            if ts is not None:  # inter frame: mix in the texture of the prediction
-                ck.mix_prediction_activity(e16, ts[c][0])
+            cls = self.sample_classes(c, chart)
+            # inter frame: mix in the texture of the prediction; its shape is a sign context
+            shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head], cls) if ts is not None \
+                else np.full(shape, ck.FLAT, np.uint8)
             stats = self.stats[c]
             side_before = stats.side_bits
             residual_before = sum(stats.bits.values())
-            cls = self.sample_classes(c, chart)
-            shape_of_t = (ck.prediction_shape(ts[c][0], self.refs[c][self.head], cls) if ts is not None
-                          else (np.zeros(shape, np.int32), np.ones(shape, np.int8)))
             q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
                                   e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None,
                                   stats,
@@ -135,7 +135,8 @@ class _Segment:
             out_kb.append(kb)
             if on_residual is not None:
                 on_residual(c, q, chart, ts)
-        log.chart = chart.summary()
+        if summarise:
+            log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
         return chart, out_q
@@ -366,7 +367,7 @@ class FrameDecoder:
             def hook(c, q, chart, ts):
                 if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                     started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
-        chart, qs = seg.code(coder, None, None, log, on_residual=hook)
+        chart, qs = seg.code(coder, None, None, log, on_residual=hook, summarise=self.measure)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q):

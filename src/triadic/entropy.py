@@ -11,6 +11,7 @@ probabilities are all known in advance, and the decoder takes about a third of t
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -131,18 +132,26 @@ class Decoder:
         if p1.size == 0:
             self.last_bits = 0.0
             return np.zeros(0, dtype=np.int32)
-        out = self.decode_bits(p1)
+        try:
+            symbols = self._coder.decode(_CATEGORICAL, _triple_probabilities(p1, p1.size))
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise self.damaged(exc) from None
+        out = triples.unpack_triples(symbols, p1.size)
         if self.measure:
             self.last_bits = _information(out, p1)
         return out
 
-    def decode_bits(self, p1: np.ndarray) -> np.ndarray:
-        """``bits(None, p1)`` for a non-empty p1, not measured: the stripe loop's fast path."""
-        try:
-            symbols = self._coder.decode(_CATEGORICAL, _triple_probabilities(p1, p1.size))
-        except Exception as exc:  # constriction raises on exhausted or invalid streams
-            raise CorruptStreamError(f"ANS stream is damaged ({exc})") from None
-        return triples.unpack_triples(symbols, p1.size)
+    def stripe_decoder(self):
+        """``decode(probs)``: the triple symbols of one stripe from their probabilities (a
+        non-empty (rows, 8) array, kernels/triples.py), not measured, as constriction's own call
+        (no Python frame per stripe: planes.code_bits's loop). A damaged stream raises whatever
+        constriction raises: the caller passes it to ``damaged``."""
+        return functools.partial(self._coder.decode, _CATEGORICAL)
+
+    @staticmethod
+    def damaged(exc: Exception) -> CorruptStreamError:
+        """The error to raise for an exception out of ``stripe_decoder``'s calls."""
+        return exc if isinstance(exc, CorruptStreamError) else CorruptStreamError(f"ANS stream is damaged ({exc})")
 
     def finish(self) -> None:
         """Check that the frame used its stream exactly: an encoder's words decode to an empty coder."""

@@ -62,9 +62,11 @@ class SymbolCounts:
         return (2 * self.counts[ctx] + 1).astype(np.float64)
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
-        np.add.at(self.counts, (ctx, symbols), 1)
+        flat = self.counts.reshape(-1)  # a view: each (context, symbol) pair's count, summed at once
+        flat += np.bincount(np.asarray(ctx, np.int64) * self.counts.shape[1] + symbols, minlength=flat.size)
         over = self.counts.sum(axis=1) > self.limit
-        self.counts[over] = (self.counts[over] + 1) >> 1
+        if over.any():
+            self.counts[over] = (self.counts[over] + 1) >> 1
 
 
 #: The binary context families, by attribute name of ContextModel.

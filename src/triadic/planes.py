@@ -15,6 +15,7 @@ import numpy as np
 from .errors import CorruptStreamError
 from .kernels import context as ck
 from .kernels import ternary as kt
+from .kernels import triples as kt3
 from .model import MAX_DIGITS, RAW, BinaryCounts, ContextModel, restore, snapshot, stripe_size, stripes
 
 
@@ -114,17 +115,28 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         values = np.ascontiguousarray(values, dtype=np.int32)
         return values, coder.encode_bits(values, counts, ctx, stripe_size(ctx.size)) if ctx.size else 0.0
     out = np.empty(ctx.size, dtype=np.int32)
-    if values is None and ctx.size and not coder.measure and hasattr(coder, "decode_bits"):
+    if values is None and ctx.size and not coder.measure and hasattr(coder, "stripe_decoder"):
         # the decoder's loop, with as little Python per stripe as it takes (no bits measured):
-        # one kernel call between stripes, the probabilities always in the same buffer
+        # one kernel call between stripes (kernels/triples.decode_step: the stripe's decisions
+        # from its triple symbols, the counts, the next stripe's triple probabilities), the
+        # probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
-        decode, table, limit, step = coder.decode_bits, counts.counts, counts.limit, ck.count_stripe
-        p = np.empty(min(size, n))
-        step(table, ctx, _NO_BITS, 0, 0, limit, out, p, p.size)
-        for start in range(0, n - size, size):  # the full stripes but the last
-            step(table, ctx, decode(p), start, start + size, limit, out, p, min(n, start + 2 * size))
-        start = (n - 1) // size * size
-        step(table, ctx, decode(p if n - start == p.size else p[:n - start]), start, n, limit, out, p, n)
+        table, limit, step = counts.counts, counts.limit, kt3.decode_step
+        probs = np.empty((kt3.rows(min(size, n), size), 8))
+        step(table, ctx, _NO_BITS, 0, 0, limit, out, probs, min(size, n))
+        last = (n - 1) // size * size  # start of the last stripe
+        decode = coder.stripe_decoder()
+        try:
+            for start in range(0, last - size, size):  # the full stripes before the last two
+                step(table, ctx, decode(probs), start, start + size, limit, out, probs, start + 2 * size)
+            if last:  # the stripe before the last: the next one may be short
+                start = last - size
+                step(table, ctx, decode(probs), start, last, limit, out, probs, n)
+            rows = kt3.rows(n - last, size)
+            step(table, ctx, decode(probs if rows == probs.shape[0] else probs[:rows]), last, n, limit, out,
+                 probs, n)
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise coder.damaged(exc) from None
         return out, 0.0
     bits = 0.0
     parts = stripes(ctx.size)
@@ -142,14 +154,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 
 
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
-                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: tuple,
+                  q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: np.ndarray,
                   prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
                   modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
-    ``e16``, ``cls`` and ``shape_of_t`` (the prediction's curvature and trend,
-    kernels/context.prediction_shape) are the per-sample context sources the decoder holds
-    before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
+    ``e16``, ``cls`` and ``shape_of_t`` (the shape of T that sign contexts read, from
+    kernels/context.mix_prediction_activity; all kernels/context.FLAT on keyframes) are the
+    per-sample context sources the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
@@ -185,7 +197,6 @@ def _code_raw(coder, q, shape, modulus):
 
 
 def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
-    lap, trend = shape_of_t
     h, w = shape
     encoding = q is not None
     kb_shape = (-(-h // ck.KBLOCK), -(-w // ck.KBLOCK))
@@ -220,8 +231,12 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
     use_prev = prev_kb is not None
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
-    dig = np.zeros(shape, dtype=np.int8)  # digit k of the samples coded at this plane so far
-    base = np.empty(shape, dtype=np.int32)  # plane_contexts, per plane, in the open blocks
+    nz = np.zeros(shape, dtype=np.uint8)  # per sample, its neighbours' nonzero digits at this plane so far
+    # plane_contexts's per-phase samples and contexts, per plane, in the open blocks
+    half = ((h + 1) // 2) * ((w + 1) // 2)
+    pos_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
+    ctx_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
+    sbase_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -235,18 +250,19 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
         is_open.ravel()[newly] = 1
         kb_out.ravel()[newly] = k + 1
         nonzero = 0
-        dig.fill(0)
-        ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, k, chan, pow3k, base)
+        nz.fill(0)
+        counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, shape_of_t, k, chan, pow3k, pos_k, ctx_k,
+                                   sbase_k)
         for phase in range(len(ck.PHASES)):
-            pos, ctx = ck.magnitude_contexts(dig, is_open, ck.KBLOCK, base, phase)
+            n = counts[phase]
+            pos, ctx = ck.magnitude_contexts(nz, pos_k[phase, :n], ctx_k[phase, :n], phase)
             d = digits[k, pos] if encoding else None
             mag, b = code_bits(coder, model.magnitude, ctx, None if d is None else (d != 0).astype(np.int32))
             bits_k += b
-            where = ck.nonzero_positions(pos, mag)
-            sctx = ck.sign_contexts(v, dig, where, cls, lap, trend, k, phase, chan, pow3k)
+            where, sctx = ck.sign_contexts(nz, pos, mag, sbase_k[phase, :n], phase)
             sgn, b = code_bits(coder, model.sign, sctx, None if d is None else (d[mag != 0] > 0).astype(np.int32))
             bits_k += b
-            ck.apply_signs(v, dig, where, sgn, pow3k)
+            ck.apply_signs(v, nz, where, sgn, pow3k)
             nonzero += where.size
         if stats is not None:
             stats.add(k, nonzero, bits_k)

@@ -25,6 +25,11 @@ CHANNEL_CLASSES = 2            # luma (or Y of YCoCg), chroma
 #: Interleave of a plane's samples into phases: (row parity, column parity) of each phase, in
 #: coding order. Later phases see the digit k of the earlier ones around them.
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: The byte of T's shape (mix_prediction_activity) of a flat, steady T: the middle tilt, which
+#: intra samples take. Keyframes pass a plane of it.
+FLAT = 1 | (1 << 2)
+#: The phase of a sample by (row parity, column parity).
+_PHASE_OF = tuple(tuple(PHASES.index((py, px)) for px in range(2)) for py in range(2))
 #: Sample classes: the mode of the sample's chart leaf as the plane kernels read it (INTRA = MED,
 #: INTER, INTER_MED, INTRA_WP = the weighted predictor; keyframes have intra leaves only), plus
 #: EDGE in inter samples next to a sample of a cell predicted otherwise (another mode, lag or
@@ -102,7 +107,8 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     ``prev_q`` is this plane's residual in the previous frame (3x3 mean around the sample);
     ``luma_q`` is this frame's luma residual (mean over the co-located luma samples, chroma only).
     Samples with neither source get -1. (Row sums of the 3x3 window are shared between rows;
-    divisions by the window's size are by constants away from the borders.)
+    divisions by the window's size are by constants away from the borders; the inner loops run
+    over rows from column 1, so they vectorise.)
     """
     if use_prev:
         h, w = prev_q.shape
@@ -116,38 +122,37 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
         rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
         for y in range(-1, h):
             if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
-                r = (y + 1) % 3
-                for x in range(w):
-                    a = np.int64(abs(prev_q[y + 1, x]))
-                    if x > 0:
-                        a += abs(prev_q[y + 1, x - 1])
-                    if x < w - 1:
-                        a += abs(prev_q[y + 1, x + 1])
-                    rows[r, x] = a
+                _row_sums3(prev_q[y + 1], rows[(y + 1) % 3])
             if y < 0:
                 continue
+            here = rows[y % 3]
+            above = rows[(y + 2) % 3] if y > 0 else here
+            below = rows[(y + 1) % 3] if y < h - 1 else here
+            o = out[y]
+            if 0 < y < h - 1:
+                for x in range(1, w - 1):
+                    o[x] = np.uint64(16 * (above[x] + here[x] + below[x])) // np.uint64(9)
+            # the rest: the row's two ends (every sample of the first and last rows)
+            step = max(w - 1, 1) if 0 < y < h - 1 else 1
             ny = 1 + (y > 0) + (y < h - 1)
-            above = (y + 2) % 3
-            here = y % 3
-            below = (y + 1) % 3
-            for x in range(w):
-                s = rows[here, x]
+            for x in range(0, w, step):
+                s = here[x]
                 if y > 0:
-                    s += rows[above, x]
+                    s += above[x]
                 if y < h - 1:
-                    s += rows[below, x]
+                    s += below[x]
                 n = ny * (1 + (x > 0) + (x < w - 1))
-                out[y, x] = np.uint64(16 * s) // np.uint64(9) if n == 9 else 16 * s // n
+                o[x] = 16 * s // n
     if use_luma:
         lh, lw = luma_q.shape
         full = 1 << (sy + sx)
         for y in range(h):
-            for x in range(w):
-                if sy == 1 and sx == 1 and 2 * y + 1 < lh and 2 * x + 1 < lw:  # 4:2:0, inside
-                    e = (16 * (np.int64(abs(luma_q[2 * y, 2 * x])) + abs(luma_q[2 * y, 2 * x + 1])
-                               + abs(luma_q[2 * y + 1, 2 * x]) + abs(luma_q[2 * y + 1, 2 * x + 1]))) >> 2
-                    out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
-                    continue
+            o = out[y]
+            x_in = 0  # 4:2:0: samples 0..x_in - 1 of the row have their 4 luma samples
+            if sy == 1 and sx == 1 and 2 * y + 1 < lh:
+                x_in = min(w, lw // 2)
+                _luma_means420(luma_q[2 * y], luma_q[2 * y + 1], o, x_in, use_prev)
+            for x in range(x_in, w):
                 s = np.int64(0)
                 n = 0
                 for yy in range(y << sy, min(lh, (y + 1) << sy)):
@@ -156,11 +161,35 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
                         n += 1
                 if n == 0:
                     if not use_prev:
-                        out[y, x] = -1
+                        o[x] = -1
                     continue
                 e = (16 * s) >> (sy + sx) if n == full else 16 * s // n
-                out[y, x] = (out[y, x] + e) >> 1 if use_prev else e
+                o[x] = (o[x] + e) >> 1 if use_prev else e
     return out
+
+
+@njit(cache=True)
+def _row_sums3(src, out):
+    """out[x] = |src[x - 1]| + |src[x]| + |src[x + 1]| (the neighbours that exist)."""
+    w = src.size
+    if w == 1:
+        out[0] = abs(np.int64(src[0]))
+        return
+    out[0] = abs(np.int64(src[0])) + abs(np.int64(src[1]))
+    for x in range(1, w - 1):
+        out[x] = abs(np.int64(src[x - 1])) + abs(np.int64(src[x])) + abs(np.int64(src[x + 1]))
+    out[w - 1] = abs(np.int64(src[w - 2])) + abs(np.int64(src[w - 1]))
+
+
+@njit(cache=True)
+def _luma_means420(top, bottom, out, n, mix):
+    """expected_magnitude's luma part of the first n chroma samples of a 4:2:0 row, whose 2x2
+    luma samples lie in rows ``top`` and ``bottom``: 16 x their mean |q|, averaged into ``out``
+    with ``mix``."""
+    for x in range(n):
+        e = (16 * (abs(np.int64(top[2 * x])) + abs(np.int64(top[2 * x + 1])) + abs(np.int64(bottom[2 * x]))
+                   + abs(np.int64(bottom[2 * x + 1])))) >> 2
+        out[x] = (out[x] + e) >> 1 if mix else e
 
 
 @njit(cache=True)
@@ -200,103 +229,166 @@ def _level_of(s, unit):
 
 
 @njit(cache=True)
-def plane_contexts(v, is_open, kblock, e16, cls, k, chan, pow3k, base):
-    """base[y, x] = the magnitude context of every sample in an open block at plane k, but for
-    its phase state (magnitude_contexts adds that), left alone elsewhere. Called before the first
-    phase of plane k, when ``v`` holds only the digits above k: all that the context reads
-    besides the phase state is the same in every phase (own state, the part above k of the 8
-    neighbours, E16, plane, channel, sample class). Quantisers compare against multiples of 3^k
-    instead of dividing by them."""
+def plane_contexts(v, is_open, kblock, e16, cls, shape, k, chan, pow3k, pos, ctx, sbase):
+    """The samples of plane k's passes and their contexts as far as they are known before the
+    plane: per phase, in raster order, pos[phase, :n] the flat indices of the samples in open
+    blocks, ctx[phase, :n] their magnitude contexts but for the phase state (magnitude_contexts
+    adds that) and sbase[phase, :n] their sign contexts but for the phase and the digits at k
+    around them (sign_contexts adds those); returns n per phase.
+
+    Called before the first phase of plane k, when ``v`` holds only the digits above k: all that
+    the contexts read besides those is the same in every phase (own state, the part above k of
+    the neighbours, E16, the shape of T (mix_prediction_activity), plane, channel, sample class).
+    Quantisers compare against multiples of 3^k instead of dividing by them. Row by row, run by
+    run of open blocks: the inner samples of a run in one loop with unsigned flat indices (no
+    negative-index wrap-around: the loop vectorises), then dealt out to the row's two phases.
+    """
     h, w = v.shape
     nby, nbx = is_open.shape
     kc = _k_class(k)
     p3 = np.int64(pow3k)
-    own1 = 3 * p3   # |V| // 3^(k+1) == 0 below this, == 1 below 2x this, <= 4 below 5x this
-    own2 = 6 * p3
-    own4 = 15 * p3
-    unit_n = 2 * p3
-    unit_e = 4 * p3
-    kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
-    own_unit = PHASE_STATES * LEVELS * (LEVELS + 1) * kcs
+    count = np.zeros(len(PHASES), dtype=np.int64)
+    runs = np.empty(nbx + 1, dtype=np.int64)  # the block row's runs of open blocks: [start, end) pairs
+    row = np.empty(w, dtype=np.int32)  # the magnitude contexts of a row's runs
+    srow = np.empty(w, dtype=np.int32)  # and their sign contexts
     tail = (kc * CHANNEL_CLASSES + chan) * SAMPLE_CLASSES
+    stail = (kc * CHANNEL_CLASSES + chan) * SIGN_CLASSES
+    flat_v = v.ravel()
+    flat_e = e16.ravel()
+    flat_c = cls.ravel()
+    flat_t = shape.ravel()
+    flat_pos = pos.ravel()
+    flat_ctx = ctx.ravel()
+    flat_sbase = sbase.ravel()
     for by in range(nby):
-        y0 = by * kblock
-        y1 = min(h, y0 + kblock)
-        for bx in range(nbx):
-            if not is_open[by, bx]:
-                continue
-            x0 = bx * kblock
-            x1 = min(w, x0 + kblock)
-            for y in range(y0, y1):
-                inner_y = 0 < y < h - 1
-                for x in range(x0, x1):
-                    s = np.int64(0)
-                    if inner_y and 0 < x < w - 1:
-                        s = (np.int64(abs(v[y - 1, x - 1])) + abs(v[y - 1, x]) + abs(v[y - 1, x + 1])
-                             + abs(v[y, x - 1]) + abs(v[y, x + 1])
-                             + abs(v[y + 1, x - 1]) + abs(v[y + 1, x]) + abs(v[y + 1, x + 1]))
-                    else:
-                        for yy in range(max(0, y - 1), min(h, y + 2)):
-                            for xx in range(max(0, x - 1), min(w, x + 2)):
-                                if yy != y or xx != x:
-                                    s += abs(v[yy, xx])
-                    a = abs(np.int64(v[y, x]))
-                    own = (a >= own1) + (a >= own2) + (a >= own4)
-                    e = e16[y, x]
-                    lev_e = LEVELS if e < 0 else _level_of(np.int64(e), unit_e)
-                    base[y, x] = (own * own_unit + (_level_of(s, unit_n) * (LEVELS + 1) + lev_e) * kcs
-                                  + tail + cls[y, x])
+        nruns = 0
+        bx = 0
+        while bx < nbx:
+            if is_open[by, bx]:
+                end = bx + 1
+                while end < nbx and is_open[by, end]:
+                    end += 1
+                runs[nruns] = bx * kblock
+                runs[nruns + 1] = min(w, end * kblock)
+                nruns += 2
+                bx = end
+            bx += 1
+        for y in range(by * kblock, min(h, by * kblock + kblock)):
+            for r in range(0, nruns, 2):
+                x0 = runs[r]
+                x1 = runs[r + 1]
+                if 0 < y < h - 1 and max(x0, 1) < min(x1, w - 1):
+                    lo = max(x0, 1)
+                    _inner_contexts(flat_v, flat_e, flat_c, flat_t, row, srow, y * w + lo, lo, min(x1, w - 1) - lo,
+                                    w, p3, k, tail, stail)
+                    if x0 == 0:
+                        row[0], srow[0] = _border_contexts(v, e16, cls, shape, y, 0, p3, k, tail, stail)
+                    if x1 == w:
+                        row[w - 1], srow[w - 1] = _border_contexts(v, e16, cls, shape, y, w - 1, p3, k, tail, stail)
+                else:
+                    for x in range(x0, x1):
+                        row[x], srow[x] = _border_contexts(v, e16, cls, shape, y, x, p3, k, tail, stail)
+                for parity in range(2):  # deal the run out to its phases, in raster order
+                    phase = _PHASE_OF[y & 1][parity]
+                    start = x0 + ((parity - x0) & 1)
+                    m = (x1 - start + 1) // 2
+                    if m <= 0:
+                        continue
+                    n = count[phase]
+                    _deal(row, srow, start, y * w + start, flat_pos, flat_ctx, flat_sbase, phase * pos.shape[1] + n, m)
+                    count[phase] = n + m
+    return count
+
+
+@njit(cache=True, inline="always")
+def _contexts_of(s, vc, sh, e, c, b, p3, k, tail, stail):
+    """plane_contexts's two contexts of a sample from the 8 neighbours' |V| summed (s), its V
+    (vc), the signs of its 4 nearest neighbours' V summed (sh), E16 (e), its class (c) and the
+    byte of T's shape (b)."""
+    kcs = K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
+    a = abs(vc)
+    own = (a >= 3 * p3) + (a >= 6 * p3) + (a >= 15 * p3)  # |V| // 3^(k+1): 0, 1, 2..4, 5+
+    lev_e = LEVELS if e < 0 else _level_of(e, 4 * p3)
+    mag = (own * (PHASE_STATES * LEVELS * (LEVELS + 1) * kcs)
+           + (_level_of(s, 2 * p3) * (LEVELS + 1) + lev_e) * kcs + tail + c)
+    # the sign's own state: no digit above k, or the sign of the part above k and whether it is
+    # a single digit (|V| // 3^(k+1) == 1)
+    own_s = 0 if vc == 0 else 1 + (a >= 6 * p3) + 2 * (vc < 0)
+    cm = c & (EDGE - 1)
+    sign = (((own_s * 25 + min(max(sh, -2), 2) + 2) * TILTS + _tilt(b, k)) * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES
+                                                                        * SIGN_CLASSES) + stail + cm)
+    return mag, sign
+
+
+@njit(cache=True, inline="always")
+def _inner_contexts(v, e16, cls, shape, out, sout, first, x, n, w, p3, k, tail, stail):
+    """plane_contexts's contexts of n samples with all 8 neighbours, from the flat index
+    ``first`` (column x) of the flat planes, to out[x:x + n] and sout[x:x + n]. Unsigned
+    indices: no negative-index wrap-around, so the loop vectorises."""
+    one = np.uint64(1)
+    stride = np.uint64(w)
+    for i in range(n):
+        c = np.uint64(first) + np.uint64(i)
+        u = c - stride
+        d = c + stride
+        s = (np.int64(abs(v[u - one])) + abs(v[u]) + abs(v[u + one]) + abs(v[c - one]) + abs(v[c + one])
+             + abs(v[d - one]) + abs(v[d]) + abs(v[d + one]))
+        sh = _sgn(v[u]) + _sgn(v[d]) + _sgn(v[c - one]) + _sgn(v[c + one])
+        j = np.uint64(x) + np.uint64(i)
+        out[j], sout[j] = _contexts_of(s, np.int64(v[c]), sh, np.int64(e16[c]), cls[c], shape[c], p3, k, tail,
+                                       stail)
+
+
+@njit(cache=True, inline="always")
+def _sgn(a):
+    return np.int64(a > 0) - np.int64(a < 0)
 
 
 @njit(cache=True)
-def magnitude_contexts(dig, is_open, kblock, base, phase):
-    """Samples of this pass (flat indices, raster order) and the contexts of their M_k.
+def _border_contexts(v, e16, cls, shape, y, x, p3, k, tail, stail):
+    h, w = v.shape
+    s = np.int64(0)
+    sh = np.int64(0)
+    for yy in range(max(0, y - 1), min(h, y + 2)):
+        for xx in range(max(0, x - 1), min(w, x + 2)):
+            if yy != y or xx != x:
+                s += abs(v[yy, xx])
+                if yy == y or xx == x:
+                    sh += _sgn(v[yy, xx])
+    return _contexts_of(s, np.int64(v[y, x]), sh, np.int64(e16[y, x]), cls[y, x], shape[y, x], p3, k, tail, stail)
 
-    ``base`` is what plane_contexts gave at the start of the plane; ``dig`` holds digit k where
-    already coded (earlier phases), 0 elsewhere. The phase state counts the neighbours of the
-    earlier phases whose digit k is nonzero (diagonal ones for phase 1, the 4 nearest for
-    phase 2, all 8 for phase 3).
+
+@njit(cache=True, inline="always")
+def _deal(row, srow, x, first, pos, ctx, sbase, at, m):
+    """m contexts of ``row`` and ``srow``, every other one from column x, to ctx[at:at + m] and
+    sbase[at:at + m], their flat positions (from ``first``, step 2) to pos[at:at + m] (unsigned
+    indices, see _inner_contexts)."""
+    for j in range(m):
+        i = np.uint64(at) + np.uint64(j)
+        r = np.uint64(x) + np.uint64(2 * j)
+        pos[i] = first + 2 * j
+        ctx[i] = row[r]
+        sbase[i] = srow[r]
+
+
+@njit(cache=True)
+def magnitude_contexts(nz, pos, ctx, phase):
+    """The contexts of phase ``phase``'s M_k, in place: ``ctx`` (plane_contexts's, for the
+    samples at flat positions ``pos``) plus the phase state. Returns (pos, ctx).
+
+    The phase state counts the 8 neighbours whose digit k is nonzero, from ``nz`` (apply_signs):
+    those are all of earlier phases (the diagonal ones for phase 1, the 4 nearest for phase 2,
+    all 8 for phase 3), the rest is not coded yet.
     """
-    h, w = dig.shape
-    nbx = is_open.shape[1]
-    pos = np.empty(((h + 1) // 2) * ((w + 1) // 2), dtype=np.int32)
-    ctx = np.empty(pos.size, dtype=np.int32)
-    n = 0
+    if phase == 0:
+        return pos, ctx
+    flat = nz.ravel()
     state_unit = LEVELS * (LEVELS + 1) * K_CLASSES * CHANNEL_CLASSES * SAMPLE_CLASSES
     first = (1 + 4 * (phase - 1)) * state_unit
-    py, px = PHASES[phase]
-    for y in range(py, h, 2):
-        by = y // kblock
-        inner_y = 0 < y < h - 1
-        for bx in range(nbx):
-            if not is_open[by, bx]:
-                continue
-            xs = bx * kblock
-            xs += (px - xs) & 1
-            x1 = min(w, bx * kblock + kblock)
-            if phase == 0:
-                for x in range(xs, x1, 2):
-                    pos[n] = y * w + x
-                    ctx[n] = base[y, x]
-                    n += 1
-                continue
-            for x in range(xs, x1, 2):
-                cnt = 0
-                if inner_y and 0 < x < w - 1:
-                    if phase != 2:
-                        cnt += ((dig[y - 1, x - 1] != 0) + (dig[y - 1, x + 1] != 0)
-                                + (dig[y + 1, x - 1] != 0) + (dig[y + 1, x + 1] != 0))
-                    if phase != 1:
-                        cnt += ((dig[y - 1, x] != 0) + (dig[y + 1, x] != 0)
-                                + (dig[y, x - 1] != 0) + (dig[y, x + 1] != 0))
-                else:
-                    for yy in range(max(0, y - 1), min(h, y + 2)):
-                        for xx in range(max(0, x - 1), min(w, x + 2)):
-                            cnt += dig[yy, xx] != 0
-                pos[n] = y * w + x
-                ctx[n] = base[y, x] + first + min(cnt, 3) * state_unit
-                n += 1
-    return pos[:n], ctx[:n]
+    for i in range(pos.size):
+        a = flat[np.uint64(pos[i])]
+        ctx[i] += first + min((a & 15) + (a >> 4), 3) * state_unit
+    return pos, ctx
 
 
 @njit(cache=True, inline="always")
@@ -304,55 +396,36 @@ def _sign5(s):
     return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
 
 
-@njit(cache=True, inline="always")
-def _sign_above(v, dig, y, x, p3):
-    """Sign of the part above plane k of sample (y, x)."""
-    r = np.int64(v[y, x]) - dig[y, x] * p3
-    return 1 if r > 0 else (-1 if r < 0 else 0)
-
-
 @njit(cache=True)
-def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
-    """Contexts of the signs of the nonzero digits at flat positions ``pos`` (raster order).
-
-    Own state (no digit above k, or the sign of the part above k and whether it is a single
-    digit), the signs of the 8 neighbours' digits at k (earlier phases), the signs of the
-    4 neighbours' parts above k, phase, plane, channel and sample class.
-    """
-    h, w = v.shape
+def sign_contexts(nz, pos, mag, sbase, phase):
+    """The samples of phase ``phase`` whose digit k is nonzero (mag[i] != 0 of the samples at
+    flat positions ``pos``; raster order) and the contexts of their signs: plane_contexts's
+    ``sbase`` (own state, the signs of the 4 nearest neighbours' parts above k, the tilt of T,
+    plane, channel, sample class) plus the phase and the signs of the 8 neighbours' digits at k
+    (earlier phases: their sum from ``nz``, see apply_signs). Returns (positions, contexts)."""
     ctx = np.empty(pos.size, dtype=np.int32)
-    kc = _k_class(k)
-    p3 = np.int64(pow3k)
-    single = 6 * p3  # |V| // 3^(k+1) == 1 below this (V nonzero has |V| >= 3^(k+1))
-    tail = ((phase * K_CLASSES + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES
-    y = 0
+    where = np.empty(pos.size, dtype=pos.dtype)
+    flat = nz.ravel()
+    unit = 5 * TILTS * len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
+    at_phase = phase * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES
+    n = 0
     for i in range(pos.size):
-        while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
-            y += 1
-        x = pos[i] - y * w
-        own_v = np.int64(v[y, x])
-        own = 0 if own_v == 0 else 1 + (abs(own_v) >= single) + 2 * (own_v < 0)
-        sd = 0
-        sh = 0
-        if 0 < y < h - 1 and 0 < x < w - 1:
-            sd = (np.int64(dig[y - 1, x - 1]) + dig[y - 1, x] + dig[y - 1, x + 1] + dig[y, x - 1]
-                  + dig[y, x + 1] + dig[y + 1, x - 1] + dig[y + 1, x] + dig[y + 1, x + 1])
-            sh = (_sign_above(v, dig, y - 1, x, p3) + _sign_above(v, dig, y + 1, x, p3)
-                  + _sign_above(v, dig, y, x - 1, p3) + _sign_above(v, dig, y, x + 1, p3))
-        else:
-            for yy in range(max(0, y - 1), min(h, y + 2)):
-                for xx in range(max(0, x - 1), min(w, x + 2)):
-                    if yy == y and xx == x:
-                        continue
-                    sd += dig[yy, xx]
-                    if yy == y or xx == x:
-                        sh += _sign_above(v, dig, yy, xx, p3)
-        c = np.int64(lap[y, x])
-        curve = 2 if c == 0 else ((1 if c >= -4 * p3 else 0) if c < 0 else (3 if c <= 4 * p3 else 4))
-        tilt = 3 * curve + trend[y, x]
-        ctx[i] = ((((own * 5 + min(max(sd, -2), 2) + 2) * 5 + min(max(sh, -2), 2) + 2) * TILTS + tilt)
-                  * (len(PHASES) * K_CLASSES * CHANNEL_CLASSES * SIGN_CLASSES) + tail + (cls[y, x] & (EDGE - 1)))
-    return ctx
+        if mag[i] != 0:
+            a = np.int64(flat[np.uint64(pos[i])])
+            where[n] = pos[i]
+            ctx[n] = sbase[i] + at_phase + (min(max((a & 15) - (a >> 4), -2), 2) + 2) * unit
+            n += 1
+    return where[:n], ctx[:n]
+
+
+@njit(cache=True, inline="always")
+def _tilt(b, k):
+    """3 x the curvature class of T at a sample + its trend (0..TILTS-1), from the byte ``b`` of
+    mix_prediction_activity there: prediction_shape's lap below -4·3^k, negative, zero,
+    positive, above 4·3^k (classes 0..4: 2 + (sign of the lap) x (1 within 4·3^k, else 2)),
+    without a branch."""
+    b = np.int64(b)
+    return 6 + (b & 3) + 3 * (((b >> 2) & 3) - 1) * (2 - np.int64((b >> 4) <= k))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,41 +467,62 @@ def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
 def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
     """The decoder's step between stripes: out[start:end] = bits, count_update with the stripe's
     contexts ctx[start:end], then p[:following - end] = count_probabilities of the next stripe's
-    contexts ctx[end:following] (one call, no new arrays)."""
+    contexts ctx[end:following] (one call, no new arrays; unsigned indices into the flat counts:
+    no negative-index wrap-around arithmetic)."""
+    table = counts.ravel()
+    one = np.uint64(1)
+    two = np.uint64(2)
+    first = np.uint64(start)
     for i in range(end - start):
-        out[start + i] = bits[i]
-    count_update(counts, ctx[start:end], bits, limit)
-    for i in range(end, following):
-        c = ctx[i]
-        n0 = counts[c, 0]
-        n1 = counts[c, 1]
-        p[i - end] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
+        j = first + np.uint64(i)
+        b = bits[i]
+        out[j] = b
+        table[np.uint64(ctx[j]) * two + np.uint64(b)] += 1
+    for i in range(end - start):
+        c = np.uint64(ctx[first + np.uint64(i)]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        if n0 + n1 > limit:
+            table[c] = (n0 + 1) >> 1
+            table[c + one] = (n1 + 1) >> 1
+    nxt = np.uint64(end)
+    for i in range(following - end):
+        c = np.uint64(ctx[nxt + np.uint64(i)]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        p[i] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
 
 
 @njit(cache=True)
-def nonzero_positions(pos, mag):
-    """pos[mag != 0]: the samples whose magnitude bit is 1 (raster order kept)."""
-    out = np.empty(pos.size, dtype=pos.dtype)
-    n = 0
-    for i in range(pos.size):
-        out[n] = pos[i]
-        n += mag[i] != 0
-    return out[:n]
-
-
-@njit(cache=True)
-def apply_signs(v, dig, pos, sgn, pow3k):
-    """Digit k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster order):
-    added to ``v`` and written to ``dig``."""
-    w = v.shape[1]
+def apply_signs(v, nz, pos, sgn, pow3k):
+    """The digits k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster
+    order): added to ``v`` and told to their 8 neighbours, nz counting the neighbours' positive
+    digits in its low 4 bits and negative ones in its high 4 (at most 8 each). (Nothing reads v
+    again before the next plane: plane_contexts took what the contexts need.)"""
+    h, w = nz.shape
+    flat = nz.ravel()
+    flat_v = v.ravel()
+    one = np.uint64(1)
+    stride = np.uint64(w)
     y = 0
     for i in range(pos.size):
         while pos[i] >= (y + 1) * w:  # positions come in raster order: no division
             y += 1
         x = pos[i] - y * w
-        s = 1 if sgn[i] != 0 else -1
-        v[y, x] += s * pow3k
-        dig[y, x] = s
+        j = np.uint64(pos[i])
+        flat_v[j] += pow3k if sgn[i] != 0 else -pow3k
+        inc = np.uint8(1 if sgn[i] != 0 else 16)
+        if 0 < y < h - 1 and 0 < x < w - 1:  # flat, unsigned indices: no wrap-around arithmetic
+            for r in (j - stride, j, j + stride):
+                flat[r - one] += inc
+                flat[r + one] += inc
+            flat[j - stride] += inc
+            flat[j + stride] += inc
+        else:
+            for yy in range(max(0, y - 1), min(h, y + 2)):
+                for xx in range(max(0, x - 1), min(w, x + 2)):
+                    if yy != y or xx != x:
+                        nz[yy, xx] += inc
 
 
 @njit(cache=True)
@@ -453,23 +547,41 @@ def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
         for cx in range(gw):
             sides[cy, cx] *= np.uint8(_inter(modes[cy, cx]))
     out = np.empty((h, w), dtype=np.int8)
-    for y in range(h):
-        cy = y // bh
-        ry = y - cy * bh
-        row = (1 if ry == 0 else 0) | (2 if ry == bh - 1 else 0)  # the sides this row lies on
+    base = np.empty(w, dtype=np.int8)  # a cell row's samples off its top and bottom rows
+    shift = 0  # bw == 1 << shift, when it is a power of two
+    while (1 << shift) < bw:
+        shift += 1
+    for cy in range(gh):
+        row_modes = modes[cy]
+        if bw == 1 << shift:
+            for x in range(w):
+                base[x] = row_modes[x >> shift]
+        else:
+            for x in range(w):
+                base[x] = row_modes[x // bw]
+        flags = 0  # the sides some cell of the cell row has
         for cx in range(gw):
-            x0 = cx * bw
-            x1 = min(w, x0 + bw)
-            m = modes[cy, cx]
             k = sides[cy, cx]
-            if k & row:
-                m += EDGE
-            for x in range(x0, x1):
-                out[y, x] = m
-            if k & 4:
-                out[y, x0] = modes[cy, cx] + EDGE
-            if k & 8:
-                out[y, x1 - 1] = modes[cy, cx] + EDGE
+            flags |= k
+            if k & 12:
+                m = row_modes[cx] + EDGE
+                if k & 4:
+                    base[cx * bw] = m
+                if k & 8:
+                    base[min(w, cx * bw + bw) - 1] = m
+        y0 = cy * bh
+        for y in range(y0, min(h, y0 + bh)):
+            o = out[y]
+            for x in range(w):
+                o[x] = base[x]
+            ry = y - y0
+            row = (1 if ry == 0 else 0) | (2 if ry == bh - 1 else 0)  # the sides this row lies on
+            if row & flags:  # the cells whose top or bottom side it is are EDGE all along
+                for cx in range(gw):
+                    if sides[cy, cx] & row:
+                        x0 = cx * bw
+                        for x in range(x0, min(w, x0 + bw)):
+                            o[x] = modes[cy, cx] + EDGE
     return out
 
 
@@ -488,7 +600,8 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
 
 @njit(cache=True)
 def prediction_shape(t, prev, cls):
-    """In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
+    """The prediction's shape as sign contexts read it (from mix_prediction_activity's byte per
+    sample, see _tilt; this form is the definition the tests hold them to). In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
     neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
     frame's sample; 0 and 1 elsewhere."""
     hh, ww = t.shape
@@ -519,22 +632,43 @@ def prediction_activity(t):
 
 
 @njit(cache=True)
-def mix_prediction_activity(e16, t):
+def mix_prediction_activity(e16, t, prev, cls):
     """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
-    clamped neighbours are only needed on the plane's border."""
+    clamped neighbours are only needed on the plane's border. Returns the shape of T that sign
+    contexts read (_tilt), from the same samples: per inter sample (``cls``), prediction_shape's
+    trend (0..2) | (the sign of its lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap|
+    exceeds) << 4 (uint8); FLAT elsewhere."""
     hh, ww = t.shape
+    shape = np.empty((hh, ww), dtype=np.uint8)
     for y in range(hh):
         ym = max(y - 1, 0)
         yp = min(y + 1, hh - 1)
-        for x in range(ww):
-            if 0 < x < ww - 1:
-                gx = abs(np.int64(t[y, x + 1]) - t[y, x - 1])
-            else:
-                gx = abs(np.int64(t[y, min(x + 1, ww - 1)]) - t[y, max(x - 1, 0)])
-            gy = abs(np.int64(t[yp, x]) - t[ym, x])
-            a = (16 * (gx + gy)) // 4
-            e = e16[y, x]
-            e16[y, x] = a if e < 0 else (e + a) // 2
+        _mix_shape_at(e16, t, prev, cls, shape, y, 0, ym, yp, 0, min(1, ww - 1))
+        for x in range(1, ww - 1):
+            _mix_shape_at(e16, t, prev, cls, shape, y, x, ym, yp, x - 1, x + 1)
+        if ww > 1:
+            _mix_shape_at(e16, t, prev, cls, shape, y, ww - 1, ym, yp, ww - 2, ww - 1)
+    return shape
+
+
+@njit(cache=True, inline="always")
+def _mix_shape_at(e16, t, prev, cls, shape, y, x, ym, yp, xm, xp):
+    c = np.int64(t[y, x])
+    left = np.int64(t[y, xm])
+    right = np.int64(t[y, xp])
+    up = np.int64(t[ym, x])
+    down = np.int64(t[yp, x])
+    a = (16 * (abs(right - left) + abs(down - up))) // 4
+    e = e16[y, x]
+    e16[y, x] = a if e < 0 else (e + a) // 2
+    lap = 4 * c - left - right - up - down
+    m = np.int64(0)
+    reach = np.int64(4)
+    for _ in range(12):
+        m += abs(lap) > reach
+        reach *= 3
+    b = ((c > prev[y, x]) - (c < prev[y, x]) + 1) | (((lap > 0) - (lap < 0) + 1) << 2) | (m << 4)
+    shape[y, x] = b if _inter(cls[y, x] & (EDGE - 1)) else FLAT
 
 
 @njit(cache=True)

@@ -146,19 +146,24 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
     the quarter sample (fy, fx) after src (sy0 + 2 + a, sx0 + 2 + b), a < nh, b < nw (src rows
     sy0 .. sy0 + nh + 5 and columns sx0 .. sx0 + nw + 5 exist). The same integers as
     _h264_window, one loop per sub-sample position, and only the half samples that position
-    needs (b1: a work buffer of at least (nh + 6, nw), for the centre half samples)."""
+    needs (b1: a work buffer of at least (nh + 6, nw), for the centre half samples). Columns are
+    read with unsigned indices (sx0 >= 0): no negative-index wrap-around, so the loops vectorise."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    four = np.uint64(4)
+    five = np.uint64(5)
     if fy == 0 or fx == 0:
         if fy == 0:  # horizontal half sample bb on row a + 2, averaged with G or its right neighbour
+            near = two if fx == 1 else three
             for a in range(nh):
                 r = src[sy0 + 2 + a]
+                o = out[a]
                 for b in range(nw):
-                    x = sx0 + b
-                    bb = _half(_tap6(np.int64(r[x]), r[x + 1], r[x + 2], r[x + 3], r[x + 4], r[x + 5]),
-                               maxval)
-                    if fx == 2:
-                        out[a, b] = bb
-                    else:
-                        out[a, b] = ((r[x + 2] if fx == 1 else r[x + 3]) + bb + 1) >> 1
+                    x = np.uint64(sx0) + np.uint64(b)
+                    bb = _half(_tap6(np.int64(r[x]), r[x + one], r[x + two], r[x + three], r[x + four],
+                                     r[x + five]), maxval)
+                    o[b] = bb if fx == 2 else (r[x + near] + bb + 1) >> 1
             return
         for a in range(nh):  # vertical half sample hv in column b + 2
             r0 = src[sy0 + a]
@@ -168,16 +173,17 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
             r4 = src[sy0 + a + 4]
             r5 = src[sy0 + a + 5]
             near = r2 if fy == 1 else r3
+            o = out[a]
             for b in range(nw):
-                x = sx0 + 2 + b
+                x = np.uint64(sx0 + 2) + np.uint64(b)
                 hv = _half(_tap6(np.int64(r0[x]), r1[x], r2[x], r3[x], r4[x], r5[x]), maxval)
-                out[a, b] = hv if fy == 2 else (near[x] + hv + 1) >> 1
+                o[b] = hv if fy == 2 else (near[x] + hv + 1) >> 1
         return
     if fx != 2 and fy != 2:
         # the mean of a horizontal half sample (row a + 2, or a + 3 when fy == 3) and a vertical
         # one (column b + 2, or b + 3 when fx == 3)
         ry = 2 if fy == 1 else 3
-        cx = 2 if fx == 1 else 3
+        cx = two if fx == 1 else three
         for a in range(nh):
             rh = src[sy0 + a + ry]
             r0 = src[sy0 + a]
@@ -186,34 +192,42 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
             r3 = src[sy0 + a + 3]
             r4 = src[sy0 + a + 4]
             r5 = src[sy0 + a + 5]
+            o = out[a]
             for b in range(nw):
-                x = sx0 + b
-                bb = _half(_tap6(np.int64(rh[x]), rh[x + 1], rh[x + 2], rh[x + 3], rh[x + 4], rh[x + 5]),
-                           maxval)
+                x = np.uint64(sx0) + np.uint64(b)
+                bb = _half(_tap6(np.int64(rh[x]), rh[x + one], rh[x + two], rh[x + three], rh[x + four],
+                                 rh[x + five]), maxval)
                 xc = x + cx
                 hv = _half(_tap6(np.int64(r0[xc]), r1[xc], r2[xc], r3[xc], r4[xc], r5[xc]), maxval)
-                out[a, b] = (bb + hv + 1) >> 1
+                o[b] = (bb + hv + 1) >> 1
         return
     # the centre half sample j (from the unrounded horizontal ones of six rows), alone or averaged
     for i in range(nh + 6):
         r = src[sy0 + i]
+        o = b1[i]
         for b in range(nw):
-            x = sx0 + b
-            b1[i, b] = _tap6(r[x], r[x + 1], r[x + 2], r[x + 3], r[x + 4], r[x + 5])
+            x = np.uint64(sx0) + np.uint64(b)
+            o[b] = _tap6(r[x], r[x + one], r[x + two], r[x + three], r[x + four], r[x + five])
     for a in range(nh):
+        r0 = src[sy0 + a]
+        r1 = src[sy0 + a + 1]
+        r2 = src[sy0 + a + 2]
+        r3 = src[sy0 + a + 3]
+        r4 = src[sy0 + a + 4]
+        r5 = src[sy0 + a + 5]
+        o = out[a]
         for b in range(nw):
             j1 = _tap6(np.int64(b1[a, b]), b1[a + 1, b], b1[a + 2, b], b1[a + 3, b], b1[a + 4, b],
                        b1[a + 5, b])
             jj = _clip((j1 + 512) >> 10, maxval)
             if fy == 2 and fx == 2:
-                out[a, b] = jj
+                o[b] = jj
             elif fx == 2:  # fy 1 or 3: with the horizontal half sample above or below
-                out[a, b] = (jj + _half(b1[a + 2 + (fy >> 1), b], maxval) + 1) >> 1
+                o[b] = (jj + _half(b1[a + 2 + (fy >> 1), b], maxval) + 1) >> 1
             else:  # fy == 2, fx 1 or 3: with the vertical half sample left or right
-                x = sx0 + 2 + b + (fx >> 1)
-                hv = _half(_tap6(np.int64(src[sy0 + a, x]), src[sy0 + a + 1, x], src[sy0 + a + 2, x],
-                                 src[sy0 + a + 3, x], src[sy0 + a + 4, x], src[sy0 + a + 5, x]), maxval)
-                out[a, b] = (jj + hv + 1) >> 1
+                x = np.uint64(sx0 + 2 + (fx >> 1)) + np.uint64(b)
+                hv = _half(_tap6(np.int64(r0[x]), r1[x], r2[x], r3[x], r4[x], r5[x]), maxval)
+                o[b] = (jj + hv + 1) >> 1
 
 
 @njit(cache=True)

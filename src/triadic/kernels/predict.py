@@ -259,15 +259,17 @@ def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, 
     w10 = fy * ((1 << fbx) - fx)
     w11 = fy * fx
     inside_x = x0 + ox >= 0 and x1 + ox < w
+    one = np.uint64(1)
     for y in range(y0, y1):
         ya = _clamp(y + oy, 0, h - 1)
         yb = _clamp(y + oy + 1, 0, h - 1)
-        if inside_x:
-            for x in range(x0, x1):
-                xa = x + ox
-                out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xa + 1]
-                                       + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xa + 1]
-                                       + rnd) >> shift
+        if inside_x:  # rows read with unsigned indices (x0 + ox >= 0): no wrap-around, the loop vectorises
+            ra = refs[slot, ya]
+            rb = refs[slot, yb]
+            o = out[y - y0]
+            for i in range(x1 - x0):
+                xa = np.uint64(x0 + ox) + np.uint64(i)
+                o[i] = (w00 * ra[xa] + w01 * ra[xa + one] + w10 * rb[xa] + w11 * rb[xa + one] + rnd) >> shift
         else:
             for x in range(x0, x1):
                 xa = _clamp(x + ox, 0, w - 1)
@@ -275,6 +277,35 @@ def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, 
                 out[y - y0, x - x0] = (w00 * refs[slot, ya, xa] + w01 * refs[slot, ya, xb]
                                        + w10 * refs[slot, yb, xa] + w11 * refs[slot, yb, xb]
                                        + rnd) >> shift
+
+
+@njit(cache=True, inline="always")
+def _copy_clamped(src, dst, base, oy, ox, y0, y1, x0, x1, h, w):
+    """dst (a flat h x w plane) over rows y0..y1-1, columns x0..x1-1 = the flat h x w plane at
+    ``base`` of ``src`` displaced by (oy, ox), reads clamped into it (edges extended); unsigned
+    indices where no clamp is needed."""
+    inside = x0 + ox >= 0 and x1 + ox <= w
+    for y in range(y0, y1):
+        row = base + min(max(y + oy, 0), h - 1) * w
+        if inside:
+            d = np.uint64(y * w + x0)
+            r = np.uint64(row + x0 + ox)
+            for i in range(x1 - x0):
+                dst[d + np.uint64(i)] = src[r + np.uint64(i)]
+        else:
+            for x in range(x0, x1):
+                dst[y * w + x] = src[row + min(max(x + ox, 0), w - 1)]
+
+
+@njit(cache=True, inline="always")
+def _copy_rows(block, dst, y0, y1, x0, x1, w):
+    """dst (a flat plane w samples wide) over rows y0..y1-1, columns x0..x1-1 = block[0:y1-y0,
+    0:x1-x0] (unsigned indices)."""
+    for y in range(y0, y1):
+        r = block[y - y0]
+        d = np.uint64(y * w + x0)
+        for i in range(x1 - x0):
+            dst[d + np.uint64(i)] = r[i]
 
 
 @njit(cache=True)
@@ -301,6 +332,8 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     w = refs.shape[2]
     gw = (w + bw - 1) // bw
     t = np.empty((h, w), dtype=np.int32)
+    flat_t = t.ravel()
+    flat_refs = refs.ravel()
     # written, and read (INTER_MED only), on the borders of INTER_MED cells only: no need to
     # clear the rest (megabytes per plane)
     edges = np.empty((3, h, w), dtype=np.int32)
@@ -338,8 +371,19 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
                 end += 1
             x1 = min(w, end * bw)
             if mode == INTER and not two:  # straight into T (most runs)
-                _block(refs, ups, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, t[y0:y1, x0:x1], maxval, wg,
-                       b1, h1)
+                oy = v1y >> fby
+                ox = v1x >> fbx
+                if (ups.shape[1] == 1 and v1y == oy << fby and v1x == ox << fbx
+                        and (maxval < 0 or (y0 + oy >= -pad and y1 - 1 + oy < h + pad and x0 + ox >= -pad
+                                            and x1 - 1 + ox < w + pad))):
+                    # a whole-sample vector: T is the reference there, edges extended (what _block
+                    # computes, without its calls and views: most of their cost on short runs)
+                    _copy_clamped(flat_refs, flat_t, (s1 * h) * w, oy, ox, y0, y1, x0, x1, h, w)
+                    cx = end
+                    continue
+                # into the contiguous buffer (the kernels' loops vectorise there, not in a view of T)
+                _block(refs, ups, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
+                _copy_rows(a, flat_t, y0, y1, x0, x1, w)
                 cx = end
                 continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0

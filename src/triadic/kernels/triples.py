@@ -13,21 +13,6 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def triple_probabilities(p1, unit, out):
-    """out[i] = the 8 probabilities of the i-th triple of ``p1`` (P(bit = 1) of each decision) cut
-    into units of ``unit`` decisions, each padded to a multiple of three: ``out`` has
-    sum over units of ceil(len / 3) rows. Returns the number of rows written."""
-    n = p1.size
-    row = 0
-    for start in range(0, n, unit):
-        end = min(n, start + unit)
-        for i in range(start, end, 3):
-            _products(out, row, p1[i], p1[i + 1] if i + 1 < end else 0.0, p1[i + 2] if i + 2 < end else 0.0)
-            row += 1
-    return row
-
-
 @njit(cache=True, inline="always")
 def _products(out, row, a, b, c):
     """out[row] = the 8 probabilities of s = 4 b0 + 2 b1 + b2 with P(b_i = 1) = a, b, c."""
@@ -42,6 +27,30 @@ def _products(out, row, a, b, c):
     out[row, 5] = a * nb * c
     out[row, 6] = a * b * nc
     out[row, 7] = a * b * c
+
+
+@njit(cache=True, inline="always")
+def _p1(table, ctx, i):
+    """P(1) of decision i under the counts of its context (context.count_probabilities)."""
+    c = np.uint64(ctx[i]) * np.uint64(2)
+    n0 = table[c]
+    n1 = table[c + np.uint64(1)]
+    return (2 * n1 + 1) / (2 * (n0 + n1) + 2)
+
+
+@njit(cache=True)
+def triple_probabilities(p1, unit, out):
+    """out[i] = the 8 probabilities of the i-th triple of ``p1`` (P(bit = 1) of each decision) cut
+    into units of ``unit`` decisions, each padded to a multiple of three: ``out`` has
+    sum over units of ceil(len / 3) rows. Returns the number of rows written."""
+    n = p1.size
+    row = 0
+    for start in range(0, n, unit):
+        end = min(n, start + unit)
+        for i in range(start, end, 3):
+            _products(out, row, p1[i], p1[i + 1] if i + 1 < end else 0.0, p1[i + 2] if i + 2 < end else 0.0)
+            row += 1
+    return row
 
 
 @njit(cache=True)
@@ -107,11 +116,3 @@ def decode_step(counts, ctx, symbols, start, end, limit, out, probs, following):
         pc = _p1(table, ctx, i + 2) if i + 2 < following else 0.0
         _products(probs, row, pa, pb, pc)
         row += 1
-
-
-@njit(cache=True, inline="always")
-def _p1(table, ctx, i):
-    c = np.uint64(ctx[i]) * np.uint64(2)
-    n0 = table[c]
-    n1 = table[c + np.uint64(1)]
-    return (2 * n1 + 1) / (2 * (n0 + n1) + 2)
