@@ -14,6 +14,7 @@ sample with array arguments costs more in reference counting than the read itsel
 import numpy as np
 from numba import njit
 
+from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
                       _hypotheses, _med, _sample, cell_offset, warp_vector)
 
@@ -78,17 +79,119 @@ def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
 
 
 @njit(cache=True)
-def phase_split(up, out):
-    """Write the quarter-sample plane ``up`` (4 Hq, 4 Wq) into ``out`` (4, 4, Hq, Wq) by phase:
-    out[fy, fx, y, x] = up[4 y + fy, 4 x + fx]. The search reads a block at one quarter-sample
-    vector as contiguous rows of one phase instead of every fourth sample of the plane."""
-    hq = out.shape[2]
-    wq = out.shape[3]
-    for y in range(hq):
-        for fy in range(4):
-            for x in range(wq):
-                for fx in range(4):
-                    out[fy, fx, y, x] = up[4 * y + fy, 4 * x + fx]
+def upsample_phases(ref, pad, maxval, out):
+    """interp.upsample_h264's quarter-sample plane of ``ref`` (padded by ``pad``), written split by
+    phase: out[fy, fx, y, x] = up[4 y + fy, 4 x + fx], shape (4, 4, H + 2 pad, W + 2 pad). The
+    search reads a block at one quarter-sample vector as contiguous rows of one phase instead of
+    every fourth sample of the plane; the interleaved plane itself is never built. The same
+    integers as upsample_h264, row by row and phase by phase (loops without clamps vectorise;
+    the taps clamp to the padded plane, so its first 2 and last 3 columns and rows clamp)."""
+    h, w = ref.shape
+    hp = h + 2 * pad
+    wp = w + 2 * pad
+    g = np.empty((hp, wp), dtype=np.int32)  # the padded plane
+    for y in range(hp):
+        r = ref[min(max(y - pad, 0), h - 1)]
+        gy = g[y]
+        for x in range(wp):
+            gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
+    b1 = np.empty((hp, wp), dtype=np.int32)  # horizontal half sample at (y, x + 1/2), unrounded
+    bh = np.empty((hp, wp), dtype=np.int32)  # ... rounded and clipped
+    hh = np.empty((hp, wp), dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    lo = min(2, wp)
+    hi = max(lo, wp - 3)
+    for y in range(hp):
+        gy = g[y]
+        by = b1[y]
+        for x in range(lo):
+            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+        for x in range(lo, hi):
+            by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
+        for x in range(hi, wp):
+            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+        bhy = bh[y]
+        for x in range(wp):
+            bhy[x] = _clip((by[x] + 16) >> 5, maxval)
+        r0 = g[max(y - 2, 0)]
+        r1 = g[max(y - 1, 0)]
+        r3 = g[min(y + 1, hp - 1)]
+        r4 = g[min(y + 2, hp - 1)]
+        r5 = g[min(y + 3, hp - 1)]
+        hy = hh[y]
+        for x in range(wp):
+            hy[x] = _clip((_tap6(r0[x], r1[x], gy[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
+    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
+    e = wp - 1  # the last column: its right neighbours clamp to itself
+    for y in range(hp):
+        r0 = b1[max(y - 2, 0)]
+        r1 = b1[max(y - 1, 0)]
+        r2 = b1[y]
+        r3 = b1[min(y + 1, hp - 1)]
+        r4 = b1[min(y + 2, hp - 1)]
+        r5 = b1[min(y + 3, hp - 1)]
+        for x in range(wp):
+            jj[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 512) >> 10, maxval)
+        # upsample_h264's names: G here, H right, M below (whole samples); b right, hv below,
+        # j centre, m below H, s right of M (half samples)
+        G = g[y]
+        M = g[min(y + 1, hp - 1)]
+        b = bh[y]
+        s = bh[min(y + 1, hp - 1)]
+        hv = hh[y]
+        o = out[0, 0, y]
+        for x in range(wp):
+            o[x] = G[x]
+        o = out[0, 1, y]
+        for x in range(wp):
+            o[x] = (G[x] + b[x] + 1) >> 1
+        o = out[0, 2, y]
+        for x in range(wp):
+            o[x] = b[x]
+        o = out[0, 3, y]
+        for x in range(e):
+            o[x] = (G[x + 1] + b[x] + 1) >> 1
+        o[e] = (G[e] + b[e] + 1) >> 1
+        o = out[1, 0, y]
+        for x in range(wp):
+            o[x] = (G[x] + hv[x] + 1) >> 1
+        o = out[1, 1, y]
+        for x in range(wp):
+            o[x] = (b[x] + hv[x] + 1) >> 1
+        o = out[1, 2, y]
+        for x in range(wp):
+            o[x] = (b[x] + jj[x] + 1) >> 1
+        o = out[1, 3, y]
+        for x in range(e):
+            o[x] = (b[x] + hv[x + 1] + 1) >> 1
+        o[e] = (b[e] + hv[e] + 1) >> 1
+        o = out[2, 0, y]
+        for x in range(wp):
+            o[x] = hv[x]
+        o = out[2, 1, y]
+        for x in range(wp):
+            o[x] = (hv[x] + jj[x] + 1) >> 1
+        o = out[2, 2, y]
+        for x in range(wp):
+            o[x] = jj[x]
+        o = out[2, 3, y]
+        for x in range(e):
+            o[x] = (jj[x] + hv[x + 1] + 1) >> 1
+        o[e] = (jj[e] + hv[e] + 1) >> 1
+        o = out[3, 0, y]
+        for x in range(wp):
+            o[x] = (M[x] + hv[x] + 1) >> 1
+        o = out[3, 1, y]
+        for x in range(wp):
+            o[x] = (hv[x] + s[x] + 1) >> 1
+        o = out[3, 2, y]
+        for x in range(wp):
+            o[x] = (jj[x] + s[x] + 1) >> 1
+        o = out[3, 3, y]
+        for x in range(e):
+            o[x] = (hv[x + 1] + s[x] + 1) >> 1
+        o[e] = (hv[e] + s[e] + 1) >> 1
 
 
 @njit(cache=True, inline="always")
@@ -105,7 +208,7 @@ def _up_sample(ph, slot, y, x, vy, vx, pad):
 def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector.
 
-    ``ph`` holds the quarter-sample planes split by phase (see ``phase_planes``), so a block at
+    ``ph`` holds the quarter-sample planes split by phase (see ``upsample_phases``), so a block at
     one vector reads contiguous rows of one phase."""
     hq = ph.shape[3]
     wq = ph.shape[4]
@@ -206,7 +309,7 @@ def _predictor(modes, mvy, mvx, cy, cx, size):
         ty, tx = mvy[cy - 1, cx], mvx[cy - 1, cx]
     if cy > 0 and cx + size < gw and modes[cy - 1, cx + size] != INTRA:
         ry, rx = mvy[cy - 1, cx + size], mvx[cy - 1, cx + size]
-    return _median3(ly, ty, ry), _median3(lx, tx, rx)
+    return np.int64(_median3(ly, ty, ry)), np.int64(_median3(lx, tx, rx))
 
 
 @njit(cache=True)
@@ -383,10 +486,12 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
 
 
 @njit(cache=True)
-def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
-                bi=False, slot2=0, v2y=0, v2x=0):
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
+
+    Callers pass every argument as a run-time int64 or bool (no literal, no int32), so that this
+    kernel and _leaf_costs_inside compile once.
 
     Samples the block and its top/left border once; uses the source for the causal neighbours
     (exact when lossless; an estimate otherwise).
@@ -444,7 +549,8 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
-                               min(xx0 + cell, w), vy, vx, maxval, cost, step)
+                               min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, step,
+                               slot < 0, slot, np.int64(vy), np.int64(vx))  # one hypothesis
             c_inter += a
             c_med += b
     return c_inter, c_med
@@ -542,7 +648,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
     less than the node as one leaf (MDL pruning).
 
-    ``ph`` holds the references' quarter-sample planes split by phase (``phase_split``),
+    ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
     """
     h, w = cur.shape
@@ -588,9 +694,11 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
-    lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
-    seed_y = 0  # the last root block's coarse winner, where the next coarse search starts
-    seed_x = 0
+    # np.int64(): values passed to kernels keep one type from their first definition on, so
+    # that type inference does not compile a callee for a literal or int32 first (cold JIT)
+    lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
+    seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
+    seed_x = np.int64(0)
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
@@ -609,7 +717,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                         x1 = min(x0 + size * cell, w)
                         cy_ = ry + iy * size
                         cx_ = rx + ix * size
-                        c_best = 256  # the mode symbol
+                        c_best = np.int64(256)  # the mode symbol
                         for yy in range(cy_, cy_ + size):
                             for xx in range(cx_, cx_ + size):
                                 c_best += intra_g[yy, xx]
@@ -644,7 +752,8 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             leaf_vx[node, li] = vx
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
-                                                         vy, vx, maxval, cost, step)
+                                                         vy, vx, maxval, cost, step, slot < 0, slot,
+                                                         vy, vx)  # one hypothesis
                             lag_cost[li] = min(c_inter, c_med) + side
                             if c_inter + side < c_best:
                                 c_best = c_inter + side
@@ -665,8 +774,8 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             # (leaves with children take their children's vectors, below)
                             li = l_best - 1
                             slot = lag_slots[li]
-                            vy = leaf_vy[node, li]
-                            vx = leaf_vx[node, li]
+                            vy = np.int64(leaf_vy[node, li])
+                            vx = np.int64(leaf_vx[node, li])
                             hs = size * cell // 2
                             cand_y[0] = vy
                             cand_x[0] = vx
@@ -694,10 +803,10 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             for li in range(nlags):
                                 if li != l1 and (l2 < 0 or lag_cost[li] < lag_cost[l2]):
                                     l2 = li
-                            v1y = leaf_vy[node, l1]
-                            v1x = leaf_vx[node, l1]
-                            v2y = leaf_vy[node, l2]
-                            v2x = leaf_vx[node, l2]
+                            v1y = np.int64(leaf_vy[node, l1])
+                            v1x = np.int64(leaf_vx[node, l1])
+                            v2y = np.int64(leaf_vy[node, l2])
+                            v2x = np.int64(leaf_vx[node, l2])
                             # refine the second vector jointly with the first (quarter steps)
                             sl1 = lag_slots[l1]
                             sl2 = lag_slots[l2]
@@ -721,8 +830,8 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
                                      + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
                             b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
-                                                         y1, x1, v1y, v1x, maxval, cost, step, True,
-                                                         lag_slots[l2], v2y, v2x)
+                                                         y1, x1, v1y, v1x, maxval, cost, step,
+                                                         sl2 >= 0, sl2, v2y, v2x)  # two
                             if min(b_inter, b_med) + bside < c_best:
                                 c_best = min(b_inter, b_med) + bside
                                 m_best = INTER if b_inter <= b_med else INTER_MED
