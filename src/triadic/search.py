@@ -131,9 +131,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         intra = chart.modes[cy, cx] == INTRA
         cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
-        for y, x, s in zip(cy.tolist(), cx.tolist(), sizes.tolist()):
-            med = costs[0, y:y + s, x:x + s].sum()
-            wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
+        motion.leaf_predictors(costs, cy.astype(np.int64), cx.astype(np.int64), sizes, wp)
         return dataclasses.replace(chart, wp=wp), predictions
     smallest = max(1, min(n, min_leaf // CELL))
     best = None

@@ -486,19 +486,20 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
 
 
 @njit(cache=True)
-def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x):
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x, tb):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
 
     Callers pass every argument as a run-time int64 or bool (no literal, no int32), so that this
-    kernel and _leaf_costs_inside compile once.
+    kernel and _leaf_costs_inside compile once. ``tb``: a work buffer of at least
+    (y1 - y0 + 1, x1 - x0 + 1) (the search's, not one allocation per leaf and lag).
 
     Samples the block and its top/left border once; uses the source for the causal neighbours
     (exact when lossless; an estimate otherwise).
     """
     bh = y1 - y0 + 1
     bw = x1 - x0 + 1
-    tb = np.empty((bh, bw), dtype=np.int64)  # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
+    # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
     if y0 > 0 and x0 > 0 and maxval < cost.size and _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, vy, vx) \
             and (not bi or _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, v2y, v2x)):
         return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
@@ -534,7 +535,7 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
 
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
-                maxval, cost, step):
+                maxval, cost, step, tb):
     """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
     c_inter = 0
     c_med = 0
@@ -550,7 +551,7 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
                                min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, step,
-                               slot < 0, slot, np.int64(vy), np.int64(vx))  # one hypothesis
+                               slot < 0, slot, np.int64(vy), np.int64(vx), tb)  # one hypothesis
             c_inter += a
             c_med += b
     return c_inter, c_med
@@ -574,7 +575,7 @@ def _fit_warp(qy, qx, half):
 
 @njit(cache=True)
 def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
-               maxval, cost, step, c_best, p_out):
+               maxval, cost, step, c_best, p_out, tb):
     """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
 
     Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
@@ -597,7 +598,7 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step)
+                                     wby, wbx, p, maxval, cost, step, tb)
         better = False
         if w_inter + wside < c_best:
             c_best = w_inter + wside
@@ -689,6 +690,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     leaf_bi = np.zeros(total, dtype=np.int8)
     leaf_lag2 = np.zeros(total, dtype=np.int8)
     leaf_v2 = np.zeros((total, 2), dtype=np.int32)
+    tb = np.empty((root + 1, root + 1), dtype=np.int64)  # _leaf_costs' samples of a block
     bi_g = np.zeros((gh, gw), dtype=np.int8)
     lags2_g = np.zeros((gh, gw), dtype=np.int8)
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
@@ -753,7 +755,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
-                                                         vy, vx)  # one hypothesis
+                                                         vy, vx, tb)  # one hypothesis
                             lag_cost[li] = min(c_inter, c_med) + side
                             if c_inter + side < c_best:
                                 c_best = c_inter + side
@@ -788,7 +790,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             c_w, m_w, f_w, wby, wbx = _try_warps(
                                 cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
                                 cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step, c_best,
-                                leaf_warp[node])
+                                leaf_warp[node], tb)
                             if m_w >= 0:
                                 c_best = c_w
                                 m_best = m_w
@@ -831,7 +833,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                                      + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
                             b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
                                                          y1, x1, v1y, v1x, maxval, cost, step,
-                                                         sl2 >= 0, sl2, v2y, v2x)  # two
+                                                         sl2 >= 0, sl2, v2y, v2x, tb)  # two
                             if min(b_inter, b_med) + bside < c_best:
                                 c_best = min(b_inter, b_med) + bside
                                 m_best = INTER if b_inter <= b_med else INTER_MED
@@ -866,7 +868,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                         c_w, m_w, f_w, wby, wbx = _try_warps(
                             cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
                             size, cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step,
-                            leaf_cost[node], leaf_warp[node])
+                            leaf_cost[node], leaf_warp[node], tb)
                         if m_w >= 0:
                             leaf_cost[node] = c_w
                             leaf_mode[node] = m_w
@@ -960,3 +962,25 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
             out[0, cy, x // bw] += c
             out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
     return out
+
+
+@njit(cache=True)
+def leaf_predictors(costs, cy, cx, sizes, wp):
+    """wp[leaf's cells] = 1 where the weighted predictor's summed cost (costs[1], from
+    intra_cell_costs) over the leaf's cells is below MED's (costs[0]), for the leaves at cells
+    (cy, cx) of ``sizes`` cells (clipped to the grid), else 0."""
+    gh = costs.shape[1]
+    gw = costs.shape[2]
+    for i in range(cy.size):
+        y1 = min(cy[i] + sizes[i], gh)
+        x1 = min(cx[i] + sizes[i], gw)
+        med = 0
+        weighted = 0
+        for y in range(cy[i], y1):
+            for x in range(cx[i], x1):
+                med += costs[0, y, x]
+                weighted += costs[1, y, x]
+        flag = 1 if weighted < med else 0
+        for y in range(cy[i], y1):
+            for x in range(cx[i], x1):
+                wp[y, x] = flag
