@@ -313,12 +313,15 @@ def _predictor(modes, mvy, mvx, cy, cx, size):
 
 
 @njit(cache=True)
-def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
+def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
     """Integer refinement (+-1) around candidate vectors, then half and quarter refinement.
 
     Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus a
     small vector-cost penalty. An integer position is measured once even when the windows of
     several candidates cover it (a second measurement could never win: ties keep the first).
+    Integer positions are read from phase (0, 0) of the quarter-sample planes, which holds the
+    reference itself, edges replicated as a clamped read of it would (uint16 and padded: half
+    the memory of the int32 reference, and fewer blocks take the clamped path).
     """
     big = np.int64(1) << 60
     best = big
@@ -343,7 +346,7 @@ def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, p
                 if seen:
                     continue
                 n += 1
-                s = _sad(cur, refs, slot, y0, x0, y1, x1, ty, tx, best)
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best)
                 s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
                 if s < best:
                     best = s
@@ -748,7 +751,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             cand_x[1] = 0
                             cand_x[2] = px
                             cand_x[3] = prev_mvx[cy_, cx_]
-                            vy, vx = _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1,
+                            vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1,
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
@@ -784,7 +787,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             for k in range(4):
                                 qy0 = y0 + (k >> 1) * hs
                                 qx0 = x0 + (k & 1) * hs
-                                qy[k], qx[k] = _best_vector(cur, refs, ph, slot, pad, qy0, qx0,
+                                qy[k], qx[k] = _best_vector(cur, ph, slot, pad, qy0, qx0,
                                                             qy0 + hs, qx0 + hs, cand_y[:1],
                                                             cand_x[:1], vy, vx, search_range)
                             c_w, m_w, f_w, wby, wbx = _try_warps(
