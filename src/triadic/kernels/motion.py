@@ -13,6 +13,7 @@ sample with array arguments costs more in reference counting than the read itsel
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
@@ -305,16 +306,9 @@ def _bi_sad_once(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit
 
 @njit(cache=True)
 def _mvd_cost(d):
-    """Approximate bits (1/256 units) of one vector component difference."""
-    a = abs(d)
-    n = 0
-    while a >= 16:
-        a >>= 4
-        n += 4
-    while a:
-        a >>= 1
-        n += 1
-    return 256 * (1 + 2 * n)
+    """Approximate bits (1/256 units) of one vector component difference: 256 (1 + 2 n), n the
+    bit length of |d| (one count-leading-zeros, no loop)."""
+    return 256 * (1 + 2 * (64 - leading_zeros(np.int64(abs(d)))))
 
 
 @njit(cache=True)
@@ -365,8 +359,12 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
                 if seen:
                     continue
                 n += 1
-                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best)
-                s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
+                # the vector's cost first: the SAD need only be known below best minus it (a
+                # sum stopped at that bound, or no sum at all, loses as a complete one would)
+                m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
+                if m >= best:
+                    continue
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best - m) + m
                 if s < best:
                     best = s
                     iy = ty
@@ -389,8 +387,10 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
                     continue
                 ty = cy + dy
                 tx = cx + dx
-                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best) \
-                    + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                if m >= best:
+                    continue
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best - m) + m
                 if s < best:
                     best = s
                     sy = ty
