@@ -972,17 +972,22 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
     weighted = wp_pred.shape[0] > 0
     for y in range(h):
         cy = y // bh
-        for x in range(w):
-            v = np.int64(plane[y, x])
-            if y == 0:
-                p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-            elif x == 0:
-                p = np.int64(plane[y - 1, 0])
-            else:
-                p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-            c = _causal_cost(cost, v - p, step)
-            out[0, cy, x // bw] += c
-            out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
+        for cx in range((w + bw - 1) // bw):  # cell by cell: no division per sample
+            c0 = 0
+            c1 = 0
+            for x in range(cx * bw, min(w, cx * bw + bw)):
+                v = np.int64(plane[y, x])
+                if y == 0:
+                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                elif x == 0:
+                    p = np.int64(plane[y - 1, 0])
+                else:
+                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+                c = _causal_cost(cost, v - p, step)
+                c0 += c
+                c1 += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
+            out[0, cy, cx] += c0
+            out[1, cy, cx] += c1
     return out
 
 
