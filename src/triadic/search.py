@@ -72,7 +72,7 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
     depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
-        cur, refs, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
+        cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
         min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 

@@ -657,7 +657,7 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
 
 
 @njit(cache=True)
-def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
+def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
