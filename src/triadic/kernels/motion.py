@@ -286,25 +286,6 @@ def _bi_sad(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
 
 
 @njit(cache=True)
-def _sad_once(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
-    """_sad as a call (see _sad_up_once)."""
-    return _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit)
-
-
-@njit(cache=True)
-def _sad_up_once(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
-    """_sad_up as a call, for call sites that run once per block or less: every inlined copy
-    adds to the caller's first-use compile time, for nothing where the call is rare."""
-    return _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit)
-
-
-@njit(cache=True)
-def _bi_sad_once(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
-    """_bi_sad as a call (see _sad_up_once)."""
-    return _bi_sad(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit)
-
-
-@njit(cache=True)
 def _mvd_cost(d):
     """Approximate bits (1/256 units) of one vector component difference: 256 (1 + 2 n), n the
     bit length of |d| (one count-leading-zeros, no loop)."""
@@ -376,7 +357,7 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
     # else: the quarter-sample plane holds the reference itself at integer positions (edges
     # replicated alike), so ``best`` is already the cost of (sy, sx) there
     if best == big:
-        best = _sad_up_once(cur, ph, slot, y0, x0, y1, x1, sy, sx, pad, big) \
+        best = _sad_up(cur, ph, slot, y0, x0, y1, x1, sy, sx, pad, big) \
             + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // 64
     for step in (2, 1):
         cy = sy
@@ -413,7 +394,7 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
     cx1 = max(cx0 + 1, (x1 + 1) // 2)
     gy = min(max(seed_y, -r2), r2)
     gx = min(max(seed_x, -r2), r2)
-    best = _sad_once(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
+    best = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
     for dy in range(-r2, r2 + 1):
         for dx in range(-r2, r2 + 1):
             # the bound best + 1 stops only displacements that cost more than the best: a sum
@@ -834,7 +815,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             # refine the second vector jointly with the first (quarter steps)
                             sl1 = lag_slots[l1]
                             sl2 = lag_slots[l2]
-                            best_sad = _bi_sad_once(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
+                            best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
                                                pad, np.int64(1) << 60)
                             for step_q in (2, 1):
                                 cy2 = v2y
