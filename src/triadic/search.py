@@ -84,13 +84,17 @@ def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], ma
     both predictors are causal, so the rows below do not change the ones above); and each plane's
     weighted prediction over those rows (predict.wp_prediction's, from row 0).
 
-    Only the first ``weighted`` planes get the weighted predictor's estimate (an empty prediction
-    for the others); the others count their MED cost under both."""
+    Only the first ``weighted`` planes are costed; the others get an empty prediction and add
+    nothing: their MED cost would count under both predictors alike, so no choice between the
+    two depends on it."""
     total = np.zeros((2,) + grid, dtype=np.int64)
     predictions = []
     for i, (plane, (sy, sx), maxval) in enumerate(zip(planes, shifts, maxima)):
+        if i >= weighted:
+            predictions.append(np.zeros((0, plane.shape[1]), np.int32))
+            continue
         plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
-        wp = wp_prediction(plane, maxval) if i < weighted else plane[:0]
+        wp = wp_prediction(plane, maxval)
         predictions.append(wp)
         if rows:
             total += motion.intra_cell_costs(plane, wp, CELL >> sy, CELL >> sx, grid[0], grid[1],
