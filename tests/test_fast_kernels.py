@@ -75,6 +75,21 @@ def _edges_read(modes, h, w, bh, bw):
     return np.stack([med & left, med & top, med & corner])
 
 
+@pytest.mark.parametrize("h, w", [(1, 1), (2, 5), (19, 33), (48, 64)])
+@pytest.mark.parametrize("maxval", [255, 1023, 65535])
+def test_upsample_phases_is_the_quarter_plane_by_phase(h, w, maxval):
+    """The search's phase planes hold upsample_h264's plane: out[fy, fx, y, x] = up[4y + fy, 4x + fx]."""
+    from triadic.kernels.motion import upsample_phases
+
+    rng = np.random.default_rng(h * w + maxval)
+    src = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    up = np.zeros((4 * (h + 2 * PAD), 4 * (w + 2 * PAD)), np.int32)
+    upsample_h264(src, PAD, maxval, up)
+    out = np.zeros((4, 4, h + 2 * PAD, w + 2 * PAD), np.uint16)
+    upsample_phases(src, PAD, maxval, out)
+    assert np.array_equal(out, up.reshape(h + 2 * PAD, 4, w + 2 * PAD, 4).transpose(1, 3, 0, 2))
+
+
 @pytest.mark.parametrize("h, w, bh, bw, fby, fbx", CASES)
 @pytest.mark.parametrize("step", [1, 3, 9])
 @pytest.mark.parametrize("seed", range(3))

@@ -25,7 +25,6 @@ from .container import ContainerReader, ContainerWriter
 from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
-from .kernels.interp import upsample_h264
 from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
@@ -66,11 +65,8 @@ _EMPTY = np.zeros((1, 1), np.int32)
 class _Segment:
     """Coding state shared by encoder and decoder; one frame at a time."""
 
-    def __init__(self, header: StreamHeader, quarter_planes: bool = True):
+    def __init__(self, header: StreamHeader):
         fmt = header.format
-        # the encoder's search reads quarter-sample planes; the decoder samples the few blocks
-        # that need a fractional sample directly (the same values, see motion_compensate)
-        self.quarter_planes = quarter_planes
         self.header = header
         self.fmt = fmt
         self.shapes = [fmt.plane_shape(i, header.height, header.width) for i in range(fmt.planes)]
@@ -84,7 +80,8 @@ class _Segment:
     def reset(self) -> None:
         self.model = ContextModel()
         self.refs: list[np.ndarray] | None = None   # per plane: (MAX_LAGS, h, w) ring of frames
-        self.ups: list[np.ndarray] | None = None    # per plane: quarter-sample planes, or _NONE3
+        self.ups: list[np.ndarray] | None = None    # per plane: _NONE3 (motion_compensate computes
+        # the quarter samples of just the blocks a chart uses; the search keeps its own planes)
         self.available = 0                           # decoded frames in the window
         self.head = -1                               # ring slot of the latest frame
         self.prev_q: list[np.ndarray] | None = None
@@ -150,7 +147,7 @@ class _Segment:
                                  h, w)
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
-        """The reconstructed frame joins the window; full-resolution planes get quarter samples."""
+        """The reconstructed frame joins the window."""
         if self.refs is None:
             self.refs = [np.zeros((MAX_LAGS,) + p.shape, np.int32) for p in planes]
             self.ups = [_NONE3] * len(planes)
@@ -158,12 +155,6 @@ class _Segment:
         self.available = min(self.available + 1, MAX_LAGS)
         for c, p in enumerate(planes):
             self.refs[c][self.head] = p
-            if self.shifts[c] == (0, 0) and self.quarter_planes:
-                if self.ups[c] is _NONE3:  # uint16 halves the window's memory where it fits
-                    shape = (MAX_LAGS, 4 * (p.shape[0] + 2 * PAD), 4 * (p.shape[1] + 2 * PAD))
-                    dtype = np.uint16 if self.maxima[c] <= 0xFFFF else np.int32
-                    self.ups[c] = np.zeros(shape, dtype)
-                upsample_h264(p, PAD, self.maxima[c], self.ups[c][self.head])
 
     def slot_grid(self, lags: np.ndarray) -> np.ndarray:
         """Per chart cell, the ring slot its lag refers to (0 where the lag is 0: no reference)."""
@@ -229,7 +220,7 @@ class FrameEncoder:
         if keyframe:
             chart = Chart.empty(h, w, seg.header.block_size)
         else:
-            chart = self._search.choose_chart(planes[0], seg.refs[0], seg.ups[0],
+            chart = self._search.choose_chart(planes[0], seg.refs[0],
                                               seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                               seg.header.block_size, self.params.min_leaf,
                                               self.params.search_range, seg.maxima[0], seg.step,
@@ -250,7 +241,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
-        self._planes.add(seg.head, seg.refs[0][seg.head], seg.ups[0][seg.head], len(seg.refs[0]))
+        self._planes.add(seg.head, seg.refs[0][seg.head], PAD, seg.maxima[0], len(seg.refs[0]))
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
@@ -322,7 +313,7 @@ class FrameDecoder:
     """
 
     def __init__(self, header: StreamHeader, measure: bool = False, threads: bool = False):
-        self.segment = _Segment(header, quarter_planes=False)
+        self.segment = _Segment(header)
         self.measure = measure
         self.count = 0
         self.logs: list[FrameLog] = []

@@ -4,7 +4,7 @@ Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra o
 reference lag, a quarter-sample vector and INTER or INTER_MED, bi-prediction, and warps for
 leaves of at least WARP_MIN samples; bottom-up pruning keeps a split only when it pays for its
 side information (kernels/motion.py). ``ReferencePlanes`` keeps what the search derives from each
-reference (its phase-split quarter-sample plane, its half-resolution plane), computed once when
+reference (its quarter-sample plane split by phase, its half-resolution plane), computed once when
 the frame joins the window. The decoder never imports this module.
 """
 
@@ -31,31 +31,32 @@ def _half(plane: np.ndarray) -> np.ndarray:
 
 class ReferencePlanes:
     """Encoder-only planes derived from each reference of the window, computed once when the
-    frame joins it (not once per frame that searches it): the quarter-sample plane split by
-    phase (``motion.phase_split``) and the 2x2-averaged plane of the coarse search."""
+    frame joins it (not once per frame that searches it): the quarter-sample plane (H.264's
+    interpolation, padded by ``pad``) split by phase (``motion.upsample_phases``) and the
+    2x2-averaged plane of the coarse search."""
 
     def __init__(self) -> None:
-        self.phases: np.ndarray | None = None  # (slots, 4, 4, Hq, Wq)
+        self.phases: np.ndarray | None = None  # (slots, 4, 4, H + 2 pad, W + 2 pad)
         self.halves: np.ndarray | None = None  # (slots, ceil(H/2), ceil(W/2))
 
-    def add(self, slot: int, ref: np.ndarray, up: np.ndarray, slots: int) -> None:
-        """Reference ``ref`` (luma) with quarter-sample plane ``up`` is now in ring slot ``slot``."""
-        hq, wq = up.shape[0] // 4, up.shape[1] // 4
+    def add(self, slot: int, ref: np.ndarray, pad: int, maxval: int, slots: int) -> None:
+        """Reference ``ref`` (luma, int32) is now in ring slot ``slot`` of ``slots``."""
+        hq, wq = ref.shape[0] + 2 * pad, ref.shape[1] + 2 * pad
+        dtype = np.uint16 if maxval <= 0xFFFF else np.int32  # uint16 halves the window's memory
         half = _half(ref)
-        if self.phases is None or self.phases.shape[3:] != (hq, wq) or self.phases.dtype != up.dtype:
-            self.phases = np.empty((slots, 4, 4, hq, wq), up.dtype)
+        if self.phases is None or self.phases.shape[3:] != (hq, wq) or self.phases.dtype != dtype:
+            self.phases = np.empty((slots, 4, 4, hq, wq), dtype)
             self.halves = np.zeros((slots,) + half.shape, np.int32)
-        motion.phase_split(up, self.phases[slot])
+        motion.upsample_phases(ref, pad, maxval, self.phases[slot])
         self.halves[slot] = half
 
 
-def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | None,
-                 lag_slots: np.ndarray, pad: int, prev: Chart | None, root: int, min_leaf: int,
-                 search_range: int, maxval: int, step: int = 1,
-                 planes: ReferencePlanes | None = None) -> Chart:
+def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
+                 prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
+                 step: int = 1, planes: ReferencePlanes | None = None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
-    ``lag_slots[l - 1]`` is the slot of ``refs``/``ups`` holding the frame at lag l; costs are
+    ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
     estimated for residuals quantised with ``step`` (3^j in near-lossless mode). ``planes`` holds
     the derived planes of every slot in ``lag_slots`` (the encoder keeps them up to date); without
     it they are derived here.
@@ -67,11 +68,11 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, ups: np.ndarray | Non
     if planes is None:
         planes = ReferencePlanes()
         for slot in lag_slots:
-            planes.add(int(slot), refs[slot], ups[slot], len(refs))
+            planes.add(int(slot), refs[slot], pad, maxval, len(refs))
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
     depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
-        cur, refs, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
+        cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
         min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
@@ -83,13 +84,17 @@ def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], ma
     both predictors are causal, so the rows below do not change the ones above); and each plane's
     weighted prediction over those rows (predict.wp_prediction's, from row 0).
 
-    Only the first ``weighted`` planes get the weighted predictor's estimate (an empty prediction
-    for the others); the others count their MED cost under both."""
+    Only the first ``weighted`` planes are costed; the others get an empty prediction and add
+    nothing: their MED cost would count under both predictors alike, so no choice between the
+    two depends on it."""
     total = np.zeros((2,) + grid, dtype=np.int64)
     predictions = []
     for i, (plane, (sy, sx), maxval) in enumerate(zip(planes, shifts, maxima)):
+        if i >= weighted:
+            predictions.append(np.zeros((0, plane.shape[1]), np.int32))
+            continue
         plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
-        wp = wp_prediction(plane, maxval) if i < weighted else plane[:0]
+        wp = wp_prediction(plane, maxval)
         predictions.append(wp)
         if rows:
             total += motion.intra_cell_costs(plane, wp, CELL >> sy, CELL >> sx, grid[0], grid[1],
@@ -130,9 +135,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         intra = chart.modes[cy, cx] == INTRA
         cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
-        for y, x, s in zip(cy.tolist(), cx.tolist(), sizes.tolist()):
-            med = costs[0, y:y + s, x:x + s].sum()
-            wp[y:y + s, x:x + s] = costs[1, y:y + s, x:x + s].sum() < med
+        motion.leaf_predictors(costs, cy.astype(np.int64), cx.astype(np.int64), sizes, wp)
         return dataclasses.replace(chart, wp=wp), predictions
     smallest = max(1, min(n, min_leaf // CELL))
     best = None

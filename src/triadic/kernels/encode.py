@@ -93,13 +93,15 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
     (predict.wp_prediction's): a run of weighted-predictor cell rows from the top of the plane
     that it covers reads the predictor from there. In the other weighted-predictor cell rows the
     predictor's state follows the row sample by sample as far as a prediction of the band reads
-    it (predict._wp_reach), the rest of the row by runs."""
+    it (predict._wp_reach), into a row of predictions, before the row's runs: the state depends
+    on the samples alone (the reconstruction is the source), not on the cells' modes."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
     wrap = modulus // 2
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
+    row = np.empty(w, dtype=np.int32)  # the weighted predictor along this row, as far as reach
     wp_rows = _wp_rows(modes)
     gw = (w + bw - 1) // bw
     first = 0  # sample rows of the run of weighted-predictor cell rows at the top
@@ -112,27 +114,17 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        x = 0
+        wr = row
         if wp_rows[by] and y >= first:
             if _wp_band_start(wp_rows, y, bh):
                 state[:] = 0
-            # the predictor's state as far as a prediction of the band reads it (_wp_reach);
-            # right of that the row has no weighted-predictor sample and goes by runs
             for x in range(reach[y]):
-                mode = modes[by, x // bw]
                 blend = _wp_predict(src, y, x, state, sub, maxval)
-                if mode == INTRA_WP:
-                    p = _wp_sample(blend, maxval)
-                else:
-                    p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
-                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+                row[x] = _wp_sample(blend, maxval)
                 _wp_update(state, sub, blend, y, x, src[y, x])
-            x = reach[y]
-            while x < w and x % bw:  # the rest of a cell the state stopped in
-                p = _predict_at(src, t, edges, y, x, modes[by, x // bw], False, top, maxval)
-                q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
-                x += 1
-        cx = (x + bw - 1) // bw  # x is a cell's left edge, or w
+        elif y < first:  # the estimate started at row 0 holds
+            wr = wpp[y]
+        cx = 0
         while cx < gw:
             x0 = cx * bw
             mode = modes[by, cx]
@@ -143,9 +135,9 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
             if mode == INTER:
                 for x in range(x0, x1):
                     q[y, x] = _wrapped(np.int64(src[y, x]) - t[y, x], wrap, modulus)
-            elif mode == INTRA_WP:  # only above ``first``: the estimate started at row 0 holds
+            elif mode == INTRA_WP:  # x1 <= reach[y] outside the rows ``wpp`` covers
                 for x in range(x0, x1):
-                    q[y, x] = _wrapped(np.int64(src[y, x]) - wpp[y, x], wrap, modulus)
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - wr[x], wrap, modulus)
             elif mode == INTRA:
                 x = x0
                 if y == 0:

@@ -260,11 +260,12 @@ def h264_block(ref, vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out):
         if gy0 >= 2 and gy0 + y1 - y0 + 3 < h and gx0 >= 2 and gx0 + x1 - x0 + 3 < w:
             _h264_inside(ref, gy0 - 2, gx0 - 2, uy0 & 3, ux0 & 3, y1 - y0, x1 - x0, maxval, b1, out)
         else:
-            _h264_window(ref, gy0, gx0, uy0 & 3, ux0 & 3, y1 - y0, x1 - x0, maxval, wg, b1, h1, out, 0, 0)
+            _h264_window(ref, gy0, gx0, uy0 & 3, ux0 & 3, y1 - y0, x1 - x0, maxval, wg, b1, h1, out,
+                         np.int64(0), np.int64(0))  # int64, not literals: one compiled _h264_window
         return
     for y in range(y0, y1):  # the block reaches past the quarter plane: clamp sample by sample
         uy = min(max(4 * (y + pad) + vy, 0), hq - 1)
         for x in range(x0, x1):
             ux = min(max(4 * (x + pad) + vx, 0), wq - 1)
-            _h264_window(ref, (uy >> 2) - pad, (ux >> 2) - pad, uy & 3, ux & 3, 1, 1, maxval,
+            _h264_window(ref, (uy >> 2) - pad, (ux >> 2) - pad, uy & 3, ux & 3, np.int64(1), np.int64(1), maxval,
                          wg, b1, h1, out, y - y0, x - x0)

@@ -13,7 +13,9 @@ sample with array arguments costs more in reference counting than the read itsel
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
+from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
                       _hypotheses, _med, _sample, cell_offset, warp_vector)
 
@@ -78,17 +80,119 @@ def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
 
 
 @njit(cache=True)
-def phase_split(up, out):
-    """Write the quarter-sample plane ``up`` (4 Hq, 4 Wq) into ``out`` (4, 4, Hq, Wq) by phase:
-    out[fy, fx, y, x] = up[4 y + fy, 4 x + fx]. The search reads a block at one quarter-sample
-    vector as contiguous rows of one phase instead of every fourth sample of the plane."""
-    hq = out.shape[2]
-    wq = out.shape[3]
-    for y in range(hq):
-        for fy in range(4):
-            for x in range(wq):
-                for fx in range(4):
-                    out[fy, fx, y, x] = up[4 * y + fy, 4 * x + fx]
+def upsample_phases(ref, pad, maxval, out):
+    """interp.upsample_h264's quarter-sample plane of ``ref`` (padded by ``pad``), written split by
+    phase: out[fy, fx, y, x] = up[4 y + fy, 4 x + fx], shape (4, 4, H + 2 pad, W + 2 pad). The
+    search reads a block at one quarter-sample vector as contiguous rows of one phase instead of
+    every fourth sample of the plane; the interleaved plane itself is never built. The same
+    integers as upsample_h264, row by row and phase by phase (loops without clamps vectorise;
+    the taps clamp to the padded plane, so its first 2 and last 3 columns and rows clamp)."""
+    h, w = ref.shape
+    hp = h + 2 * pad
+    wp = w + 2 * pad
+    g = np.empty((hp, wp), dtype=np.int32)  # the padded plane
+    for y in range(hp):
+        r = ref[min(max(y - pad, 0), h - 1)]
+        gy = g[y]
+        for x in range(wp):
+            gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
+    b1 = np.empty((hp, wp), dtype=np.int32)  # horizontal half sample at (y, x + 1/2), unrounded
+    bh = np.empty((hp, wp), dtype=np.int32)  # ... rounded and clipped
+    hh = np.empty((hp, wp), dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    lo = min(2, wp)
+    hi = max(lo, wp - 3)
+    for y in range(hp):
+        gy = g[y]
+        by = b1[y]
+        for x in range(lo):
+            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+        for x in range(lo, hi):
+            by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
+        for x in range(hi, wp):
+            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+        bhy = bh[y]
+        for x in range(wp):
+            bhy[x] = _clip((by[x] + 16) >> 5, maxval)
+        r0 = g[max(y - 2, 0)]
+        r1 = g[max(y - 1, 0)]
+        r3 = g[min(y + 1, hp - 1)]
+        r4 = g[min(y + 2, hp - 1)]
+        r5 = g[min(y + 3, hp - 1)]
+        hy = hh[y]
+        for x in range(wp):
+            hy[x] = _clip((_tap6(r0[x], r1[x], gy[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
+    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
+    e = wp - 1  # the last column: its right neighbours clamp to itself
+    for y in range(hp):
+        r0 = b1[max(y - 2, 0)]
+        r1 = b1[max(y - 1, 0)]
+        r2 = b1[y]
+        r3 = b1[min(y + 1, hp - 1)]
+        r4 = b1[min(y + 2, hp - 1)]
+        r5 = b1[min(y + 3, hp - 1)]
+        for x in range(wp):
+            jj[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 512) >> 10, maxval)
+        # upsample_h264's names: G here, H right, M below (whole samples); b right, hv below,
+        # j centre, m below H, s right of M (half samples)
+        G = g[y]
+        M = g[min(y + 1, hp - 1)]
+        b = bh[y]
+        s = bh[min(y + 1, hp - 1)]
+        hv = hh[y]
+        o = out[0, 0, y]
+        for x in range(wp):
+            o[x] = G[x]
+        o = out[0, 1, y]
+        for x in range(wp):
+            o[x] = (G[x] + b[x] + 1) >> 1
+        o = out[0, 2, y]
+        for x in range(wp):
+            o[x] = b[x]
+        o = out[0, 3, y]
+        for x in range(e):
+            o[x] = (G[x + 1] + b[x] + 1) >> 1
+        o[e] = (G[e] + b[e] + 1) >> 1
+        o = out[1, 0, y]
+        for x in range(wp):
+            o[x] = (G[x] + hv[x] + 1) >> 1
+        o = out[1, 1, y]
+        for x in range(wp):
+            o[x] = (b[x] + hv[x] + 1) >> 1
+        o = out[1, 2, y]
+        for x in range(wp):
+            o[x] = (b[x] + jj[x] + 1) >> 1
+        o = out[1, 3, y]
+        for x in range(e):
+            o[x] = (b[x] + hv[x + 1] + 1) >> 1
+        o[e] = (b[e] + hv[e] + 1) >> 1
+        o = out[2, 0, y]
+        for x in range(wp):
+            o[x] = hv[x]
+        o = out[2, 1, y]
+        for x in range(wp):
+            o[x] = (hv[x] + jj[x] + 1) >> 1
+        o = out[2, 2, y]
+        for x in range(wp):
+            o[x] = jj[x]
+        o = out[2, 3, y]
+        for x in range(e):
+            o[x] = (jj[x] + hv[x + 1] + 1) >> 1
+        o[e] = (jj[e] + hv[e] + 1) >> 1
+        o = out[3, 0, y]
+        for x in range(wp):
+            o[x] = (M[x] + hv[x] + 1) >> 1
+        o = out[3, 1, y]
+        for x in range(wp):
+            o[x] = (hv[x] + s[x] + 1) >> 1
+        o = out[3, 2, y]
+        for x in range(wp):
+            o[x] = (jj[x] + s[x] + 1) >> 1
+        o = out[3, 3, y]
+        for x in range(e):
+            o[x] = (hv[x + 1] + s[x] + 1) >> 1
+        o[e] = (hv[e] + s[e] + 1) >> 1
 
 
 @njit(cache=True, inline="always")
@@ -105,7 +209,7 @@ def _up_sample(ph, slot, y, x, vy, vx, pad):
 def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
     """SAD against the quarter-sample plane of ``slot`` at a quarter-sample vector.
 
-    ``ph`` holds the quarter-sample planes split by phase (see ``phase_planes``), so a block at
+    ``ph`` holds the quarter-sample planes split by phase (see ``upsample_phases``), so a block at
     one vector reads contiguous rows of one phase."""
     hq = ph.shape[3]
     wq = ph.shape[4]
@@ -183,16 +287,9 @@ def _bi_sad(cur, ph, s1, v1y, v1x, s2, v2y, v2x, y0, x0, y1, x1, pad, limit):
 
 @njit(cache=True)
 def _mvd_cost(d):
-    """Approximate bits (1/256 units) of one vector component difference."""
-    a = abs(d)
-    n = 0
-    while a >= 16:
-        a >>= 4
-        n += 4
-    while a:
-        a >>= 1
-        n += 1
-    return 256 * (1 + 2 * n)
+    """Approximate bits (1/256 units) of one vector component difference: 256 (1 + 2 n), n the
+    bit length of |d| (one count-leading-zeros, no loop)."""
+    return 256 * (1 + 2 * (64 - leading_zeros(np.int64(abs(d)))))
 
 
 @njit(cache=True)
@@ -206,16 +303,19 @@ def _predictor(modes, mvy, mvx, cy, cx, size):
         ty, tx = mvy[cy - 1, cx], mvx[cy - 1, cx]
     if cy > 0 and cx + size < gw and modes[cy - 1, cx + size] != INTRA:
         ry, rx = mvy[cy - 1, cx + size], mvx[cy - 1, cx + size]
-    return _median3(ly, ty, ry), _median3(lx, tx, rx)
+    return np.int64(_median3(ly, ty, ry)), np.int64(_median3(lx, tx, rx))
 
 
 @njit(cache=True)
-def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
+def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range):
     """Integer refinement (+-1) around candidate vectors, then half and quarter refinement.
 
     Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus a
     small vector-cost penalty. An integer position is measured once even when the windows of
     several candidates cover it (a second measurement could never win: ties keep the first).
+    Integer positions are read from phase (0, 0) of the quarter-sample planes, which holds the
+    reference itself, edges replicated as a clamped read of it would (uint16 and padded: half
+    the memory of the int32 reference, and fewer blocks take the clamped path).
     """
     big = np.int64(1) << 60
     best = big
@@ -240,8 +340,12 @@ def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, p
                 if seen:
                     continue
                 n += 1
-                s = _sad(cur, refs, slot, y0, x0, y1, x1, ty, tx, best)
-                s += (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
+                # the vector's cost first: the SAD need only be known below best minus it (a
+                # sum stopped at that bound, or no sum at all, loses as a complete one would)
+                m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // 64
+                if m >= best:
+                    continue
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best - m) + m
                 if s < best:
                     best = s
                     iy = ty
@@ -264,8 +368,10 @@ def _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, p
                     continue
                 ty = cy + dy
                 tx = cx + dx
-                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best) \
-                    + (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // 64
+                if m >= best:
+                    continue
+                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best - m) + m
                 if s < best:
                     best = s
                     sy = ty
@@ -383,17 +489,20 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
 
 
 @njit(cache=True)
-def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
-                bi=False, slot2=0, v2y=0, v2x=0):
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x, tb):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
+
+    Callers pass every argument as a run-time int64 or bool (no literal, no int32), so that this
+    kernel and _leaf_costs_inside compile once. ``tb``: a work buffer of at least
+    (y1 - y0 + 1, x1 - x0 + 1) (the search's, not one allocation per leaf and lag).
 
     Samples the block and its top/left border once; uses the source for the causal neighbours
     (exact when lossless; an estimate otherwise).
     """
     bh = y1 - y0 + 1
     bw = x1 - x0 + 1
-    tb = np.empty((bh, bw), dtype=np.int64)  # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
+    # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
     if y0 > 0 and x0 > 0 and maxval < cost.size and _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, vy, vx) \
             and (not bi or _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, v2y, v2x)):
         return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
@@ -429,7 +538,7 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
 
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
-                maxval, cost, step):
+                maxval, cost, step, tb):
     """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
     c_inter = 0
     c_med = 0
@@ -444,7 +553,8 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
-                               min(xx0 + cell, w), vy, vx, maxval, cost, step)
+                               min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, step,
+                               slot < 0, slot, np.int64(vy), np.int64(vx), tb)  # one hypothesis
             c_inter += a
             c_med += b
     return c_inter, c_med
@@ -468,7 +578,7 @@ def _fit_warp(qy, qx, half):
 
 @njit(cache=True)
 def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
-               maxval, cost, step, c_best, p_out):
+               maxval, cost, step, c_best, p_out, tb):
     """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
 
     Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
@@ -491,7 +601,7 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step)
+                                     wby, wbx, p, maxval, cost, step, tb)
         better = False
         if w_inter + wside < c_best:
             c_best = w_inter + wside
@@ -528,7 +638,7 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
 
 
 @njit(cache=True)
-def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
+def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
@@ -542,7 +652,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
     less than the node as one leaf (MDL pruning).
 
-    ``ph`` holds the references' quarter-sample planes split by phase (``phase_split``),
+    ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
     """
     h, w = cur.shape
@@ -583,14 +693,17 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
     leaf_bi = np.zeros(total, dtype=np.int8)
     leaf_lag2 = np.zeros(total, dtype=np.int8)
     leaf_v2 = np.zeros((total, 2), dtype=np.int32)
+    tb = np.empty((root + 1, root + 1), dtype=np.int64)  # _leaf_costs' samples of a block
     bi_g = np.zeros((gh, gw), dtype=np.int8)
     lags2_g = np.zeros((gh, gw), dtype=np.int8)
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
-    lag_bits = 0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2)
-    seed_y = 0  # the last root block's coarse winner, where the next coarse search starts
-    seed_x = 0
+    # np.int64(): values passed to kernels keep one type from their first definition on, so
+    # that type inference does not compile a callee for a literal or int32 first (cold JIT)
+    lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
+    seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
+    seed_x = np.int64(0)
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
@@ -609,7 +722,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                         x1 = min(x0 + size * cell, w)
                         cy_ = ry + iy * size
                         cx_ = rx + ix * size
-                        c_best = 256  # the mode symbol
+                        c_best = np.int64(256)  # the mode symbol
                         for yy in range(cy_, cy_ + size):
                             for xx in range(cx_, cx_ + size):
                                 c_best += intra_g[yy, xx]
@@ -638,13 +751,14 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             cand_x[1] = 0
                             cand_x[2] = px
                             cand_x[3] = prev_mvx[cy_, cx_]
-                            vy, vx = _best_vector(cur, refs, ph, slot, pad, y0, x0, y1, x1,
+                            vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1,
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
-                                                         vy, vx, maxval, cost, step)
+                                                         vy, vx, maxval, cost, step, slot < 0, slot,
+                                                         vy, vx, tb)  # one hypothesis
                             lag_cost[li] = min(c_inter, c_med) + side
                             if c_inter + side < c_best:
                                 c_best = c_inter + side
@@ -665,21 +779,21 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             # (leaves with children take their children's vectors, below)
                             li = l_best - 1
                             slot = lag_slots[li]
-                            vy = leaf_vy[node, li]
-                            vx = leaf_vx[node, li]
+                            vy = np.int64(leaf_vy[node, li])
+                            vx = np.int64(leaf_vx[node, li])
                             hs = size * cell // 2
                             cand_y[0] = vy
                             cand_x[0] = vx
                             for k in range(4):
                                 qy0 = y0 + (k >> 1) * hs
                                 qx0 = x0 + (k & 1) * hs
-                                qy[k], qx[k] = _best_vector(cur, refs, ph, slot, pad, qy0, qx0,
+                                qy[k], qx[k] = _best_vector(cur, ph, slot, pad, qy0, qx0,
                                                             qy0 + hs, qx0 + hs, cand_y[:1],
                                                             cand_x[:1], vy, vx, search_range)
                             c_w, m_w, f_w, wby, wbx = _try_warps(
                                 cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
                                 cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step, c_best,
-                                leaf_warp[node])
+                                leaf_warp[node], tb)
                             if m_w >= 0:
                                 c_best = c_w
                                 m_best = m_w
@@ -694,10 +808,10 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             for li in range(nlags):
                                 if li != l1 and (l2 < 0 or lag_cost[li] < lag_cost[l2]):
                                     l2 = li
-                            v1y = leaf_vy[node, l1]
-                            v1x = leaf_vx[node, l1]
-                            v2y = leaf_vy[node, l2]
-                            v2x = leaf_vx[node, l2]
+                            v1y = np.int64(leaf_vy[node, l1])
+                            v1x = np.int64(leaf_vx[node, l1])
+                            v2y = np.int64(leaf_vy[node, l2])
+                            v2x = np.int64(leaf_vx[node, l2])
                             # refine the second vector jointly with the first (quarter steps)
                             sl1 = lag_slots[l1]
                             sl2 = lag_slots[l2]
@@ -721,8 +835,8 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                             bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
                                      + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
                             b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
-                                                         y1, x1, v1y, v1x, maxval, cost, step, True,
-                                                         lag_slots[l2], v2y, v2x)
+                                                         y1, x1, v1y, v1x, maxval, cost, step,
+                                                         sl2 >= 0, sl2, v2y, v2x, tb)  # two
                             if min(b_inter, b_med) + bside < c_best:
                                 c_best = min(b_inter, b_med) + bside
                                 m_best = INTER if b_inter <= b_med else INTER_MED
@@ -757,7 +871,7 @@ def search_frame(cur, refs, ph, refs2, cur2, lag_slots, pad, root, cell, min_lea
                         c_w, m_w, f_w, wby, wbx = _try_warps(
                             cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
                             size, cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step,
-                            leaf_cost[node], leaf_warp[node])
+                            leaf_cost[node], leaf_warp[node], tb)
                         if m_w >= 0:
                             leaf_cost[node] = c_w
                             leaf_mode[node] = m_w
@@ -839,15 +953,42 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
     weighted = wp_pred.shape[0] > 0
     for y in range(h):
         cy = y // bh
-        for x in range(w):
-            v = np.int64(plane[y, x])
-            if y == 0:
-                p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-            elif x == 0:
-                p = np.int64(plane[y - 1, 0])
-            else:
-                p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-            c = _causal_cost(cost, v - p, step)
-            out[0, cy, x // bw] += c
-            out[1, cy, x // bw] += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
+        for cx in range((w + bw - 1) // bw):  # cell by cell: no division per sample
+            c0 = 0
+            c1 = 0
+            for x in range(cx * bw, min(w, cx * bw + bw)):
+                v = np.int64(plane[y, x])
+                if y == 0:
+                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                elif x == 0:
+                    p = np.int64(plane[y - 1, 0])
+                else:
+                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+                c = _causal_cost(cost, v - p, step)
+                c0 += c
+                c1 += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
+            out[0, cy, cx] += c0
+            out[1, cy, cx] += c1
     return out
+
+
+@njit(cache=True)
+def leaf_predictors(costs, cy, cx, sizes, wp):
+    """wp[leaf's cells] = 1 where the weighted predictor's summed cost (costs[1], from
+    intra_cell_costs) over the leaf's cells is below MED's (costs[0]), for the leaves at cells
+    (cy, cx) of ``sizes`` cells (clipped to the grid), else 0."""
+    gh = costs.shape[1]
+    gw = costs.shape[2]
+    for i in range(cy.size):
+        y1 = min(cy[i] + sizes[i], gh)
+        x1 = min(cx[i] + sizes[i], gw)
+        med = 0
+        weighted = 0
+        for y in range(cy[i], y1):
+            for x in range(cx[i], x1):
+                med += costs[0, y, x]
+                weighted += costs[1, y, x]
+        flag = 1 if weighted < med else 0
+        for y in range(cy[i], y1):
+            for x in range(cx[i], x1):
+                wp[y, x] = flag

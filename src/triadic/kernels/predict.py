@@ -388,9 +388,12 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
                 continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
-            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
+            # a[:, :] and b[:, :] are typed as non-contiguous ('A') arrays like the slice of t above:
+            # one compiled _block (and H.264 sampler) instead of one per layout
+            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
+                   b1, h1)
             if two:
-                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b, maxval, wg,
+                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b[:, :], maxval, wg,
                        b1, h1)
                 for i in range(y1 - y0 + ey):
                     for j in range(x1 - x0 + ex):
