@@ -97,12 +97,19 @@ def decode_step(counts, ctx, symbols, start, end, limit, out, probs, following):
     one = np.uint64(1)
     two = np.uint64(2)
     first = np.uint64(start)
-    for i in range(end - start):
+    n = end - start
+    for r in range(n // 3):  # whole triples, then the last one's decisions
+        s = symbols[r]
+        j = first + np.uint64(3 * r)
+        out[j] = (s >> 2) & 1
+        out[j + one] = (s >> 1) & 1
+        out[j + two] = s & 1
+    for i in range(n - n % 3, n):
         out[first + np.uint64(i)] = (symbols[i // 3] >> (2 - i % 3)) & 1
-    for i in range(end - start):
+    for i in range(n):
         j = first + np.uint64(i)
         table[np.uint64(ctx[j]) * two + np.uint64(out[j])] += 1
-    for i in range(end - start):
+    for i in range(n):
         c = np.uint64(ctx[first + np.uint64(i)]) * two
         n0 = table[c]
         n1 = table[c + one]
