@@ -158,7 +158,6 @@ def magnitude_contexts(v, dig, is_open, kblock, e16, cls, k, phase, chan, pow3k)
     kc = _k_class(k)
     step = 3 * pow3k
     py, px = PHASES[phase]
-    nph = len(PHASES)
     for y in range(py, h, 2):
         by = y // kblock
         for x in range(px, w, 2):

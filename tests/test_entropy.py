@@ -116,9 +116,9 @@ def test_truncated_stream_is_corrupt():
 
 
 @pytest.mark.parametrize("start, end, following", [(0, 0, 7), (0, 9, 18), (9, 16, 16), (16, 20, 25), (3, 3, 3)])
-def test_decode_step_is_count_stripe_on_triples(start, end, following):
+def test_decode_step_is_the_model_on_triples(start, end, following):
     """The decoder's fused step (unpack, count, next stripe's triple probabilities) computes what
-    context.count_stripe and triple_probabilities compute one after the other."""
+    the model's count_update, count_probabilities and triple_probabilities compute in turn."""
     from triadic.kernels import context as ck
 
     rng = np.random.default_rng(start * 100 + end)
@@ -126,8 +126,10 @@ def test_decode_step_is_count_stripe_on_triples(start, end, following):
     ctx = rng.integers(0, contexts, n).astype(np.int64)  # few contexts: the halving happens
     bits = (rng.random(end - start) < 0.6).astype(np.int32)
     table = rng.integers(0, 8, (contexts, 2)).astype(np.int32)
-    want_table, want_out, p = table.copy(), np.full(n, -1, np.int32), np.zeros(max(following - end, 1))
-    ck.count_stripe(want_table, ctx, bits, start, end, limit, want_out, p, following)
+    want_table, want_out = table.copy(), np.full(n, -1, np.int32)
+    want_out[start:end] = bits
+    ck.count_update(want_table, ctx[start:end], bits, limit)
+    p = ck.count_probabilities(want_table, ctx[end:following])
     want = np.zeros((triples.rows(following - end, max(following - end, 1)), 8))
     triples.triple_probabilities(p[:following - end], max(following - end, 1), want)
     symbols = np.zeros(max(triples.rows(bits.size, max(bits.size, 1)), 1), np.int32)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import fuzzing
 import triadic
 from triadic import codec
-from triadic.errors import CorruptStreamError, TriadicError
+from triadic.errors import CorruptStreamError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

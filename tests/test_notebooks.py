@@ -1,7 +1,6 @@
 """The notebooks run top to bottom on a few frames of a real clip, and are committed without outputs."""
 
 import json
-import os
 import pathlib
 
 import pytest

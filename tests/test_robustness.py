@@ -16,7 +16,6 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 import triadic

@@ -10,8 +10,6 @@ every keyframe, so segments are independent.
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,7 +25,7 @@ from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .model import MAX_LAGS, ContextModel
-from .params import EncodeParams, Frame, PixelFormat, StreamHeader, pixel_format, validate_frame
+from .params import EncodeParams, Frame, PixelFormat, StreamHeader, validate_frame
 from .planes import PlaneStats, code_residual
 
 
@@ -353,12 +351,12 @@ class FrameDecoder:
         coder = Decoder(payload, measure=self.measure)
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         started = {}
-        hook = None
-        if self._pool is not None:
-            def hook(c, q, chart, ts):
-                if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
-                    started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
-        chart, qs = seg.code(coder, None, None, log, on_residual=hook, summarise=self.measure)
+
+        def hook(c, q, chart, ts):
+            if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
+                started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
+        chart, qs = seg.code(coder, None, None, log, on_residual=hook if self._pool is not None else None,
+                            summarise=self.measure)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q):

@@ -464,36 +464,6 @@ def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
 
 
 @njit(cache=True)
-def count_stripe(counts, ctx, bits, start, end, limit, out, p, following):
-    """The decoder's step between stripes: out[start:end] = bits, count_update with the stripe's
-    contexts ctx[start:end], then p[:following - end] = count_probabilities of the next stripe's
-    contexts ctx[end:following] (one call, no new arrays; unsigned indices into the flat counts:
-    no negative-index wrap-around arithmetic)."""
-    table = counts.ravel()
-    one = np.uint64(1)
-    two = np.uint64(2)
-    first = np.uint64(start)
-    for i in range(end - start):
-        j = first + np.uint64(i)
-        b = bits[i]
-        out[j] = b
-        table[np.uint64(ctx[j]) * two + np.uint64(b)] += 1
-    for i in range(end - start):
-        c = np.uint64(ctx[first + np.uint64(i)]) * two
-        n0 = table[c]
-        n1 = table[c + one]
-        if n0 + n1 > limit:
-            table[c] = (n0 + 1) >> 1
-            table[c + one] = (n1 + 1) >> 1
-    nxt = np.uint64(end)
-    for i in range(following - end):
-        c = np.uint64(ctx[nxt + np.uint64(i)]) * two
-        n0 = table[c]
-        n1 = table[c + one]
-        p[i] = (2 * n1 + 1) / (2 * (n0 + n1) + 2)
-
-
-@njit(cache=True)
 def apply_signs(v, nz, pos, sgn, pow3k):
     """The digits k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster
     order): added to ``v`` and told to their 8 neighbours, nz counting the neighbours' positive

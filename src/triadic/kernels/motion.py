@@ -16,8 +16,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from .interp import _clip, _tap6
-from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
-                      _hypotheses, _med, _sample, cell_offset, warp_vector)
+from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp, _med,
+                      cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
