@@ -4,9 +4,11 @@
 written once and runs in both directions: ``bits(values, p1)`` and ``symbols(values, probs)``
 take the symbols to write (encoder) or ``None`` (decoder) and return the symbols either way.
 ANS is a stack, so the encoder records every pass and writes them in reverse at ``finish``.
-Binary decisions go three at a time, as one symbol over 8 outcomes (kernels/triples.py): within
-one call of ``bits`` (the decoder's unit; the encoder's ``encode_bits`` has one per stripe) their
-probabilities are all known in advance, and the decoder takes about a third of the time.
+Binary decisions go three at a time, as one symbol over 8 outcomes (kernels/triples.py), unit by
+unit: a stripe of a pass (the encoder's ``encode_bits`` records a whole pass and its stripe size,
+the decoder's stripe loop calls ``stripe_decoder``'s function once per stripe) or one call of
+``bits``. A unit's probabilities are all known before its first decision, so the code length is
+the same, and constriction decodes a symbol over 8 outcomes in about the time of one bit.
 """
 
 from __future__ import annotations
