@@ -62,8 +62,9 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
 @njit
 def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual (sample by
-    sample; with the weighted predictor as format v2 added it: on the rows of cell rows holding
-    a weighted-predictor cell, its state zero at the start of every run of such cell rows)."""
+    sample; with the weighted predictor as format v4 keeps it: on the rows of cell rows holding
+    a weighted-predictor cell, at its own samples only (zero error at every other sample), its
+    state zero at the start of every run of such cell rows)."""
     h, w = q.shape
     rec = np.empty((h, w), dtype=np.int32)
     modulus = maxval + 1
@@ -80,11 +81,14 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
             above = above or (by > 0 and modes[by - 1, cx] == INTRA_WP)
         if use_wp and top and not above:
             state[:, :, :] = 0
+        if use_wp:
+            for i in range(5):
+                for x in range(w + 2):
+                    state[i, y % 2, x] = 0
         for x in range(w):
             mode = modes[by, x // bw]
-            if use_wp:
-                blend = _wp_predict(rec, y, x, state, sub, maxval)
             if mode == INTRA_WP:
+                blend = _wp_predict(rec, y, x, state, sub, maxval)
                 p = _wp_sample(blend, maxval)
             else:
                 p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
@@ -97,7 +101,7 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
                 rec[y, x] = v
             else:
                 rec[y, x] = _clamp(p + q[y, x] * step, 0, maxval)
-            if use_wp:
+            if mode == INTRA_WP:
                 _wp_update(state, sub, blend, y, x, rec[y, x])
     return rec
 

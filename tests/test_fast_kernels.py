@@ -114,11 +114,22 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf
     q, rec = _encode_plane(src, *args)
     assert np.array_equal(_decode_plane(q, *args), rec)
     assert np.array_equal(ref._decode_plane(q, *args), rec)
-    if step == 1:  # the encoder's lossless residual, with and without the top rows' WP estimate
-        for wpp in (np.zeros((0, w), np.int32), wp_prediction(src, maxval)):
-            assert np.array_equal(residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp), q)
+    if step == 1:  # the encoder's lossless residual
+        assert np.array_equal(residual_lossless(src, t, edges, modes, bh, bw, maxval), q)
     wild = rng.integers(-(maxval + 1) // 2, (maxval + 1) // 2, (h, w)).astype(np.int32)
     assert np.array_equal(_decode_plane(wild, *args), ref._decode_plane(wild, *args))
+
+
+@pytest.mark.parametrize("h, w, bh", [(1, 1, 4), (7, 5, 2), (24, 31, 4)])
+def test_wp_prediction_is_the_predictor_of_an_all_wp_plane(h, w, bh):
+    """The search's estimate (state at every sample from row 0) is exactly the weighted predictor
+    of a plane whose cells all use it."""
+    rng = np.random.default_rng(h * w)
+    src = rng.integers(0, 256, (h, w)).astype(np.int32)
+    modes = np.full((-(-h // bh), -(-w // bh)), INTRA_WP, np.int8)
+    q, _ = _encode_plane(src, np.zeros((1, 1), np.int32), np.zeros((1, 1, 1), np.int32), modes, bh, bh, 255, 1)
+    want = (src - wp_prediction(src, 255) + 128) % 256 - 128
+    assert np.array_equal(q, want)
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (17, 9), (40, 33)])

@@ -223,14 +223,14 @@ class FrameEncoder:
                                               seg.header.block_size, self.params.min_leaf,
                                               self.params.search_range, seg.maxima[0], seg.step,
                                               self._planes)
-        chart, wps = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
-                                               self.params.min_leaf)
+        chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
+                                          self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
             if seg.step == 1:  # lossless: the reconstruction is the source
                 rec = np.ascontiguousarray(plane, dtype=np.int32)
-                q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1], wps[c])
+                q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1])
             else:
                 q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
             qs.append(q)

@@ -78,28 +78,22 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],
-                     grid: tuple[int, int], step: int, rows: int, weighted: int) -> tuple[np.ndarray, list]:
+                     grid: tuple[int, int], step: int, rows: int, weighted: int) -> np.ndarray:
     """Per chart cell, the estimated bits (1/256) of every plane predicted by MED (index 0) and
     by the weighted predictor (index 1) over the first ``rows`` cell rows (the rest stay zero:
-    both predictors are causal, so the rows below do not change the ones above); and each plane's
-    weighted prediction over those rows (predict.wp_prediction's, from row 0).
+    both predictors are causal, so the rows below do not change the ones above). The weighted
+    prediction is estimated with its state kept at every sample from row 0 on
+    (predict.wp_prediction), as if every cell used it.
 
-    Only the first ``weighted`` planes are costed; the others get an empty prediction and add
-    nothing: their MED cost would count under both predictors alike, so no choice between the
-    two depends on it."""
+    Only the first ``weighted`` planes are costed; the others add nothing: their MED cost would
+    count under both predictors alike, so no choice between the two depends on it."""
     total = np.zeros((2,) + grid, dtype=np.int64)
-    predictions = []
-    for i, (plane, (sy, sx), maxval) in enumerate(zip(planes, shifts, maxima)):
-        if i >= weighted:
-            predictions.append(np.zeros((0, plane.shape[1]), np.int32))
-            continue
-        plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
-        wp = wp_prediction(plane, maxval)
-        predictions.append(wp)
+    for plane, (sy, sx), maxval in list(zip(planes, shifts, maxima))[:weighted]:
         if rows:
-            total += motion.intra_cell_costs(plane, wp, CELL >> sy, CELL >> sx, grid[0], grid[1],
-                                             maxval, motion.COST, step)
-    return total, predictions
+            plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
+            total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
+                                             grid[0], grid[1], maxval, motion.COST, step)
+    return total
 
 
 def _block_sums(grid: np.ndarray, size: int) -> np.ndarray:
@@ -113,9 +107,9 @@ def _expand(grid: np.ndarray, size: int) -> np.ndarray:
 
 
 def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int, int]],
-                 maxima: list[int], step: int, keyframe: bool, min_leaf: int) -> tuple[Chart, list]:
+                 maxima: list[int], step: int, keyframe: bool, min_leaf: int) -> Chart:
     """``chart`` with every intra leaf's predictor chosen, MED or the weighted predictor, by
-    estimated bits; and each plane's weighted prediction over the rows costed (intra_cell_costs).
+    estimated bits (intra_cell_costs).
 
     A keyframe's chart is all intra and gets its quadtree here too, pruned bottom-up from
     ``min_leaf`` luma samples: a block splits when its four children, each with its own predictor,
@@ -128,7 +122,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
     else:
         intra = np.flatnonzero((chart.modes == INTRA).any(axis=1))
         rows, weighted = (int(intra[-1]) + 1 if intra.size else 0), 1
-    costs, predictions = intra_cell_costs(planes, shifts, maxima, (gh, gw), step, rows, weighted)
+    costs = intra_cell_costs(planes, shifts, maxima, (gh, gw), step, rows, weighted)
     wp = np.zeros((gh, gw), np.int8)
     if not keyframe:
         cy, cx = chart.leaves()
@@ -136,7 +130,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
         motion.leaf_predictors(costs, cy.astype(np.int64), cx.astype(np.int64), sizes, wp)
-        return dataclasses.replace(chart, wp=wp), predictions
+        return dataclasses.replace(chart, wp=wp)
     smallest = max(1, min(n, min_leaf // CELL))
     best = None
     splits = {}
@@ -165,4 +159,4 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         wp[deeper] = 0
         size //= 2
         d += 1
-    return dataclasses.replace(chart, depth=depth, wp=wp), predictions
+    return dataclasses.replace(chart, depth=depth, wp=wp)

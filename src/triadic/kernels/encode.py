@@ -4,7 +4,7 @@ and a binary pass's probabilities with its ideal code length.
 Each computes exactly what the shared code computes (kernels/predict.py's ``_encode_plane``,
 kernels/ternary.py's ``_digits``, the stripe loop of planes.code_bits over kernels/context.py's
 counts), with what only the encoder knows put to use: in lossless mode the reconstruction is the
-source, so a plane's prediction needs no sample-by-sample loop outside weighted-predictor rows;
+source, so a plane's prediction needs no sample-by-sample loop outside weighted-predictor cells;
 the encoder knows every symbol of a pass in advance, so one call adapts the counts stripe by
 stripe and returns the whole pass's probabilities. The decoder never imports this module.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start,
-                      _wp_predict, _wp_reach, _wp_rows, _wp_sample, _wp_update)
+                      _wp_predict, _wp_rows, _wp_sample, _wp_update)
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -85,45 +85,27 @@ def _wrapped(r, wrap, modulus):
 
 
 @njit(cache=True)
-def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
+def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
 
-    Rows go run by run of cells of one mode, with the prediction read from the source. ``wpp``
-    holds the weighted prediction of the first rows of ``src`` with the state started at row 0
-    (predict.wp_prediction's): a run of weighted-predictor cell rows from the top of the plane
-    that it covers reads the predictor from there. In the other weighted-predictor cell rows the
-    predictor's state follows the row sample by sample as far as a prediction of the band reads
-    it (predict._wp_reach), into a row of predictions, before the row's runs: the state depends
-    on the samples alone (the reconstruction is the source), not on the cells' modes."""
+    Rows go run by run of cells of one mode, with the prediction read from the source. The
+    weighted predictor's state is kept at its own samples only (predict._wp_rows), so its runs go
+    sample by sample and every other run as a plain loop."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
     wrap = modulus // 2
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
-    row = np.empty(w, dtype=np.int32)  # the weighted predictor along this row, as far as reach
     wp_rows = _wp_rows(modes)
     gw = (w + bw - 1) // bw
-    first = 0  # sample rows of the run of weighted-predictor cell rows at the top
-    while first < wp_rows.size and wp_rows[first]:
-        first += 1
-    first = min(h, first * bh)
-    if first > wpp.shape[0]:
-        first = 0
-    reach = _wp_reach(modes, wp_rows, h, w, bh, bw)
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        wr = row
-        if wp_rows[by] and y >= first:
-            if _wp_band_start(wp_rows, y, bh):
-                state[:] = 0
-            for x in range(reach[y]):
-                blend = _wp_predict(src, y, x, state, sub, maxval)
-                row[x] = _wp_sample(blend, maxval)
-                _wp_update(state, sub, blend, y, x, src[y, x])
-        elif y < first:  # the estimate started at row 0 holds
-            wr = wpp[y]
+        if _wp_band_start(wp_rows, y, bh):
+            state[:] = 0
+        elif wp_rows[by]:  # the row's errors: zero but at the predictor's own samples
+            state[:, y & 1] = 0
         cx = 0
         while cx < gw:
             x0 = cx * bw
@@ -135,9 +117,11 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval, wpp):
             if mode == INTER:
                 for x in range(x0, x1):
                     q[y, x] = _wrapped(np.int64(src[y, x]) - t[y, x], wrap, modulus)
-            elif mode == INTRA_WP:  # x1 <= reach[y] outside the rows ``wpp`` covers
+            elif mode == INTRA_WP:
                 for x in range(x0, x1):
-                    q[y, x] = _wrapped(np.int64(src[y, x]) - wr[x], wrap, modulus)
+                    blend = _wp_predict(src, y, x, state, sub, maxval)
+                    q[y, x] = _wrapped(np.int64(src[y, x]) - _wp_sample(blend, maxval), wrap, modulus)
+                    _wp_update(state, sub, blend, y, x, src[y, x])
             elif mode == INTRA:
                 x = x0
                 if y == 0:

@@ -451,9 +451,10 @@ def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
 
 @njit(cache=True)
 def _wp_rows(modes):
-    """Per cell row, whether it holds a cell predicted by the weighted predictor. The predictor
-    runs on the sample rows of those cell rows only; its state starts from zero at the first row of
-    every run of such cell rows."""
+    """Per cell row, whether it holds a cell predicted by the weighted predictor. The predictor's
+    state is kept on the sample rows of those cell rows only, and only at its own samples (the
+    INTRA_WP cells'): every other sample counts as zero error. It starts from zero at the first row
+    of every run of such cell rows."""
     gh, gw = modes.shape
     out = np.zeros(gh, dtype=np.bool_)
     for cy in range(gh):
@@ -490,19 +491,18 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     wrap = modulus // 2
     state = np.zeros((5, 2, w + 2), dtype=np.int64)
     sub = np.empty(4, dtype=np.int64)
-    blend = np.int64(0)
     wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        use_wp = wp_rows[by]
         if _wp_band_start(wp_rows, y, bh):
             state[:] = 0
+        elif wp_rows[by]:  # the row's errors: zero but at the predictor's own samples
+            state[:, y & 1] = 0
         for x in range(w):
             mode = modes[by, x // bw]
-            if use_wp:
-                blend = _wp_predict(rec, y, x, state, sub, maxval)
             if mode == INTRA_WP:
+                blend = _wp_predict(rec, y, x, state, sub, maxval)
                 p = _wp_sample(blend, maxval)
             else:
                 p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
@@ -519,7 +519,7 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
                 qi = (r + half) // step
                 q[y, x] = qi
                 rec[y, x] = _clamp(p + qi * step, 0, maxval)
-            if use_wp:
+            if mode == INTRA_WP:
                 _wp_update(state, sub, blend, y, x, rec[y, x])
     return q, rec
 
@@ -547,9 +547,8 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     """Inverse of ``_encode_plane``: the reconstruction from the quantised residual.
 
     Row by row, run by run of cells of one mode (the mode is read once per run, intra runs keep
-    their left neighbour in a register). On the rows of weighted-predictor cell rows the
-    predictor's state then follows every run (_wp_row), and reconstructs the samples of its own
-    cells as it goes.
+    their left neighbour in a register); the runs of weighted-predictor cells go through _wp_row,
+    whose state holds errors at those cells' samples only (zero elsewhere, see _wp_rows).
     """
     h, w = q.shape
     gw = (w + bw - 1) // bw
@@ -559,7 +558,6 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     # folded into the row above: _wp_row adds them itself
     err = np.zeros((2, 5, w + 2), dtype=np.int64)
     wp_rows = _wp_rows(modes)
-    reach = _wp_reach(modes, wp_rows, h, w, bh, bw)
     for y in range(h):
         by = y // bh
         if not wp_rows[by]:
@@ -567,45 +565,20 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
             continue
         if _wp_band_start(wp_rows, y, bh):
             err[:] = 0
+        else:
+            err[y & 1] = 0
         cx = 0
         while cx < gw:
             own = modes[by, cx] == INTRA_WP
             end = cx + 1
             while end < gw and (modes[by, end] == INTRA_WP) == own:
                 end += 1
-            if not own:
+            if own:
+                _wp_row(q, rec, err, y, cx * bw, min(w, end * bw), maxval, step)
+            else:
                 _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, cx, end)
-            # the predictor's state only as far as some later prediction of the band reads it
-            x1 = min(w, end * bw, reach[y])
-            if cx * bw < x1:
-                _wp_row(q, rec, err, y, cx * bw, x1, maxval, step, own)
             cx = end
     return rec
-
-
-@njit(cache=True)
-def _wp_reach(modes, wp_rows, h, w, bh, bw):
-    """Per sample row of a weighted-predictor band, how far (exclusive) the decoder must follow
-    the predictor's state along it. A prediction at (y, x) reads the state of row y left of x
-    and of row y - 1 up to x + 1, so row y is needed up to its own last INTRA_WP sample and one
-    sample beyond what row y + 1 needs; the state right of that is never read (the band's state
-    restarts from zero at its first row), and those samples' reconstruction does not depend on
-    it."""
-    gh, gw = modes.shape
-    reach = np.zeros(h, dtype=np.int64)
-    for y in range(h - 1, -1, -1):
-        by = y // bh
-        if not wp_rows[by]:
-            continue
-        last = 0
-        for cx in range(gw - 1, -1, -1):
-            if modes[by, cx] == INTRA_WP:
-                last = min(w, (cx + 1) * bw)
-                break
-        if y + 1 < h and wp_rows[(y + 1) // bh]:  # same band: y + 1 never starts one
-            last = max(last, min(w, reach[y + 1] + 1))
-        reach[y] = last
-    return reach
 
 
 @njit(cache=True, inline="always")
@@ -618,10 +591,9 @@ def _wp_weight_of(s, i):
 
 
 @njit(cache=True)
-def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
-    """The weighted predictor along row y from x0 to x1, exactly as _wp_predict / _wp_update
-    would run it; with ``own`` it also reconstructs those samples from its prediction (the cells
-    are INTRA_WP), else they are already reconstructed and only its state follows them.
+def _wp_row(q, rec, err, y, x0, x1, maxval, step):
+    """The weighted predictor along row y from x0 to x1 (a run of INTRA_WP cells), exactly as
+    _wp_predict / _wp_update would run it, reconstructing those samples from its prediction.
 
     _wp_predict's state at N holds N's error plus W's (added when W was coded), at NW plus WW's;
     here ``err`` holds plain errors and W's and WW's come from registers (c1, c2).
@@ -698,11 +670,8 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step, own):
         # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
         kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
         blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
-        if own:
-            value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
-            r0[u] = value
-        else:
-            value = np.int64(r0[u])
+        value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
+        r0[u] = value
         v8 = value << 3
         ew = blend - v8
         c_4[u] = ew
