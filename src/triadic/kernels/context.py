@@ -446,14 +446,20 @@ def count_probabilities(counts, ctx):
 
 @njit(cache=True)
 def count_update(counts, ctx, bits, limit):
-    """Add the stripe's symbols to the counts; halve a context's counts past ``limit``."""
+    """Add the stripe's symbols to the counts; halve a context's counts past ``limit`` (flat
+    unsigned indices into the (contexts, 2) counts: no negative-index wrap-around arithmetic)."""
+    table = counts.ravel()
+    one = np.uint64(1)
+    two = np.uint64(2)
     for i in range(ctx.size):
-        counts[ctx[i], bits[i]] += 1
+        table[np.uint64(ctx[i]) * two + np.uint64(bits[i])] += 1
     for i in range(ctx.size):
-        c = ctx[i]
-        if counts[c, 0] + counts[c, 1] > limit:
-            counts[c, 0] = (counts[c, 0] + 1) >> 1
-            counts[c, 1] = (counts[c, 1] + 1) >> 1
+        c = np.uint64(ctx[i]) * two
+        n0 = table[c]
+        n1 = table[c + one]
+        if n0 + n1 > limit:
+            table[c] = (n0 + 1) >> 1
+            table[c + one] = (n1 + 1) >> 1
 
 
 @njit(cache=True)

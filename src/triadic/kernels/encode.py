@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .context import count_update
 from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start,
                       _wp_predict, _wp_rows, _wp_sample, _wp_update)
 
@@ -44,13 +45,7 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
             den = 2 * (n0 + n1) + 2
             p[i] = (2 * n1 + 1) / den
             bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[i] != 0 else n0) + 1)
-        for i in range(start, end):
-            counts[ctx[i], values[i]] += 1
-        for i in range(start, end):
-            c = ctx[i]
-            if counts[c, 0] + counts[c, 1] > limit:
-                counts[c, 0] = (counts[c, 0] + 1) >> 1
-                counts[c, 1] = (counts[c, 1] + 1) >> 1
+        count_update(counts, ctx[start:end], values[start:end], limit)
     return p, bits
 
 

@@ -12,6 +12,8 @@ A call whose length is not a multiple of three ends with decisions of probabilit
 import numpy as np
 from numba import njit
 
+from .context import count_update
+
 
 @njit(cache=True, inline="always")
 def _products(out, row, a, b, c):
@@ -90,32 +92,21 @@ def rows(n: int, unit: int) -> int:
 def decode_step(counts, ctx, symbols, start, end, limit, out, probs, following):
     """The decoder's step between the stripes of a binary pass, on triples: the stripe's
     decisions out[start:end] from its triple ``symbols``, its contexts ctx[start:end] counted
-    (context.count_update: every count, then the halving), then probs[:rows] = the triple
+    (context.count_update), then probs[:rows] = the triple
     probabilities of the next stripe's decisions, whose P(1) are count_probabilities of
     ctx[end:following]. One call per stripe, no new arrays; flat unsigned indices."""
-    table = counts.ravel()
-    one = np.uint64(1)
-    two = np.uint64(2)
     first = np.uint64(start)
     n = end - start
     for r in range(n // 3):  # whole triples, then the last one's decisions
         s = symbols[r]
         j = first + np.uint64(3 * r)
         out[j] = (s >> 2) & 1
-        out[j + one] = (s >> 1) & 1
-        out[j + two] = s & 1
+        out[j + np.uint64(1)] = (s >> 1) & 1
+        out[j + np.uint64(2)] = s & 1
     for i in range(n - n % 3, n):
         out[first + np.uint64(i)] = (symbols[i // 3] >> (2 - i % 3)) & 1
-    for i in range(n):
-        j = first + np.uint64(i)
-        table[np.uint64(ctx[j]) * two + np.uint64(out[j])] += 1
-    for i in range(n):
-        c = np.uint64(ctx[first + np.uint64(i)]) * two
-        n0 = table[c]
-        n1 = table[c + one]
-        if n0 + n1 > limit:
-            table[c] = (n0 + 1) >> 1
-            table[c + one] = (n1 + 1) >> 1
+    count_update(counts, ctx[start:end], out[start:end], limit)
+    table = counts.ravel()
     row = 0
     for i in range(end, following, 3):
         pa = _p1(table, ctx, i)
