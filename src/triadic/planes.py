@@ -122,19 +122,14 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         # probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
         table, limit, step = counts.counts, counts.limit, kt3.decode_step
-        probs = np.empty((kt3.rows(min(size, n), size), 8))
+        probs = np.empty(((min(size, n) + 2) // 3, 8))  # a stripe: its decisions in triples
         step(table, ctx, _NO_BITS, 0, 0, limit, out, probs, min(size, n))
-        last = (n - 1) // size * size  # start of the last stripe
         decode = coder.stripe_decoder()
         try:
-            for start in range(0, last - size, size):  # the full stripes before the last two
-                step(table, ctx, decode(probs), start, start + size, limit, out, probs, start + 2 * size)
-            if last:  # the stripe before the last: the next one may be short
-                start = last - size
-                step(table, ctx, decode(probs), start, last, limit, out, probs, n)
-            rows = kt3.rows(n - last, size)
-            step(table, ctx, decode(probs if rows == probs.shape[0] else probs[:rows]), last, n, limit, out,
-                 probs, n)
+            for start in range(0, n, size):
+                end = min(n, start + size)
+                step(table, ctx, decode(probs[:(end - start + 2) // 3]), start, end, limit, out, probs,
+                     min(n, end + size))
         except Exception as exc:  # constriction raises on exhausted or invalid streams
             raise coder.damaged(exc) from None
         return out, 0.0
