@@ -1,12 +1,13 @@
 """The kernels as they were before the decode-speed rewrite (verbatim copies, _decode_plane with
-the weighted predictor of format v2 added, the contexts with format v3's): the fast kernels must
-return exactly what these return."""
+the weighted predictor of format v2 added, the contexts with format v3's), and the definitions
+that fused kernels are held to (prediction_shape, prediction_activity, mix_activity): the fast
+kernels must return exactly what these return."""
 
 import numpy as np
 from numba import njit
 
-from triadic.kernels.context import (CHANNEL_CLASSES, K_CLASSES, LEVELS, PHASE_STATES, PHASES, SAMPLE_CLASSES,
-                                     SIGN_CLASSES, TILTS, _k_class, _level, _sign5)
+from triadic.kernels.context import (CHANNEL_CLASSES, EDGE, K_CLASSES, LEVELS, PHASE_STATES, PHASES,
+                                     SAMPLE_CLASSES, SIGN_CLASSES, TILTS, _inter, _k_class, _level, _sign5)
 from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _hypotheses, _predict_at, _wp_predict,
                                      _wp_sample, _wp_update)
 
@@ -238,3 +239,48 @@ def sign_contexts(v, dig, pos, cls, lap, trend, k, phase, chan, pow3k):
         ctx[i] = ((((((own * 5 + _sign5(sd)) * 5 + _sign5(sh)) * TILTS + 3 * tilt + trend[y, x]) * len(PHASES) + phase) * K_CLASSES
                    + kc) * CHANNEL_CLASSES + chan) * SIGN_CLASSES + cls[y, x] % SIGN_CLASSES
     return ctx
+
+
+@njit
+def prediction_shape(t, prev, cls):
+    """The prediction's shape as sign contexts read it (from mix_prediction_activity's byte per
+    sample, see context._tilt). In inter samples (class INTER or INTER_MED, with or without
+    EDGE): 4T - (T's 4 nearest
+    neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
+    frame's sample; 0 and 1 elsewhere."""
+    hh, ww = t.shape
+    lap = np.zeros((hh, ww), dtype=np.int32)
+    trend = np.ones((hh, ww), dtype=np.int8)
+    for y in range(hh):
+        ym = max(y - 1, 0)
+        yp = min(y + 1, hh - 1)
+        for x in range(ww):
+            if _inter(cls[y, x] & (EDGE - 1)):
+                c = np.int64(t[y, x])
+                lap[y, x] = 4 * c - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)] - t[y, min(x + 1, ww - 1)]
+                trend[y, x] = (c > prev[y, x]) - (c < prev[y, x]) + 1
+    return lap, trend
+
+
+@njit
+def prediction_activity(t):
+    """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T."""
+    hh, ww = t.shape
+    out = np.empty((hh, ww), dtype=np.int32)
+    for y in range(hh):
+        for x in range(ww):
+            gx = abs(t[y, min(x + 1, ww - 1)] - t[y, max(x - 1, 0)])
+            gy = abs(t[min(y + 1, hh - 1), x] - t[max(y - 1, 0), x])
+            out[y, x] = 16 * (gx + gy)
+    return out
+
+
+@njit
+def mix_activity(e16, act16):
+    """In place: average E16 with a quarter of the prediction's activity (activity alone where
+    E16 has no source). Tuned on carphone and bikes: about 0.5% fewer bits."""
+    h, w = e16.shape
+    for y in range(h):
+        for x in range(w):
+            a = act16[y, x] // 4
+            e16[y, x] = a if e16[y, x] < 0 else (e16[y, x] + a) // 2

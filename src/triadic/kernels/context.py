@@ -421,8 +421,8 @@ def sign_contexts(nz, pos, mag, sbase, phase):
 @njit(cache=True, inline="always")
 def _tilt(b, k):
     """3 x the curvature class of T at a sample + its trend (0..TILTS-1), from the byte ``b`` of
-    mix_prediction_activity there: prediction_shape's lap below -4·3^k, negative, zero,
-    positive, above 4·3^k (classes 0..4: 2 + (sign of the lap) x (1 within 4·3^k, else 2)),
+    mix_prediction_activity there: T's lap (tests/reference_kernels.prediction_shape) below
+    -4·3^k, negative, zero, positive, above 4·3^k (classes 0..4: 2 + (sign of the lap) x (1 within 4·3^k, else 2)),
     without a branch."""
     b = np.int64(b)
     return 6 + (b & 3) + 3 * (((b >> 2) & 3) - 1) * (2 - np.int64((b >> 4) <= k))
@@ -575,45 +575,14 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
 
 
 @njit(cache=True)
-def prediction_shape(t, prev, cls):
-    """The prediction's shape as sign contexts read it (from mix_prediction_activity's byte per
-    sample, see _tilt; this form is the definition the tests hold them to). In inter samples (class INTER or INTER_MED, with or without EDGE): 4T - (T's 4 nearest
-    neighbours, edges repeated), and the trend sign(T - prev) + 1 (0, 1, 2) against the previous
-    frame's sample; 0 and 1 elsewhere."""
-    hh, ww = t.shape
-    lap = np.zeros((hh, ww), dtype=np.int32)
-    trend = np.ones((hh, ww), dtype=np.int8)
-    for y in range(hh):
-        ym = max(y - 1, 0)
-        yp = min(y + 1, hh - 1)
-        for x in range(ww):
-            if _inter(cls[y, x] & (EDGE - 1)):
-                c = np.int64(t[y, x])
-                lap[y, x] = 4 * c - t[ym, x] - t[yp, x] - t[y, max(x - 1, 0)] - t[y, min(x + 1, ww - 1)]
-                trend[y, x] = (c > prev[y, x]) - (c < prev[y, x]) + 1
-    return lap, trend
-
-
-@njit(cache=True)
-def prediction_activity(t):
-    """16 x the local gradient |dT/dx| + |dT/dy| of the motion-compensated reference T."""
-    hh, ww = t.shape
-    out = np.empty((hh, ww), dtype=np.int32)
-    for y in range(hh):
-        for x in range(ww):
-            gx = abs(t[y, min(x + 1, ww - 1)] - t[y, max(x - 1, 0)])
-            gy = abs(t[min(y + 1, hh - 1), x] - t[max(y - 1, 0), x])
-            out[y, x] = 16 * (gx + gy)
-    return out
-
-
-@njit(cache=True)
 def mix_prediction_activity(e16, t, prev, cls):
-    """mix_activity(e16, prediction_activity(t)) in one pass, without the activity array; the
-    clamped neighbours are only needed on the plane's border. Returns the shape of T that sign
-    contexts read (_tilt), from the same samples: per inter sample (``cls``), prediction_shape's
-    trend (0..2) | (the sign of its lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap|
-    exceeds) << 4 (uint8); FLAT elsewhere."""
+    """In place: E16 averaged with a quarter of T's activity 16 x (|dT/dx| + |dT/dy|) (the
+    activity alone where E16 has no source; tuned on carphone and bikes: about 0.5% fewer bits);
+    the clamped neighbours are only needed on the plane's border. Returns the shape of T that
+    sign contexts read (_tilt), from the same samples: per inter sample (``cls``), the trend
+    (0..2) | (the sign of the lap + 1) << 2 | (how many of 4·3^j, j = 0..11, |lap| exceeds) << 4
+    (uint8); FLAT elsewhere. The definitions it is held to: mix_activity, prediction_activity and
+    prediction_shape (lap and trend) of tests/reference_kernels.py."""
     hh, ww = t.shape
     shape = np.empty((hh, ww), dtype=np.uint8)
     for y in range(hh):
@@ -645,14 +614,3 @@ def _mix_shape_at(e16, t, prev, cls, shape, y, x, ym, yp, xm, xp):
         reach *= 3
     b = ((c > prev[y, x]) - (c < prev[y, x]) + 1) | (((lap > 0) - (lap < 0) + 1) << 2) | (m << 4)
     shape[y, x] = b if _inter(cls[y, x] & (EDGE - 1)) else FLAT
-
-
-@njit(cache=True)
-def mix_activity(e16, act16):
-    """In place: average E16 with a quarter of the prediction's activity (activity alone where
-    E16 has no source). Tuned on carphone and bikes: about 0.5% fewer bits."""
-    h, w = e16.shape
-    for y in range(h):
-        for x in range(w):
-            a = act16[y, x] // 4
-            e16[y, x] = a if e16[y, x] < 0 else (e16[y, x] + a) // 2
