@@ -23,18 +23,6 @@ def _num_digits(max_abs):
 
 
 @njit(cache=True)
-def _max_abs(values):
-    """max |v| over an int32 array (0 for an empty one)."""
-    m = 0
-    flat = values.ravel()
-    for i in range(flat.size):
-        a = abs(flat[i])
-        if a > m:
-            m = a
-    return m
-
-
-@njit(cache=True)
 def _digits(values, num_digits):
     """(num_digits, *values.shape) int8 digits, plane k holding d_k. Caller guarantees the range."""
     flat = values.ravel()
