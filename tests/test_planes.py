@@ -12,6 +12,7 @@ from triadic import planes
 R16 = (1 << 17) - 1  # widest residual triadic makes: YCoCg-R chroma of 16-bit rgb
 
 
+@settings(deadline=None)  # the first example may compile the kernels (numba JIT)
 @given(st.integers(-R16, R16))
 def test_digits_match_reference(r):
     k = naive.num_digits(abs(r))
@@ -20,6 +21,7 @@ def test_digits_match_reference(r):
     assert naive.value(d) == r
 
 
+@settings(deadline=None)
 @given(arrays(np.int32, st.tuples(st.integers(1, 5), st.integers(1, 7)), elements=st.integers(-R16, R16)))
 def test_digits_round_trip_and_minimal_k(values):
     d = planes.to_digits(values)
