@@ -8,9 +8,48 @@ from numba import njit
 
 from triadic.kernels.context import (CHANNEL_CLASSES, EDGE, K_CLASSES, LEVELS, PHASE_STATES, PHASES,
                                      SAMPLE_CLASSES, SIGN_CLASSES, TILTS, _inter, _k_class, _level, _sign5)
-from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _hypotheses, _predict_at, _wp_predict,
-                                     _wp_sample, _wp_update)
+from triadic.kernels.predict import (INTER_MED, INTRA, INTRA_WP, _clamp, _predict_at, _wp_predict, _wp_sample,
+                                     _wp_update)
 
+
+
+@njit
+def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
+    """Reference ``slot`` at (y, x) displaced by (mvy / 2^fby, mvx / 2^fbx), edges extended.
+
+    With quarter-sample planes ``ups`` (shape > 1x1; fby = fbx = 2) the sample is read from
+    them; otherwise bilinear interpolation of ``refs`` with rounding (H.264's chroma rule).
+    """
+    if ups.shape[1] > 1:
+        return np.int64(ups[slot, _clamp(4 * (y + pad) + mvy, 0, ups.shape[1] - 1),
+                   _clamp(4 * (x + pad) + mvx, 0, ups.shape[2] - 1)])
+    h = refs.shape[1]
+    w = refs.shape[2]
+    iy = y + (mvy >> fby)
+    ix = x + (mvx >> fbx)
+    fy = mvy & ((1 << fby) - 1)
+    fx = mvx & ((1 << fbx) - 1)
+    y0 = _clamp(iy, 0, h - 1)
+    x0 = _clamp(ix, 0, w - 1)
+    if fy == 0 and fx == 0:
+        return np.int64(refs[slot, y0, x0])
+    y1 = _clamp(iy + 1, 0, h - 1)
+    x1 = _clamp(ix + 1, 0, w - 1)
+    wy = 1 << fby
+    wx = 1 << fbx
+    acc = ((wy - fy) * ((wx - fx) * refs[slot, y0, x0] + fx * refs[slot, y0, x1])
+           + fy * ((wx - fx) * refs[slot, y1, x0] + fx * refs[slot, y1, x1]))
+    shift = fby + fbx
+    return (acc + (1 << (shift - 1))) >> shift
+
+
+@njit
+def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
+    """One reference sample, or the rounded mean of two (bi-prediction)."""
+    a = _sample(refs, ups, s1, y, x, v1y, v1x, fby, fbx, pad)
+    if not bi:
+        return a
+    return (a + _sample(refs, ups, s2, y, x, v2y, v2x, fby, fbx, pad) + 1) >> 1
 
 
 @njit

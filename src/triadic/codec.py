@@ -78,8 +78,6 @@ class _Segment:
     def reset(self) -> None:
         self.model = ContextModel()
         self.refs: list[np.ndarray] | None = None   # per plane: (MAX_LAGS, h, w) ring of frames
-        self.ups: list[np.ndarray] | None = None    # per plane: _NONE3 (motion_compensate computes
-        # the quarter samples of just the blocks a chart uses; the search keeps its own planes)
         self.available = 0                           # decoded frames in the window
         self.head = -1                               # ring slot of the latest frame
         self.prev_q: list[np.ndarray] | None = None
@@ -148,7 +146,6 @@ class _Segment:
         """The reconstructed frame joins the window."""
         if self.refs is None:
             self.refs = [np.zeros((MAX_LAGS,) + p.shape, np.int32) for p in planes]
-            self.ups = [_NONE3] * len(planes)
         self.head = (self.head + 1) % MAX_LAGS
         self.available = min(self.available + 1, MAX_LAGS)
         for c, p in enumerate(planes):
@@ -171,7 +168,7 @@ class _Segment:
         out = []
         for c in range(len(self.shapes)):
             sy, sx = self.shifts[c]
-            out.append(motion_compensate(self.refs[c], self.ups[c], chart.modes, slots, chart.mvy,
+            out.append(motion_compensate(self.refs[c], chart.modes, slots, chart.mvy,
                                          chart.mvx, chart.bi, slots2, chart.mv2[0], chart.mv2[1],
                                          CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
                                          self.maxima[c] if (sy, sx) == (0, 0) else -1))
@@ -206,13 +203,13 @@ class FrameEncoder:
         seg = self.segment
         keyframe = self.count % self.params.keyint == 0
         if keyframe:
-            window = seg.refs, seg.ups
+            window = seg.refs
             seg.reset()
-            if window[0] is not None:
+            if window is not None:
                 # the window's buffers (not their frames: a slot is read only once a frame of this
                 # segment is in it), so that the pages of ~20 full-size planes are not faulted in
                 # again every segment
-                seg.refs, seg.ups = window
+                seg.refs = window
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:

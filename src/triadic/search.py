@@ -88,11 +88,10 @@ def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], ma
     Only the first ``weighted`` planes are costed; the others add nothing: their MED cost would
     count under both predictors alike, so no choice between the two depends on it."""
     total = np.zeros((2,) + grid, dtype=np.int64)
-    for plane, (sy, sx), maxval in list(zip(planes, shifts, maxima))[:weighted]:
-        if rows:
-            plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
-            total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
-                                             grid[0], grid[1], maxval, motion.COST, step)
+    for plane, (sy, sx), maxval in list(zip(planes, shifts, maxima))[:weighted if rows else 0]:
+        plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
+        total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
+                                         grid[0], grid[1], maxval, motion.COST, step)
     return total
 
 

@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit
 
 from .context import count_update
-from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start,
-                      _wp_predict, _wp_rows, _wp_sample, _wp_update)
+from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_predict, _wp_rows, _wp_sample,
+                      _wp_start_row, _wp_update)
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -97,10 +97,7 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        if _wp_band_start(wp_rows, y, bh):
-            state[:] = 0
-        elif wp_rows[by]:  # the row's errors: zero but at the predictor's own samples
-            state[:, y & 1] = 0
+        _wp_start_row(state, wp_rows, y, bh)
         cx = 0
         while cx < gw:
             x0 = cx * bw

@@ -6,6 +6,11 @@ quarter samples as rounded averages). Footage that was ever decoded from H.264 c
 this filter in its pixels, which is why it predicts such footage better than bilinear sampling.
 The plane is padded by ``pad`` samples of edge replication on every side, so motion vectors that
 leave the frame read replicated edges.
+
+``upsample_h264`` is the definition: the codec never builds the whole interleaved plane.
+``h264_block`` computes the samples of just the blocks a chart uses (motion compensation, both
+directions), and motion.upsample_phases the plane split by phase for the encoder's search; the
+tests hold both to ``upsample_h264``.
 """
 
 import numpy as np

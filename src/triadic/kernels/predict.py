@@ -179,66 +179,14 @@ def wp_prediction(plane, maxval):
 
 
 @njit(cache=True)
-def _sample(refs, ups, slot, y, x, mvy, mvx, fby, fbx, pad):
-    """Reference ``slot`` at (y, x) displaced by (mvy / 2^fby, mvx / 2^fbx), edges extended.
-
-    With quarter-sample planes ``ups`` (shape > 1x1; fby = fbx = 2) the sample is read from
-    them; otherwise bilinear interpolation of ``refs`` with rounding (H.264's chroma rule).
-    """
-    if ups.shape[1] > 1:
-        return np.int64(ups[slot, _clamp(4 * (y + pad) + mvy, 0, ups.shape[1] - 1),
-                   _clamp(4 * (x + pad) + mvx, 0, ups.shape[2] - 1)])
-    h = refs.shape[1]
-    w = refs.shape[2]
-    iy = y + (mvy >> fby)
-    ix = x + (mvx >> fbx)
-    fy = mvy & ((1 << fby) - 1)
-    fx = mvx & ((1 << fbx) - 1)
-    y0 = _clamp(iy, 0, h - 1)
-    x0 = _clamp(ix, 0, w - 1)
-    if fy == 0 and fx == 0:
-        return np.int64(refs[slot, y0, x0])
-    y1 = _clamp(iy + 1, 0, h - 1)
-    x1 = _clamp(ix + 1, 0, w - 1)
-    wy = 1 << fby
-    wx = 1 << fbx
-    acc = ((wy - fy) * ((wx - fx) * refs[slot, y0, x0] + fx * refs[slot, y0, x1])
-           + fy * ((wx - fx) * refs[slot, y1, x0] + fx * refs[slot, y1, x1]))
-    shift = fby + fbx
-    return (acc + (1 << (shift - 1))) >> shift
-
-
-@njit(cache=True, inline="always")
-def _hypotheses(refs, ups, s1, v1y, v1x, bi, s2, v2y, v2x, y, x, fby, fbx, pad):
-    """One reference sample, or the rounded mean of two (bi-prediction)."""
-    a = _sample(refs, ups, s1, y, x, v1y, v1x, fby, fbx, pad)
-    if not bi:
-        return a
-    return (a + _sample(refs, ups, s2, y, x, v2y, v2x, fby, fbx, pad) + 1) >> 1
-
-
-@njit(cache=True)
-def _block(refs, ups, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
-    """out[0:y1-y0, 0:x1-x0] = _sample(refs, ups, slot, y, x, vy, vx, ...) over a block, with the
-    edge clamps left out where the block's footprint lies inside the plane. With ``maxval`` >= 0
-    and no quarter-sample planes, the H.264 samples those planes would hold are computed here
-    (kernels/interp.h264_block; wg, b1, h1 are its work buffers)."""
-    if ups.shape[1] == 1 and maxval >= 0:
+def _block(refs, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
+    """out[0:y1-y0, 0:x1-x0] = reference ``slot`` over a block displaced by (vy / 2^fby,
+    vx / 2^fbx), edges extended. With ``maxval`` >= 0 (full-resolution planes, fby = fbx = 2) the
+    H.264 quarter samples (kernels/interp.h264_block; wg, b1, h1 are its work buffers); otherwise
+    bilinear interpolation with rounding (H.264's chroma rule), the edge clamps left out where
+    the block's footprint lies inside the plane."""
+    if maxval >= 0:
         h264_block(refs[slot], vy, vx, y0, y1, x0, x1, pad, maxval, wg, b1, h1, out)
-        return
-    if ups.shape[1] > 1:
-        hh = ups.shape[1]
-        ww = ups.shape[2]
-        rx0 = 4 * (x0 + pad) + vx
-        inside_x = rx0 >= 0 and 4 * (x1 - 1 + pad) + vx < ww
-        for y in range(y0, y1):
-            ry = _clamp(4 * (y + pad) + vy, 0, hh - 1)
-            if inside_x:
-                for x in range(x0, x1):
-                    out[y - y0, x - x0] = ups[slot, ry, rx0 + 4 * (x - x0)]
-            else:
-                for x in range(x0, x1):
-                    out[y - y0, x - x0] = ups[slot, ry, _clamp(4 * (x + pad) + vx, 0, ww - 1)]
         return
     h = refs.shape[1]
     w = refs.shape[2]
@@ -309,8 +257,8 @@ def _copy_rows(block, dst, y0, y1, x0, x1, w):
 
 
 @njit(cache=True)
-def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx,
-                      pad, latest, maxval=-1):
+def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx, pad,
+                      latest, maxval=-1):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
 
     t[y, x] is every inter cell's reference sample at its vector, or for a bi-predicted cell the
@@ -320,9 +268,9 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
     edges[1] top, edges[2] top-left (zero elsewhere). All of it needs only the references and
     the chart, so the decoder has it before any residual of the frame.
 
-    Full-resolution planes sample ``ups`` (upsample_h264's planes, which the encoder's search
-    needs anyway); passing a 1x1x1 ``ups`` and the plane's ``maxval`` computes the same samples
-    for just the blocks the chart uses (the decoder: most vectors are whole samples).
+    Full-resolution planes pass their ``maxval``: their blocks get H.264's quarter samples
+    (upsample_h264's, computed for just the blocks the chart uses: most vectors are whole
+    samples); subsampled planes (maxval -1) interpolate bilinearly.
 
     Run by run: consecutive cells of a cell row with the same mode and vectors (the cells of
     one leaf, mostly) are sampled as one block, with a one-sample ring above and to the left for
@@ -373,7 +321,7 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
             if mode == INTER and not two:  # straight into T (most runs)
                 oy = v1y >> fby
                 ox = v1x >> fbx
-                if (ups.shape[1] == 1 and v1y == oy << fby and v1x == ox << fbx
+                if (v1y == oy << fby and v1x == ox << fbx
                         and (maxval < 0 or (y0 + oy >= -pad and y1 - 1 + oy < h + pad and x0 + ox >= -pad
                                             and x1 - 1 + ox < w + pad))):
                     # a whole-sample vector: T is the reference there, edges extended (what _block
@@ -382,7 +330,7 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
                     cx = end
                     continue
                 # into the contiguous buffer (the kernels' loops vectorise there, not in a view of T)
-                _block(refs, ups, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
+                _block(refs, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
                 _copy_rows(a, flat_t, y0, y1, x0, x1, w)
                 cx = end
                 continue
@@ -390,10 +338,10 @@ def motion_compensate(refs, ups, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x,
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
             # a[:, :] and b[:, :] are typed as non-contiguous ('A') arrays like the slice of t above:
             # one compiled _block (and H.264 sampler) instead of one per layout
-            _block(refs, ups, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
+            _block(refs, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
                    b1, h1)
             if two:
-                _block(refs, ups, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b[:, :], maxval, wg,
+                _block(refs, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b[:, :], maxval, wg,
                        b1, h1)
                 for i in range(y1 - y0 + ey):
                     for j in range(x1 - x0 + ex):
@@ -472,6 +420,16 @@ def _wp_band_start(wp_rows, y, bh):
     return wp_rows[by] and y % bh == 0 and (by == 0 or not wp_rows[by - 1])
 
 
+@njit(cache=True, inline="always")
+def _wp_start_row(state, wp_rows, y, bh):
+    """_wp_predict's state at the start of sample row y (see _wp_rows): all of it from zero at the
+    first row of a band, the row's own errors from zero on its other rows."""
+    if _wp_band_start(wp_rows, y, bh):
+        state[:] = 0
+    elif wp_rows[y // bh]:
+        state[:, y & 1] = 0
+
+
 @njit(cache=True)
 def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
@@ -495,10 +453,7 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        if _wp_band_start(wp_rows, y, bh):
-            state[:] = 0
-        elif wp_rows[by]:  # the row's errors: zero but at the predictor's own samples
-            state[:, y & 1] = 0
+        _wp_start_row(state, wp_rows, y, bh)
         for x in range(w):
             mode = modes[by, x // bw]
             if mode == INTRA_WP:
