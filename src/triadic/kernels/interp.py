@@ -145,6 +145,12 @@ def _half(v, maxval):
     return _clip((v + 16) >> 5, maxval)
 
 
+@njit(cache=True, inline="always")
+def _six_rows(src, y):
+    """Rows y .. y + 5 of ``src``: the six taps of a vertical half sample."""
+    return src[y], src[y + 1], src[y + 2], src[y + 3], src[y + 4], src[y + 5]
+
+
 @njit(cache=True)
 def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
     """_h264_window for a window that lies inside the plane, read straight from it: out[a, b] =
@@ -171,12 +177,7 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
                     o[b] = bb if fx == 2 else (r[x + near] + bb + 1) >> 1
             return
         for a in range(nh):  # vertical half sample hv in column b + 2
-            r0 = src[sy0 + a]
-            r1 = src[sy0 + a + 1]
-            r2 = src[sy0 + a + 2]
-            r3 = src[sy0 + a + 3]
-            r4 = src[sy0 + a + 4]
-            r5 = src[sy0 + a + 5]
+            r0, r1, r2, r3, r4, r5 = _six_rows(src, sy0 + a)
             near = r2 if fy == 1 else r3
             o = out[a]
             for b in range(nw):
@@ -191,12 +192,7 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
         cx = two if fx == 1 else three
         for a in range(nh):
             rh = src[sy0 + a + ry]
-            r0 = src[sy0 + a]
-            r1 = src[sy0 + a + 1]
-            r2 = src[sy0 + a + 2]
-            r3 = src[sy0 + a + 3]
-            r4 = src[sy0 + a + 4]
-            r5 = src[sy0 + a + 5]
+            r0, r1, r2, r3, r4, r5 = _six_rows(src, sy0 + a)
             o = out[a]
             for b in range(nw):
                 x = np.uint64(sx0) + np.uint64(b)
@@ -214,12 +210,7 @@ def _h264_inside(src, sy0, sx0, fy, fx, nh, nw, maxval, b1, out):
             x = np.uint64(sx0) + np.uint64(b)
             o[b] = _tap6(r[x], r[x + one], r[x + two], r[x + three], r[x + four], r[x + five])
     for a in range(nh):
-        r0 = src[sy0 + a]
-        r1 = src[sy0 + a + 1]
-        r2 = src[sy0 + a + 2]
-        r3 = src[sy0 + a + 3]
-        r4 = src[sy0 + a + 4]
-        r5 = src[sy0 + a + 5]
+        r0, r1, r2, r3, r4, r5 = _six_rows(src, sy0 + a)
         o = out[a]
         for b in range(nw):
             j1 = _tap6(np.int64(b1[a, b]), b1[a + 1, b], b1[a + 2, b], b1[a + 3, b], b1[a + 4, b],
