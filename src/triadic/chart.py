@@ -215,6 +215,18 @@ def _walk_vectors(depth, modes, lags, family, base, warp, mvy, mvx, n, leaf_y, l
 
 
 @njit(cache=True)
+def _split(depth, ny, nx, got, size, deeper):
+    """The decoder's split flags of the nodes at one depth: the size x size cells of each node
+    (ny[i], nx[i]) whose flag got[i] is set go one level ``deeper``."""
+    gh, gw = depth.shape
+    for i in range(ny.size):
+        if got[i]:
+            for yy in range(ny[i], min(gh, ny[i] + size)):
+                for xx in range(nx[i], min(gw, nx[i] + size)):
+                    depth[yy, xx] = deeper
+
+
+@njit(cache=True)
 def _fill_leaves(grid, depth, n, leaf_y, leaf_x, values):
     """Set every cell of leaf i of ``grid`` to values[i]."""
     gh, gw = grid.shape
@@ -252,6 +264,8 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
     the L-1 bits below the leading one follow, bit j of every value that has one in turn.
     ``ctx`` is each class symbol's context (which quantity it is).
     """
+    if n == 0:  # nothing to code (often: warp parameters, second vectors)
+        return np.zeros(0, dtype=np.int32), 0.0
     if values is not None:
         mag = np.abs(values).astype(np.int64)
         length = np.zeros(n, dtype=np.int64)
@@ -310,9 +324,7 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
         side += coder.last_bits
         model.split.update(ctx, got)
         if chart is None:
-            size = n >> (d + 1)
-            for y, x in zip(ny[got != 0], nx[got != 0]):
-                depth[y:y + 2 * size, x:x + 2 * size] = d + 1
+            _split(depth, ny, nx, got, n >> d, d + 1)
     # 2. leaf modes (a keyframe's leaves are all intra), 3. intra flags: the weighted predictor
     #    or MED, 4. lags of inter leaves, ...
     ly, lx = _leaf_cells(depth, n)
