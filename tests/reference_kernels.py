@@ -323,3 +323,17 @@ def mix_activity(e16, act16):
         for x in range(w):
             a = act16[y, x] // 4
             e16[y, x] = a if e16[y, x] < 0 else (e16[y, x] + a) // 2
+
+
+def symbol_probabilities(counts, ctx, alphabet):
+    """model.SymbolCounts.probabilities, as numpy: 2 n + 1 of the first ``alphabet`` symbols."""
+    return (2 * counts[ctx] + 1).astype(np.float64)[:, :alphabet]
+
+
+def symbol_update(counts, ctx, symbols, limit):
+    """model.SymbolCounts.update, as numpy: every (context, symbol) pair counted at once, then
+    every context whose total passes ``limit`` halved, rounding up."""
+    flat = counts.reshape(-1)
+    flat += np.bincount(np.asarray(ctx, np.int64) * counts.shape[1] + symbols, minlength=flat.size)
+    over = counts.sum(axis=1) > limit
+    counts[over] = (counts[over] + 1) >> 1

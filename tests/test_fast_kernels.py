@@ -283,3 +283,28 @@ def test_prediction_shape(h, w):
     got_lap, got_trend = ref.prediction_shape(t, prev, cls)
     assert np.array_equal(got_lap, np.where(inter, lap, 0))
     assert np.array_equal(got_trend, np.where(inter, np.sign(t - prev.astype(np.int64)) + 1, 1))
+
+
+@pytest.mark.parametrize("contexts, alphabet, limit", [(1, 3, 8), (4, 3, 64), (10, 33, 1 << 12)])
+@pytest.mark.parametrize("seed", range(3))
+def test_symbol_counts_match_reference(contexts, alphabet, limit, seed):
+    """The categorical counts of the chart's symbols: probabilities and updates (halving past
+    the limit included, and a prior already past it) as the numpy definitions give them."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, limit, (contexts, alphabet)).astype(np.int64)
+    counts[0, 0] = limit + 5  # a context past the limit before any update: halved by the first
+    want = counts.copy()
+    halved = False
+    for _ in range(20):
+        n = int(rng.integers(0, 300))
+        ctx = rng.integers(0, contexts, n)
+        symbols = rng.integers(0, alphabet, n)
+        part = int(rng.integers(1, alphabet + 1))
+        np.testing.assert_array_equal(ck.symbol_probabilities(counts, ctx, part),
+                                      ref.symbol_probabilities(want, ctx, part))
+        before = want.sum()
+        ck.symbol_update(counts, ctx, symbols, limit)
+        ref.symbol_update(want, ctx, symbols, limit)
+        halved |= want.sum() < before + n
+        np.testing.assert_array_equal(counts, want)
+    assert halved

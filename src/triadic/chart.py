@@ -246,9 +246,7 @@ def _code_symbols(coder, counts: SymbolCounts, ctx: np.ndarray, values: np.ndarr
     out = np.empty(ctx.size, dtype=np.int32)
     bits = 0.0
     for s in stripes(ctx.size):
-        probs = counts.probabilities(ctx[s])
-        if alphabet is not None:
-            probs = np.ascontiguousarray(probs[:, :alphabet])
+        probs = counts.probabilities(ctx[s], alphabet)
         got = coder.symbols(None if values is None else values[s], probs)
         counts.update(ctx[s], got)
         out[s] = got

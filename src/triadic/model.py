@@ -58,15 +58,13 @@ class SymbolCounts:
         self.counts = np.zeros((contexts, alphabet), dtype=np.int64)
         self.limit = limit
 
-    def probabilities(self, ctx: np.ndarray) -> np.ndarray:
-        return (2 * self.counts[ctx] + 1).astype(np.float64)
+    def probabilities(self, ctx: np.ndarray, alphabet: int | None = None) -> np.ndarray:
+        """Unnormalised probabilities of the first ``alphabet`` symbols (default: all)."""
+        return ck.symbol_probabilities(self.counts, np.asarray(ctx, np.int64),
+                                       self.counts.shape[1] if alphabet is None else alphabet)
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
-        flat = self.counts.reshape(-1)  # a view: each (context, symbol) pair's count, summed at once
-        flat += np.bincount(np.asarray(ctx, np.int64) * self.counts.shape[1] + symbols, minlength=flat.size)
-        over = self.counts.sum(axis=1) > self.limit
-        if over.any():
-            self.counts[over] = (self.counts[over] + 1) >> 1
+        ck.symbol_update(self.counts, np.asarray(ctx, np.int64), np.asarray(symbols, np.int64), self.limit)
 
 
 #: The binary context families, by attribute name of ContextModel.

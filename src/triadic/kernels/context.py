@@ -445,6 +445,33 @@ def count_probabilities(counts, ctx):
 
 
 @njit(cache=True)
+def symbol_probabilities(counts, ctx, alphabet):
+    """Per symbol, the unnormalised probabilities 2 n + 1 of the first ``alphabet`` symbols of its
+    context's counts (a categorical pass, model.SymbolCounts)."""
+    out = np.empty((ctx.size, alphabet), dtype=np.float64)
+    for i in range(ctx.size):
+        c = ctx[i]
+        for a in range(alphabet):
+            out[i, a] = 2 * counts[c, a] + 1
+    return out
+
+
+@njit(cache=True)
+def symbol_update(counts, ctx, symbols, limit):
+    """Add a stripe's symbols to their contexts' counts, then halve (rounding up) every context
+    whose total is past ``limit``."""
+    for i in range(ctx.size):
+        counts[ctx[i], symbols[i]] += 1
+    for c in range(counts.shape[0]):
+        total = 0
+        for a in range(counts.shape[1]):
+            total += counts[c, a]
+        if total > limit:
+            for a in range(counts.shape[1]):
+                counts[c, a] = (counts[c, a] + 1) >> 1
+
+
+@njit(cache=True)
 def count_update(counts, ctx, bits, limit):
     """Add the stripe's symbols to the counts; halve a context's counts past ``limit`` (flat
     unsigned indices into the (contexts, 2) counts: no negative-index wrap-around arithmetic)."""
