@@ -380,14 +380,33 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
 
 
 @njit(cache=True)
-def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
+def _box_sums(plane, pad):
+    """Summed-area table of ``plane`` edge-extended by ``pad`` on every side: out[y, x] is the sum
+    of the extended plane's samples above and left of (y - pad, x - pad) (shape + 2 pad + 1)."""
+    h, w = plane.shape
+    hp = h + 2 * pad
+    wp = w + 2 * pad
+    out = np.zeros((hp + 1, wp + 1), dtype=np.int64)
+    for y in range(hp):
+        row = plane[min(max(y - pad, 0), h - 1)]
+        s = np.int64(0)
+        for x in range(wp):
+            s += row[min(max(x - pad, 0), w - 1)]
+            out[y + 1, x + 1] = out[y, x + 1] + s
+    return out
+
+
+@njit(cache=True)
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
 
     The winner is the first displacement in raster order with the least SAD. (seed_y, seed_x),
     in coarse samples (e.g. the previous block's winner), is measured first: a low bound from
     the start lets most of the raster stop after a few rows. Each displacement is then kept
     only if its SAD is below the best or equal to it and earlier in the raster, so the winner
-    does not depend on the seed."""
+    does not depend on the seed. ``sums``: _box_sums(refs2[slot], r2); a displacement whose
+    block sum differs from the block's own by more than the best SAD is not measured (the
+    difference of the sums bounds the SAD from below, so it could neither win nor tie)."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
@@ -395,8 +414,18 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
     gy = min(max(seed_y, -r2), r2)
     gx = min(max(seed_x, -r2), r2)
     best = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
+    own = np.int64(0)
+    for y in range(cy0, cy1):
+        for x in range(cx0, cx1):
+            own += cur2[y, x]
     for dy in range(-r2, r2 + 1):
+        ya = cy0 + dy + r2  # the block's rows in the extended plane
+        yb = cy1 + dy + r2
         for dx in range(-r2, r2 + 1):
+            xa = cx0 + dx + r2
+            xb = cx1 + dx + r2
+            if abs(own - (sums[yb, xb] - sums[ya, xb] - sums[yb, xa] + sums[ya, xa])) > best:
+                continue
             # the bound best + 1 stops only displacements that cost more than the best: a sum
             # at most the best is complete
             s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best + 1)
@@ -699,6 +728,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
+    sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
@@ -734,7 +764,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             if d == 0:
                                 if li == 0:
                                     gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2,
-                                                            seed_y, seed_x)
+                                                            seed_y, seed_x, sums)
                                     seed_y, seed_x = gy // 2, gx // 2
                                     c0y, c0x = 4 * gy, 4 * gx
                                 else:
