@@ -16,8 +16,9 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from .interp import _clip, _tap6
-from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp, _med,
-                      cell_offset, warp_vector)
+from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
+                      _med, _wp_predict, _wp_rows, _wp_sample, _wp_start_row, _wp_update, cell_offset,
+                      warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -999,6 +1000,49 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
                 c1 += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
             out[0, cy, cx] += c0
             out[1, cy, cx] += c1
+    return out
+
+
+@njit(cache=True)
+def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
+    """Estimated bits (1/256) of the INTRA_WP cells of ``modes`` (cells of bh x bw samples) of
+    ``plane`` predicted by MED (out[0]) and by the weighted predictor (out[1]); 0 at every other
+    cell. The weighted predictor runs as the codec runs it when those cells use it
+    (predict._wp_rows: its state kept at its own samples only, restarted at every run of its cell
+    rows), so only those cells' samples are visited; neighbours come from the source."""
+    h, w = plane.shape
+    gh, gw = modes.shape
+    out = np.zeros((2, gh, gw), dtype=np.int64)
+    state = np.zeros((5, 2, w + 2), dtype=np.int64)
+    sub = np.empty(4, dtype=np.int64)
+    wp_rows = _wp_rows(modes)
+    for y in range(h):
+        by = y // bh
+        if not wp_rows[by]:
+            continue
+        _wp_start_row(state, wp_rows, y, bh)
+        for cx in range(gw):
+            x0 = cx * bw
+            if x0 >= w:
+                break
+            if modes[by, cx] != INTRA_WP:
+                continue
+            c0 = 0
+            c1 = 0
+            for x in range(x0, min(w, x0 + bw)):
+                v = np.int64(plane[y, x])
+                if y == 0:
+                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                elif x == 0:
+                    p = np.int64(plane[y - 1, 0])
+                else:
+                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+                c0 += _causal_cost(cost, v - p, step)
+                blend = _wp_predict(plane, y, x, state, sub, maxval)
+                c1 += _causal_cost(cost, v - _wp_sample(blend, maxval), step)
+                _wp_update(state, sub, blend, y, x, plane[y, x])
+            out[0, by, cx] += c0
+            out[1, by, cx] += c1
     return out
 
 
