@@ -23,6 +23,7 @@ from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRA
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
 COST = np.round(256.0 * (1.0 + 1.6 * np.log2(1.0 + np.arange(_COST_SIZE)))).astype(np.int64)
+assert (np.diff(COST) >= 0).all()  # search_frame's lower bounds take COST[0] as the least cost
 
 
 @njit(cache=True, inline="always")
@@ -668,6 +669,48 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
 
 
 @njit(cache=True)
+def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, w, offsets, known,
+                    leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy, prev_mvx, search_range):
+    """leaf_vy/leaf_vx[node, li] of the node (d, iy, ix) of the root block at cell (ry, rx), and
+    of its ancestors, searched where not yet ``known``: search_frame stops a node's lags once no
+    further one can win, and a node below (a candidate) or the warp above (its quadrants) may still
+    read one. The same search, from the same candidates, as search_frame's own."""
+    for dd in range(d + 1):  # from the root down: each takes its parent's vector as a candidate
+        aiy = iy >> (d - dd)
+        aix = ix >> (d - dd)
+        anode = offsets[dd] + aiy * (1 << dd) + aix
+        if known[anode, li]:
+            continue
+        size = n >> dd
+        y0 = (ry + aiy * size) * cell
+        x0 = (rx + aix * size) * cell
+        y1 = min(y0 + size * cell, h)
+        x1 = min(x0 + size * cell, w)
+        cy_ = ry + aiy * size
+        cx_ = rx + aix * size
+        if dd == 0:
+            c0y = leaf_vy[anode, 0] * (li + 1)
+            c0x = leaf_vx[anode, 0] * (li + 1)
+        else:
+            par = offsets[dd - 1] + (aiy >> 1) * (1 << (dd - 1)) + (aix >> 1)
+            c0y = leaf_vy[par, li]
+            c0x = leaf_vx[par, li]
+        cand_y[0] = c0y
+        cand_y[1] = 0
+        cand_y[2] = py
+        cand_y[3] = prev_mvy[cy_, cx_]
+        cand_x[0] = c0x
+        cand_x[1] = 0
+        cand_x[2] = px
+        cand_x[3] = prev_mvx[cy_, cx_]
+        vy, vx = _best_vector(cur, ph, lag_slots[li], pad, y0, x0, y1, x1, cand_y, cand_x, py, px,
+                              search_range)
+        leaf_vy[anode, li] = vy
+        leaf_vx[anode, li] = vx
+        known[anode, li] = True
+
+
+@njit(cache=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
@@ -733,11 +776,18 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
+    # lower bounds: every residual costs at least cost_min, every vector component at least
+    # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
+    # first), so that mode is not tried
+    cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
+    mvd_min = _mvd_cost(0)
+    known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
     seed_x = np.int64(0)
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
+            known[:] = False
             for d in range(max_d + 1):
                 size = n >> d  # in cells
                 for iy in range(1 << d):
@@ -760,7 +810,16 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
+                        floor = (y1 - y0) * (x1 - x0) * cost_min  # of any residual of the leaf
+                        searched = nlags
                         for li in range(nlags):
+                            if (li > 0 or d > 0) and c_best <= floor + 256 + lag_bits + 2 * mvd_min:
+                                # no further lag can win, nor bi-prediction (which costs more side
+                                # bits): their vectors are searched only if something reads them
+                                # (a root block always searches lag 1: its coarse search is not
+                                # repeated lazily)
+                                searched = li
+                                break
                             slot = lag_slots[li]
                             if d == 0:
                                 if li == 0:
@@ -772,6 +831,11 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                     c0y = leaf_vy[node, 0] * (li + 1)
                                     c0x = leaf_vx[node, 0] * (li + 1)
                             else:
+                                if not known[parent, li]:
+                                    _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d - 1, iy >> 1,
+                                                    ix >> 1, li, n, cell, h, w, offsets, known,
+                                                    leaf_vy, leaf_vx, cand_y, cand_x, py, px,
+                                                    prev_mvy, prev_mvx, search_range)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
                             cand_y[0] = c0y
@@ -786,6 +850,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
+                            known[node, li] = True
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
@@ -832,7 +897,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                 leaf_base[node, 0] = wby
                                 leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
-                        if nlags >= 2 and m_best != INTRA and leaf_family[node] == TRANSLATION:
+                        if (nlags >= 2 and searched == nlags and m_best != INTRA
+                                and leaf_family[node] == TRANSLATION):
                             # bi-prediction: the best lag's vector averaged with the next best lag's
                             l1 = l_best - 1
                             l2 = -1
@@ -843,40 +909,44 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             v1x = np.int64(leaf_vx[node, l1])
                             v2y = np.int64(leaf_vy[node, l2])
                             v2x = np.int64(leaf_vx[node, l2])
-                            # refine the second vector jointly with the first (quarter steps)
-                            sl1 = lag_slots[l1]
-                            sl2 = lag_slots[l2]
-                            best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
-                                               pad, np.int64(1) << 60)
-                            for step_q in (2, 1):
-                                cy2 = v2y
-                                cx2 = v2x
-                                for dy in range(-step_q, step_q + 1, step_q):
-                                    for dx in range(-step_q, step_q + 1, step_q):
-                                        if dy == 0 and dx == 0:
-                                            continue
-                                        sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
-                                                      y0, x0, y1, x1, pad, best_sad)
-                                        if sad < best_sad:
-                                            best_sad = sad
-                                            v2y = cy2 + dy
-                                            v2x = cx2 + dx
-                            p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                            p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                            bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
-                                     + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
-                            b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
-                                                         y1, x1, v1y, v1x, maxval, cost, step,
-                                                         sl2 >= 0, sl2, v2y, v2x, tb)  # two
-                            if min(b_inter, b_med) + bside < c_best:
-                                c_best = min(b_inter, b_med) + bside
-                                m_best = INTER if b_inter <= b_med else INTER_MED
-                                leaf_bi[node] = 1
-                                leaf_lag2[node] = l2 + 1
-                                leaf_v2[node, 0] = v2y
-                                leaf_v2[node, 1] = v2x
-                                leaf_base[node, 0] = v1y
-                                leaf_base[node, 1] = v1x
+                            if c_best <= (floor + 512 + 2 * lag_bits + _mvd_cost(v1y - py)
+                                          + _mvd_cost(v1x - px) + 2 * mvd_min):
+                                l2 = -1  # bi-prediction cannot win: the single vector is cheaper
+                            if l2 >= 0:
+                                # refine the second vector jointly with the first (quarter steps)
+                                sl1 = lag_slots[l1]
+                                sl2 = lag_slots[l2]
+                                best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
+                                                   pad, np.int64(1) << 60)
+                                for step_q in (2, 1):
+                                    cy2 = v2y
+                                    cx2 = v2x
+                                    for dy in range(-step_q, step_q + 1, step_q):
+                                        for dx in range(-step_q, step_q + 1, step_q):
+                                            if dy == 0 and dx == 0:
+                                                continue
+                                            sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
+                                                          y0, x0, y1, x1, pad, best_sad)
+                                            if sad < best_sad:
+                                                best_sad = sad
+                                                v2y = cy2 + dy
+                                                v2x = cx2 + dx
+                                p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                                         + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
+                                b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
+                                                             y1, x1, v1y, v1x, maxval, cost, step,
+                                                             sl2 >= 0, sl2, v2y, v2x, tb)  # two
+                                if min(b_inter, b_med) + bside < c_best:
+                                    c_best = min(b_inter, b_med) + bside
+                                    m_best = INTER if b_inter <= b_med else INTER_MED
+                                    leaf_bi[node] = 1
+                                    leaf_lag2[node] = l2 + 1
+                                    leaf_v2[node, 0] = v2y
+                                    leaf_v2[node, 1] = v2x
+                                    leaf_base[node, 0] = v1y
+                                    leaf_base[node, 1] = v1x
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
@@ -894,9 +964,19 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         x0 = (rx + ix * size) * cell
                         if y0 + size * cell > h or x0 + size * cell > w or leaf_mode[node] == INTRA:
                             continue
+                        # a warp's side bits: the flag, lag, family, base vector and at least
+                        # two parameters
+                        if leaf_cost[node] <= ((size * cell) * (size * cell) * cost_min + 256 + lag_bits
+                                               + 512 + 4 * mvd_min):
+                            continue  # no warp can win
                         li = leaf_lag[node] - 1
                         for k in range(4):
                             kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
+                            if not known[kid, li]:
+                                _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d + 1, 2 * iy + (k >> 1),
+                                                2 * ix + (k & 1), li, n, cell, h, w, offsets, known,
+                                                leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy,
+                                                prev_mvx, search_range)
                             qy[k] = leaf_vy[kid, li]
                             qx[k] = leaf_vx[kid, li]
                         c_w, m_w, f_w, wby, wbx = _try_warps(
