@@ -42,7 +42,10 @@ class ReferencePlanes:
     def add(self, slot: int, ref: np.ndarray, pad: int, maxval: int, slots: int) -> None:
         """Reference ``ref`` (luma, int32) is now in ring slot ``slot`` of ``slots``."""
         hq, wq = ref.shape[0] + 2 * pad, ref.shape[1] + 2 * pad
-        dtype = np.uint16 if maxval <= 0xFFFF else np.int32  # uint16 halves the window's memory
+        # the narrowest type that holds the samples: the search reads these planes all over
+        # (a block's sub-sample positions are in different phases), so the fewer bytes, the
+        # fewer cache misses (uint8 against uint16: bikes' search ~10% faster)
+        dtype = np.uint8 if maxval <= 0xFF else (np.uint16 if maxval <= 0xFFFF else np.int32)
         half = _half(ref)
         if self.phases is None or self.phases.shape[3:] != (hq, wq) or self.phases.dtype != dtype:
             self.phases = np.empty((slots, 4, 4, hq, wq), dtype)

@@ -316,8 +316,8 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
     small vector-cost penalty. An integer position is measured once even when the windows of
     several candidates cover it (a second measurement could never win: ties keep the first).
     Integer positions are read from phase (0, 0) of the quarter-sample planes, which holds the
-    reference itself, edges replicated as a clamped read of it would (uint16 and padded: half
-    the memory of the int32 reference, and fewer blocks take the clamped path).
+    reference itself, edges replicated as a clamped read of it would (uint8 or uint16 and padded:
+    a quarter or half the memory of the int32 reference, and fewer blocks take the clamped path).
     """
     big = np.int64(1) << 60
     best = big
