@@ -569,8 +569,9 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
 
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
-                maxval, cost, step, tb):
-    """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
+                maxval, cost, step, tb, limit):
+    """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector. Stops
+    once both sums reach ``limit`` (costs are not negative, so neither could end below it)."""
     c_inter = 0
     c_med = 0
     for cy in range(cy0, cy0 + size):
@@ -581,6 +582,8 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
             xx0 = cx * cell
             if xx0 >= w:
                 break
+            if c_inter >= limit and c_med >= limit:
+                return c_inter, c_med
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
@@ -632,7 +635,7 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step, tb)
+                                     wby, wbx, p, maxval, cost, step, tb, c_best - wside)
         better = False
         if w_inter + wside < c_best:
             c_best = w_inter + wside
