@@ -284,3 +284,22 @@ def test_prediction_shape(h, w):
     got_lap, got_trend = ref.prediction_shape(t, prev, cls)
     assert np.array_equal(got_lap, np.where(inter, lap, 0))
     assert np.array_equal(got_trend, np.where(inter, np.sign(t - prev.astype(np.int64)) + 1, 1))
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (5, 1), (13, 17), (33, 65)])
+@pytest.mark.parametrize("maxval", [255, 1023])
+@pytest.mark.parametrize("step", [1, 3, 9])
+def test_intra_cells_is_the_cells_intra_cost(h, w, maxval, step):
+    """search_frame's per-cell MED costs (row by row, branch-free) are motion._intra_cost of each
+    cell."""
+    from triadic.kernels.motion import COST, _intra_cells, _intra_cost
+
+    rng = np.random.default_rng(h * w + maxval + step)
+    cur = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    gh, gw = -(-h // 16) * 4, -(-w // 16) * 4
+    want = np.zeros((gh, gw), np.int64)
+    for cy in range(min(gh, -(-h // 4))):
+        for cx in range(min(gw, -(-w // 4))):
+            y0, x0 = 4 * cy, 4 * cx
+            want[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + 4, h), min(x0 + 4, w), maxval, COST, step)
+    assert np.array_equal(_intra_cells(cur, 4, gh, gw, maxval, COST, step), want)
