@@ -24,9 +24,7 @@ _FLAG_COST = 256
 
 def _half(plane: np.ndarray) -> np.ndarray:
     """2x2 mean (rounded down), odd edges padded by replication."""
-    h, w = plane.shape
-    p = np.pad(plane, ((0, h & 1), (0, w & 1)), mode="edge").astype(np.int32)
-    return ((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) >> 2).astype(np.int32)
+    return motion.half_plane(np.ascontiguousarray(plane))
 
 
 class ReferencePlanes:

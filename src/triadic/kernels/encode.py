@@ -53,18 +53,25 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
 def digits(values, num_digits):
     """ternary._digits: (num_digits, values.size) int8, plane k holding d_k (the caller
     guarantees |v| <= (3^num_digits - 1) / 2). Offset to u = v + (3^K - 1) / 2 >= 0, whose plain
-    base-3 digits minus one are the balanced ones: unsigned divisions by 3, no floor modulo."""
+    base-3 digits minus one are the balanced ones: unsigned divisions by 3, no floor modulo; plane
+    by plane over all values (one division per value and plane, a loop that vectorises)."""
     flat = values.ravel()
-    out = np.empty((num_digits, flat.size), dtype=np.int8)
+    n = flat.size
+    out = np.empty((num_digits, n), dtype=np.int8)
     offset = 0
     for k in range(num_digits):
         offset = 3 * offset + 1
-    for i in range(flat.size):
-        u = np.uint32(np.int64(flat[i]) + offset)
-        for k in range(num_digits):
-            nxt = u // np.uint32(3)
-            out[k, i] = np.int8(u - np.uint32(3) * nxt) - np.int8(1)
-            u = nxt
+    u = np.empty(n, dtype=np.uint32)
+    for i in range(n):
+        u[i] = np.uint32(np.int64(flat[i]) + offset)
+    three = np.uint32(3)
+    for k in range(num_digits):
+        row = out[k]
+        for i in range(n):
+            a = u[i]
+            nxt = a // three
+            row[i] = np.int8(a - three * nxt) - np.int8(1)
+            u[i] = nxt
     return out
 
 

@@ -82,6 +82,26 @@ def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
 
 
 @njit(cache=True)
+def half_plane(plane):
+    """2x2 mean (rounded down) of ``plane`` as int32, odd edges padded by replication (the
+    coarse search's planes)."""
+    h, w = plane.shape
+    hh = (h + 1) // 2
+    hw = (w + 1) // 2
+    out = np.empty((hh, hw), dtype=np.int32)
+    for y in range(hh):
+        r0 = plane[2 * y]
+        r1 = plane[min(2 * y + 1, h - 1)]
+        o = out[y]
+        for x in range(w // 2):
+            o[x] = (np.int64(r0[2 * x]) + np.int64(r1[2 * x]) + np.int64(r0[2 * x + 1])
+                    + np.int64(r1[2 * x + 1])) >> 2
+        if w & 1:
+            o[hw - 1] = (2 * np.int64(r0[w - 1]) + 2 * np.int64(r1[w - 1])) >> 2
+    return out
+
+
+@njit(cache=True)
 def upsample_phases(ref, pad, maxval, out):
     """interp.upsample_h264's quarter-sample plane of ``ref`` (padded by ``pad``), written split by
     phase: out[fy, fx, y, x] = up[4 y + fy, 4 x + fx], shape (4, 4, H + 2 pad, W + 2 pad). The
