@@ -82,7 +82,8 @@ def test_upsample_phases_is_the_quarter_plane_by_phase(h, w, maxval):
     src = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
     up = np.zeros((4 * (h + 2 * PAD), 4 * (w + 2 * PAD)), np.int32)
     upsample_h264(src, PAD, maxval, up)
-    out = np.zeros((4, 4, h + 2 * PAD, w + 2 * PAD), np.uint16)
+    dtype = np.uint8 if maxval <= 0xFF else np.uint16  # as search.ReferencePlanes keeps them
+    out = np.zeros((4, 4, h + 2 * PAD, w + 2 * PAD), dtype)
     upsample_phases(src, PAD, maxval, out)
     assert np.array_equal(out, up.reshape(h + 2 * PAD, 4, w + 2 * PAD, 4).transpose(1, 3, 0, 2))
 
@@ -308,3 +309,46 @@ def test_symbol_counts_match_reference(contexts, alphabet, limit, seed):
         halved |= want.sum() < before + n
         np.testing.assert_array_equal(counts, want)
     assert halved
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (5, 1), (13, 17), (33, 65)])
+@pytest.mark.parametrize("maxval", [255, 1023])
+@pytest.mark.parametrize("step", [1, 3, 9])
+def test_intra_cells_is_the_cells_intra_cost(h, w, maxval, step):
+    """search_frame's per-cell MED costs (row by row, branch-free) are motion._intra_cost of each
+    cell."""
+    from triadic.kernels.motion import COST, _intra_cells, _intra_cost
+
+    rng = np.random.default_rng(h * w + maxval + step)
+    cur = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    gh, gw = -(-h // 16) * 4, -(-w // 16) * 4
+    want = np.zeros((gh, gw), np.int64)
+    for cy in range(min(gh, -(-h // 4))):
+        for cx in range(min(gw, -(-w // 4))):
+            y0, x0 = 4 * cy, 4 * cx
+            want[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + 4, h), min(x0 + 4, w), maxval, COST, step)
+    assert np.array_equal(_intra_cells(cur, 4, gh, gw, maxval, COST, step), want)
+
+
+@pytest.mark.parametrize("num_digits", [1, 2, 5, 11, 20])
+def test_encoder_digits_are_ternary_digits(num_digits):
+    """The encoder's digit planes (kernels/encode.digits, plane by plane) are ternary._digits."""
+    from triadic.kernels.encode import digits
+    from triadic.kernels.ternary import _digits
+
+    top = (3 ** num_digits - 1) // 2
+    rng = np.random.default_rng(num_digits)
+    values = rng.integers(-min(top, 1 << 20), min(top, 1 << 20) + 1, 4099).astype(np.int32)
+    values[:3] = [-min(top, (1 << 31) - 1), 0, min(top, (1 << 31) - 1)]
+    assert np.array_equal(digits(values, num_digits), _digits(values, num_digits))
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 2), (2, 1), (3, 5), (17, 33)])
+def test_half_plane_is_the_padded_2x2_mean(h, w):
+    """The coarse search's plane: 2x2 means rounded down, odd edges replicated."""
+    from triadic.kernels.motion import half_plane
+
+    a = np.random.default_rng(h * w).integers(0, 65536, (h, w)).astype(np.int32)
+    p = np.pad(a, ((0, h & 1), (0, w & 1)), mode="edge")
+    want = (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) >> 2
+    assert np.array_equal(half_plane(a), want)

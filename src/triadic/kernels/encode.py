@@ -53,18 +53,25 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
 def digits(values, num_digits):
     """ternary._digits: (num_digits, values.size) int8, plane k holding d_k (the caller
     guarantees |v| <= (3^num_digits - 1) / 2). Offset to u = v + (3^K - 1) / 2 >= 0, whose plain
-    base-3 digits minus one are the balanced ones: unsigned divisions by 3, no floor modulo."""
+    base-3 digits minus one are the balanced ones: unsigned divisions by 3, no floor modulo; plane
+    by plane over all values (one division per value and plane, a loop that vectorises)."""
     flat = values.ravel()
-    out = np.empty((num_digits, flat.size), dtype=np.int8)
+    n = flat.size
+    out = np.empty((num_digits, n), dtype=np.int8)
     offset = 0
     for k in range(num_digits):
         offset = 3 * offset + 1
-    for i in range(flat.size):
-        u = np.uint32(np.int64(flat[i]) + offset)
-        for k in range(num_digits):
-            nxt = u // np.uint32(3)
-            out[k, i] = np.int8(u - np.uint32(3) * nxt) - np.int8(1)
-            u = nxt
+    u = np.empty(n, dtype=np.uint32)
+    for i in range(n):
+        u[i] = np.uint32(np.int64(flat[i]) + offset)
+    three = np.uint32(3)
+    for k in range(num_digits):
+        row = out[k]
+        for i in range(n):
+            a = u[i]
+            nxt = a // three
+            row[i] = np.int8(a - three * nxt) - np.int8(1)
+            u[i] = nxt
     return out
 
 
@@ -85,7 +92,9 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
 
     Rows go run by run of cells of one mode, with the prediction read from the source. The
     weighted predictor's state is kept at its own samples only (predict._wp_rows), so its runs go
-    sample by sample and every other run as a plain loop."""
+    sample by sample and every other run as a plain loop: INTER and MED runs with unsigned indices
+    (they vectorise), INTER_MED runs below their cells' top rows with only each cell's first sample
+    through predict._predict_at (the others' neighbours are all inside the cell: T itself)."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
@@ -107,8 +116,12 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
                 cx += 1
             x1 = min(w, cx * bw)
             if mode == INTER:
-                for x in range(x0, x1):
-                    q[y, x] = _wrapped(np.int64(src[y, x]) - t[y, x], wrap, modulus)
+                qr = q[y]
+                sr = src[y]
+                tr = t[y]
+                for x in range(x0, x1):  # unsigned indices: no wraparound test, the loop vectorises
+                    ux = np.uint64(x)
+                    qr[ux] = _wrapped(np.int64(sr[ux]) - np.int64(tr[ux]), wrap, modulus)
             elif mode == INTRA_WP:
                 for x in range(x0, x1):
                     blend = _wp_predict(src, y, x, state, sub, maxval)
@@ -124,12 +137,34 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
                 if x0 == 0:
                     q[y, 0] = _wrapped(np.int64(src[y, 0]) - src[y - 1, 0], wrap, modulus)
                     x = 1
-                for x in range(x, x1):
-                    p = _med_select(np.int64(src[y, x - 1]), np.int64(src[y - 1, x]),
-                                    np.int64(src[y - 1, x - 1]))
-                    q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
-            else:  # INTER_MED: the cell edge decides where the neighbours' T comes from
+                qr = q[y]
+                sr = src[y]
+                su = src[y - 1]
+                for x in range(x, x1):  # x >= 1: unsigned indices
+                    ux = np.uint64(x)
+                    ul = np.uint64(x - 1)
+                    p = _med_select(np.int64(sr[ul]), np.int64(su[ux]), np.int64(su[ul]))
+                    qr[ux] = _wrapped(np.int64(sr[ux]) - p, wrap, modulus)
+            elif top or y == 0:  # INTER_MED: the cell edge decides where the neighbours' T comes from
                 for x in range(x0, x1):
                     p = _predict_at(src, t, edges, y, x, mode, x % bw == 0, top, maxval)
                     q[y, x] = _wrapped(np.int64(src[y, x]) - p, wrap, modulus)
+            else:  # INTER_MED below its cells' top rows: only each cell's first sample is on an edge
+                qr = q[y]
+                sr = src[y]
+                su = src[y - 1]
+                tr = t[y]
+                tu = t[y - 1]
+                for c0 in range(x0, x1, bw):
+                    p = _predict_at(src, t, edges, y, c0, mode, True, False, maxval)
+                    q[y, c0] = _wrapped(np.int64(src[y, c0]) - p, wrap, modulus)
+                    for x in range(c0 + 1, min(c0 + bw, x1)):  # x >= 1, y >= 1
+                        ux = np.uint64(x)
+                        ul = np.uint64(x - 1)
+                        tt = np.int64(tr[ux])
+                        p = tt + _med_select(np.int64(sr[ul]) - np.int64(tr[ul]),
+                                             np.int64(su[ux]) - np.int64(tu[ux]),
+                                             np.int64(su[ul]) - np.int64(tu[ul]))
+                        p = 0 if p < 0 else (maxval if p > maxval else p)
+                        qr[ux] = _wrapped(np.int64(sr[ux]) - p, wrap, modulus)
     return q

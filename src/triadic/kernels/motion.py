@@ -16,12 +16,14 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from .interp import _clip, _tap6
-from .predict import (AFFINE, INTER, INTER_MED, INTRA, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp, _med,
-                      cell_offset, warp_vector)
+from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
+                      _med, _wp_predict, _wp_rows, _wp_sample, _wp_start_row, _wp_update, cell_offset,
+                      warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
 COST = np.round(256.0 * (1.0 + 1.6 * np.log2(1.0 + np.arange(_COST_SIZE)))).astype(np.int64)
+assert (np.diff(COST) >= 0).all()  # search_frame's lower bounds take COST[0] as the least cost
 
 
 @njit(cache=True, inline="always")
@@ -77,6 +79,26 @@ def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
         if s >= limit:
             return s
     return s
+
+
+@njit(cache=True)
+def half_plane(plane):
+    """2x2 mean (rounded down) of ``plane`` as int32, odd edges padded by replication (the
+    coarse search's planes)."""
+    h, w = plane.shape
+    hh = (h + 1) // 2
+    hw = (w + 1) // 2
+    out = np.empty((hh, hw), dtype=np.int32)
+    for y in range(hh):
+        r0 = plane[2 * y]
+        r1 = plane[min(2 * y + 1, h - 1)]
+        o = out[y]
+        for x in range(w // 2):
+            o[x] = (np.int64(r0[2 * x]) + np.int64(r1[2 * x]) + np.int64(r0[2 * x + 1])
+                    + np.int64(r1[2 * x + 1])) >> 2
+        if w & 1:
+            o[hw - 1] = (2 * np.int64(r0[w - 1]) + 2 * np.int64(r1[w - 1])) >> 2
+    return out
 
 
 @njit(cache=True)
@@ -314,8 +336,8 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
     small vector-cost penalty. An integer position is measured once even when the windows of
     several candidates cover it (a second measurement could never win: ties keep the first).
     Integer positions are read from phase (0, 0) of the quarter-sample planes, which holds the
-    reference itself, edges replicated as a clamped read of it would (uint16 and padded: half
-    the memory of the int32 reference, and fewer blocks take the clamped path).
+    reference itself, edges replicated as a clamped read of it would (uint8 or uint16 and padded:
+    a quarter or half the memory of the int32 reference, and fewer blocks take the clamped path).
     """
     big = np.int64(1) << 60
     best = big
@@ -380,14 +402,33 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
 
 
 @njit(cache=True)
-def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
+def _box_sums(plane, pad):
+    """Summed-area table of ``plane`` edge-extended by ``pad`` on every side: out[y, x] is the sum
+    of the extended plane's samples above and left of (y - pad, x - pad) (shape + 2 pad + 1)."""
+    h, w = plane.shape
+    hp = h + 2 * pad
+    wp = w + 2 * pad
+    out = np.zeros((hp + 1, wp + 1), dtype=np.int64)
+    for y in range(hp):
+        row = plane[min(max(y - pad, 0), h - 1)]
+        s = np.int64(0)
+        for x in range(wp):
+            s += row[min(max(x - pad, 0), w - 1)]
+            out[y + 1, x + 1] = out[y, x + 1] + s
+    return out
+
+
+@njit(cache=True)
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
 
     The winner is the first displacement in raster order with the least SAD. (seed_y, seed_x),
     in coarse samples (e.g. the previous block's winner), is measured first: a low bound from
     the start lets most of the raster stop after a few rows. Each displacement is then kept
     only if its SAD is below the best or equal to it and earlier in the raster, so the winner
-    does not depend on the seed."""
+    does not depend on the seed. ``sums``: _box_sums(refs2[slot], r2); a displacement whose
+    block sum differs from the block's own by more than the best SAD is not measured (the
+    difference of the sums bounds the SAD from below, so it could neither win nor tie)."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
@@ -395,8 +436,18 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
     gy = min(max(seed_y, -r2), r2)
     gx = min(max(seed_x, -r2), r2)
     best = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
+    own = np.int64(0)
+    for y in range(cy0, cy1):
+        for x in range(cx0, cx1):
+            own += cur2[y, x]
     for dy in range(-r2, r2 + 1):
+        ya = cy0 + dy + r2  # the block's rows in the extended plane
+        yb = cy1 + dy + r2
         for dx in range(-r2, r2 + 1):
+            xa = cx0 + dx + r2
+            xb = cx1 + dx + r2
+            if abs(own - (sums[yb, xb] - sums[ya, xb] - sums[yb, xa] + sums[ya, xa])) > best:
+                continue
             # the bound best + 1 stops only displacements that cost more than the best: a sum
             # at most the best is complete
             s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best + 1)
@@ -409,7 +460,8 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x):
 
 @njit(cache=True)
 def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
-    """Estimated residual bits (1/256) of MED intra over a block of the source."""
+    """Estimated residual bits (1/256) of MED intra over a block of the source (the definition
+    _intra_cells computes cell by cell; tests/test_fast_kernels.py holds it to this)."""
     c = 0
     for y in range(y0, y1):
         for x in range(x0, x1):
@@ -538,8 +590,9 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
 
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
-                maxval, cost, step, tb):
-    """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector."""
+                maxval, cost, step, tb, limit):
+    """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector. Stops
+    once both sums reach ``limit`` (costs are not negative, so neither could end below it)."""
     c_inter = 0
     c_med = 0
     for cy in range(cy0, cy0 + size):
@@ -550,6 +603,8 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
             xx0 = cx * cell
             if xx0 >= w:
                 break
+            if c_inter >= limit and c_med >= limit:
+                return c_inter, c_med
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
@@ -601,7 +656,7 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step, tb)
+                                     wby, wbx, p, maxval, cost, step, tb, c_best - wside)
         better = False
         if w_inter + wside < c_best:
             c_best = w_inter + wside
@@ -621,20 +676,92 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
 @njit(cache=True)
 def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
     """Per chart cell, ``_intra_cost`` of its samples (0 beyond the frame). MED intra over the
-    source does not depend on the partition, so a leaf's intra cost is the sum over its cells."""
+    source does not depend on the partition, so a leaf's intra cost is the sum over its cells.
+
+    Row by row: the samples of a row with a row above and a left neighbour are costed in one
+    branch-free loop (MED as the median of W, N and W + N - NW), then summed cell by cell."""
     h, w = cur.shape
     out = np.zeros((gh, gw), dtype=np.int64)
-    for cy in range(gh):
-        y0 = cy * cell
-        if y0 >= h:
-            break
+    row = np.empty(w, dtype=np.int64)
+    top = cost.size - 1
+    half = step // 2
+    for y in range(h):
+        if y == 0:
+            for x in range(w):
+                p = np.int64(cur[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                row[x] = _causal_cost(cost, np.int64(cur[0, x]) - p, step)
+        else:
+            uy = np.uint64(y)
+            un = np.uint64(y - 1)
+            row[0] = _causal_cost(cost, np.int64(cur[y, 0]) - np.int64(cur[y - 1, 0]), step)
+            if step == 1:
+                for x in range(1, w):
+                    ux = np.uint64(x)
+                    ul = np.uint64(x - 1)
+                    a = np.int64(cur[uy, ul])
+                    b = np.int64(cur[un, ux])
+                    c = np.int64(cur[un, ul])
+                    p = max(min(a, b), min(max(a, b), a + b - c))
+                    row[ux] = cost[np.uint64(min(abs(np.int64(cur[uy, ux]) - p), top))]
+            else:
+                for x in range(1, w):
+                    a = np.int64(cur[y, x - 1])
+                    b = np.int64(cur[y - 1, x])
+                    c = np.int64(cur[y - 1, x - 1])
+                    p = max(min(a, b), min(max(a, b), a + b - c))
+                    row[x] = _cost(cost, abs(np.int64(cur[y, x]) - p) + half, step)
+        cy = y // cell
         for cx in range(gw):
             x0 = cx * cell
             if x0 >= w:
                 break
-            out[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + cell, h), min(x0 + cell, w), maxval,
-                                      cost, step)
+            s = np.int64(0)
+            for x in range(x0, min(x0 + cell, w)):
+                s += row[x]
+            out[cy, cx] += s
     return out
+
+
+@njit(cache=True)
+def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, w, offsets, known,
+                    leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy, prev_mvx, search_range):
+    """leaf_vy/leaf_vx[node, li] of the node (d, iy, ix) of the root block at cell (ry, rx), and
+    of its ancestors, searched where not yet ``known``: search_frame stops a node's lags once no
+    further one can win, and a node below (a candidate) or the warp above (its quadrants) may still
+    read one. The same search, from the same candidates, as search_frame's own."""
+    for dd in range(d + 1):  # from the root down: each takes its parent's vector as a candidate
+        aiy = iy >> (d - dd)
+        aix = ix >> (d - dd)
+        anode = offsets[dd] + aiy * (1 << dd) + aix
+        if known[anode, li]:
+            continue
+        size = n >> dd
+        y0 = (ry + aiy * size) * cell
+        x0 = (rx + aix * size) * cell
+        y1 = min(y0 + size * cell, h)
+        x1 = min(x0 + size * cell, w)
+        cy_ = ry + aiy * size
+        cx_ = rx + aix * size
+        if dd == 0:
+            c0y = leaf_vy[anode, 0] * (li + 1)
+            c0x = leaf_vx[anode, 0] * (li + 1)
+        else:
+            par = offsets[dd - 1] + (aiy >> 1) * (1 << (dd - 1)) + (aix >> 1)
+            c0y = leaf_vy[par, li]
+            c0x = leaf_vx[par, li]
+        cand_y[0] = c0y
+        cand_y[1] = 0
+        cand_y[2] = py
+        cand_y[3] = prev_mvy[cy_, cx_]
+        cand_x[0] = c0x
+        cand_x[1] = 0
+        cand_x[2] = px
+        cand_x[3] = prev_mvx[cy_, cx_]
+        vy, vx = _best_vector(cur, ph, lag_slots[li], pad, y0, x0, y1, x1, cand_y, cand_x, py, px,
+                              search_range)
+        leaf_vy[anode, li] = vy
+        leaf_vx[anode, li] = vx
+        known[anode, li] = True
 
 
 @njit(cache=True)
@@ -699,14 +826,22 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
+    sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
+    # lower bounds: every residual costs at least cost_min, every vector component at least
+    # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
+    # first), so that mode is not tried
+    cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
+    mvd_min = _mvd_cost(0)
+    known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
     seed_x = np.int64(0)
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
+            known[:] = False
             for d in range(max_d + 1):
                 size = n >> d  # in cells
                 for iy in range(1 << d):
@@ -729,18 +864,32 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         m_best = INTRA
                         l_best = 0
                         parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
+                        floor = (y1 - y0) * (x1 - x0) * cost_min  # of any residual of the leaf
+                        searched = nlags
                         for li in range(nlags):
+                            if (li > 0 or d > 0) and c_best <= floor + 256 + lag_bits + 2 * mvd_min:
+                                # no further lag can win, nor bi-prediction (which costs more side
+                                # bits): their vectors are searched only if something reads them
+                                # (a root block always searches lag 1: its coarse search is not
+                                # repeated lazily)
+                                searched = li
+                                break
                             slot = lag_slots[li]
                             if d == 0:
                                 if li == 0:
                                     gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2,
-                                                            seed_y, seed_x)
+                                                            seed_y, seed_x, sums)
                                     seed_y, seed_x = gy // 2, gx // 2
                                     c0y, c0x = 4 * gy, 4 * gx
                                 else:
                                     c0y = leaf_vy[node, 0] * (li + 1)
                                     c0x = leaf_vx[node, 0] * (li + 1)
                             else:
+                                if not known[parent, li]:
+                                    _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d - 1, iy >> 1,
+                                                    ix >> 1, li, n, cell, h, w, offsets, known,
+                                                    leaf_vy, leaf_vx, cand_y, cand_x, py, px,
+                                                    prev_mvy, prev_mvx, search_range)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
                             cand_y[0] = c0y
@@ -755,6 +904,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                   cand_y, cand_x, py, px, search_range)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
+                            known[node, li] = True
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
@@ -801,7 +951,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                 leaf_base[node, 0] = wby
                                 leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
-                        if nlags >= 2 and m_best != INTRA and leaf_family[node] == TRANSLATION:
+                        if (nlags >= 2 and searched == nlags and m_best != INTRA
+                                and leaf_family[node] == TRANSLATION):
                             # bi-prediction: the best lag's vector averaged with the next best lag's
                             l1 = l_best - 1
                             l2 = -1
@@ -812,40 +963,44 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             v1x = np.int64(leaf_vx[node, l1])
                             v2y = np.int64(leaf_vy[node, l2])
                             v2x = np.int64(leaf_vx[node, l2])
-                            # refine the second vector jointly with the first (quarter steps)
-                            sl1 = lag_slots[l1]
-                            sl2 = lag_slots[l2]
-                            best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
-                                               pad, np.int64(1) << 60)
-                            for step_q in (2, 1):
-                                cy2 = v2y
-                                cx2 = v2x
-                                for dy in range(-step_q, step_q + 1, step_q):
-                                    for dx in range(-step_q, step_q + 1, step_q):
-                                        if dy == 0 and dx == 0:
-                                            continue
-                                        sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
-                                                      y0, x0, y1, x1, pad, best_sad)
-                                        if sad < best_sad:
-                                            best_sad = sad
-                                            v2y = cy2 + dy
-                                            v2x = cx2 + dx
-                            p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                            p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                            bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
-                                     + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
-                            b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
-                                                         y1, x1, v1y, v1x, maxval, cost, step,
-                                                         sl2 >= 0, sl2, v2y, v2x, tb)  # two
-                            if min(b_inter, b_med) + bside < c_best:
-                                c_best = min(b_inter, b_med) + bside
-                                m_best = INTER if b_inter <= b_med else INTER_MED
-                                leaf_bi[node] = 1
-                                leaf_lag2[node] = l2 + 1
-                                leaf_v2[node, 0] = v2y
-                                leaf_v2[node, 1] = v2x
-                                leaf_base[node, 0] = v1y
-                                leaf_base[node, 1] = v1x
+                            if c_best <= (floor + 512 + 2 * lag_bits + _mvd_cost(v1y - py)
+                                          + _mvd_cost(v1x - px) + 2 * mvd_min):
+                                l2 = -1  # bi-prediction cannot win: the single vector is cheaper
+                            if l2 >= 0:
+                                # refine the second vector jointly with the first (quarter steps)
+                                sl1 = lag_slots[l1]
+                                sl2 = lag_slots[l2]
+                                best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
+                                                   pad, np.int64(1) << 60)
+                                for step_q in (2, 1):
+                                    cy2 = v2y
+                                    cx2 = v2x
+                                    for dy in range(-step_q, step_q + 1, step_q):
+                                        for dx in range(-step_q, step_q + 1, step_q):
+                                            if dy == 0 and dx == 0:
+                                                continue
+                                            sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
+                                                          y0, x0, y1, x1, pad, best_sad)
+                                            if sad < best_sad:
+                                                best_sad = sad
+                                                v2y = cy2 + dy
+                                                v2x = cx2 + dx
+                                p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                                         + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
+                                b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
+                                                             y1, x1, v1y, v1x, maxval, cost, step,
+                                                             sl2 >= 0, sl2, v2y, v2x, tb)  # two
+                                if min(b_inter, b_med) + bside < c_best:
+                                    c_best = min(b_inter, b_med) + bside
+                                    m_best = INTER if b_inter <= b_med else INTER_MED
+                                    leaf_bi[node] = 1
+                                    leaf_lag2[node] = l2 + 1
+                                    leaf_v2[node, 0] = v2y
+                                    leaf_v2[node, 1] = v2x
+                                    leaf_base[node, 0] = v1y
+                                    leaf_base[node, 1] = v1x
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
@@ -863,9 +1018,19 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         x0 = (rx + ix * size) * cell
                         if y0 + size * cell > h or x0 + size * cell > w or leaf_mode[node] == INTRA:
                             continue
+                        # a warp's side bits: the flag, lag, family, base vector and at least
+                        # two parameters
+                        if leaf_cost[node] <= ((size * cell) * (size * cell) * cost_min + 256 + lag_bits
+                                               + 512 + 4 * mvd_min):
+                            continue  # no warp can win
                         li = leaf_lag[node] - 1
                         for k in range(4):
                             kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
+                            if not known[kid, li]:
+                                _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d + 1, 2 * iy + (k >> 1),
+                                                2 * ix + (k & 1), li, n, cell, h, w, offsets, known,
+                                                leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy,
+                                                prev_mvx, search_range)
                             qy[k] = leaf_vy[kid, li]
                             qx[k] = leaf_vx[kid, li]
                         c_w, m_w, f_w, wby, wbx = _try_warps(
@@ -969,6 +1134,49 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
                 c1 += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
             out[0, cy, cx] += c0
             out[1, cy, cx] += c1
+    return out
+
+
+@njit(cache=True)
+def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
+    """Estimated bits (1/256) of the INTRA_WP cells of ``modes`` (cells of bh x bw samples) of
+    ``plane`` predicted by MED (out[0]) and by the weighted predictor (out[1]); 0 at every other
+    cell. The weighted predictor runs as the codec runs it when those cells use it
+    (predict._wp_rows: its state kept at its own samples only, restarted at every run of its cell
+    rows), so only those cells' samples are visited; neighbours come from the source."""
+    h, w = plane.shape
+    gh, gw = modes.shape
+    out = np.zeros((2, gh, gw), dtype=np.int64)
+    state = np.zeros((5, 2, w + 2), dtype=np.int64)
+    sub = np.empty(4, dtype=np.int64)
+    wp_rows = _wp_rows(modes)
+    for y in range(h):
+        by = y // bh
+        if not wp_rows[by]:
+            continue
+        _wp_start_row(state, wp_rows, y, bh)
+        for cx in range(gw):
+            x0 = cx * bw
+            if x0 >= w:
+                break
+            if modes[by, cx] != INTRA_WP:
+                continue
+            c0 = 0
+            c1 = 0
+            for x in range(x0, min(w, x0 + bw)):
+                v = np.int64(plane[y, x])
+                if y == 0:
+                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                elif x == 0:
+                    p = np.int64(plane[y - 1, 0])
+                else:
+                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+                c0 += _causal_cost(cost, v - p, step)
+                blend = _wp_predict(plane, y, x, state, sub, maxval)
+                c1 += _causal_cost(cost, v - _wp_sample(blend, maxval), step)
+                _wp_update(state, sub, blend, y, x, plane[y, x])
+            out[0, by, cx] += c0
+            out[1, by, cx] += c1
     return out
 
 
