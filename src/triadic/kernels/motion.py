@@ -722,6 +722,27 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
     return out
 
 
+@njit(cache=True, inline="always")
+def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, last_x, cand_y, cand_x,
+                search_range, leaf_vy, leaf_vx, known, node, li):
+    """The best vector of block (y0, x0)-(y1, x1) at lag index li (reference ``slot``) from its
+    four candidates (c0: the parent's vector, or the coarse search's at a root; zero; the
+    predicted (py, px); the last frame's vector there), stored as node's and returned."""
+    cand_y[0] = c0y
+    cand_y[1] = 0
+    cand_y[2] = py
+    cand_y[3] = last_y
+    cand_x[0] = c0x
+    cand_x[1] = 0
+    cand_x[2] = px
+    cand_x[3] = last_x
+    vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range)
+    leaf_vy[node, li] = vy
+    leaf_vx[node, li] = vx
+    known[node, li] = True
+    return vy, vx
+
+
 @njit(cache=True)
 def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, w, offsets, known,
                     leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy, prev_mvx, search_range):
@@ -749,19 +770,8 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
             par = offsets[dd - 1] + (aiy >> 1) * (1 << (dd - 1)) + (aix >> 1)
             c0y = leaf_vy[par, li]
             c0x = leaf_vx[par, li]
-        cand_y[0] = c0y
-        cand_y[1] = 0
-        cand_y[2] = py
-        cand_y[3] = prev_mvy[cy_, cx_]
-        cand_x[0] = c0x
-        cand_x[1] = 0
-        cand_x[2] = px
-        cand_x[3] = prev_mvx[cy_, cx_]
-        vy, vx = _best_vector(cur, ph, lag_slots[li], pad, y0, x0, y1, x1, cand_y, cand_x, py, px,
-                              search_range)
-        leaf_vy[anode, li] = vy
-        leaf_vx[anode, li] = vx
-        known[anode, li] = True
+        _search_lag(cur, ph, lag_slots[li], pad, y0, x0, y1, x1, c0y, c0x, py, px, prev_mvy[cy_, cx_],
+                    prev_mvx[cy_, cx_], cand_y, cand_x, search_range, leaf_vy, leaf_vx, known, anode, li)
 
 
 @njit(cache=True)
@@ -892,19 +902,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                     prev_mvy, prev_mvx, search_range)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
-                            cand_y[0] = c0y
-                            cand_y[1] = 0
-                            cand_y[2] = py
-                            cand_y[3] = prev_mvy[cy_, cx_]
-                            cand_x[0] = c0x
-                            cand_x[1] = 0
-                            cand_x[2] = px
-                            cand_x[3] = prev_mvx[cy_, cx_]
-                            vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1,
-                                                  cand_y, cand_x, py, px, search_range)
-                            leaf_vy[node, li] = vy
-                            leaf_vx[node, li] = vx
-                            known[node, li] = True
+                            vy, vx = _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px,
+                                                 prev_mvy[cy_, cx_], prev_mvx[cy_, cx_], cand_y, cand_x,
+                                                 search_range, leaf_vy, leaf_vx, known, node, li)
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
