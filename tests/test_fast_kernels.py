@@ -352,3 +352,34 @@ def test_half_plane_is_the_padded_2x2_mean(h, w):
     p = np.pad(a, ((0, h & 1), (0, w & 1)), mode="edge")
     want = (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) >> 2
     assert np.array_equal(half_plane(a), want)
+
+
+@pytest.mark.parametrize("h, w, bh, bw", [(1, 1, 4, 4), (9, 7, 2, 2), (24, 31, 4, 4), (13, 20, 4, 2)])
+@pytest.mark.parametrize("seed", range(3))
+def test_intra_leaf_costs_are_the_codecs_residuals_costed(h, w, bh, bw, seed):
+    """choose_intra's estimate on inter frames (motion.intra_leaf_costs): at every INTRA_WP cell,
+    the cost of the residual the codec itself would code there with the weighted predictor
+    (kernels/encode.residual_lossless, other cells inter with a perfect T) and of MED's
+    (motion._intra_cost over the cell); zero at every other cell."""
+    from triadic.kernels.motion import COST, _causal_cost, _intra_cost, intra_leaf_costs
+
+    rng = np.random.default_rng(seed)
+    maxval = 255
+    # differences stay below maxval / 2, so the codec's wrapped residual is the plain one
+    src = (100 + rng.integers(0, 40, (h, w))).astype(np.int32)
+    modes = _chart(rng, h, w, bh, bw)[0]
+    modes[modes != INTRA] = INTER
+    modes[modes == INTRA] = INTRA_WP
+    modes[::3] = INTER  # rows without a weighted-predictor cell restart its state
+    if seed == 2:
+        modes[:] = INTRA_WP
+    got = intra_leaf_costs(src, modes, bh, bw, maxval, COST, 1)
+    q = residual_lossless(src, src.copy(), np.zeros((3, h, w), np.int32), modes, bh, bw, maxval)
+    for cy, cx in np.ndindex(modes.shape):
+        y0, x0 = cy * bh, cx * bw
+        y1, x1 = min(h, y0 + bh), min(w, x0 + bw)
+        if modes[cy, cx] != INTRA_WP or y0 >= h or x0 >= w:
+            assert got[0, cy, cx] == got[1, cy, cx] == 0
+            continue
+        assert got[0, cy, cx] == _intra_cost(src, y0, x0, y1, x1, maxval, COST, 1)
+        assert got[1, cy, cx] == sum(_causal_cost(COST, int(r), 1) for r in q[y0:y1, x0:x1].ravel())
