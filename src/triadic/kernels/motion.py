@@ -723,6 +723,28 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
 
 
 @njit(cache=True, inline="always")
+def _refine_second(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
+    """Bi-prediction's second vector (reference slot sl2), refined around (v2y, v2x) with the
+    first one (v1y, v1x in slot sl1) fixed: the 8 neighbours at half, then quarter steps, by the
+    SAD of the averaged prediction."""
+    best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad, np.int64(1) << 60)
+    for step_q in (2, 1):
+        cy2 = v2y
+        cx2 = v2x
+        for dy in range(-step_q, step_q + 1, step_q):
+            for dx in range(-step_q, step_q + 1, step_q):
+                if dy == 0 and dx == 0:
+                    continue
+                sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx, y0, x0, y1, x1, pad,
+                              best_sad)
+                if sad < best_sad:
+                    best_sad = sad
+                    v2y = cy2 + dy
+                    v2x = cx2 + dx
+    return v2y, v2x
+
+
+@njit(cache=True, inline="always")
 def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, last_x, cand_y, cand_x,
                 search_range, leaf_vy, leaf_vx, known, node, li):
     """The best vector of block (y0, x0)-(y1, x1) at lag index li (reference ``slot``) from its
@@ -968,23 +990,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                 l2 = -1  # bi-prediction cannot win: the single vector is cheaper
                             if l2 >= 0:
                                 # refine the second vector jointly with the first (quarter steps)
-                                sl1 = lag_slots[l1]
                                 sl2 = lag_slots[l2]
-                                best_sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1,
-                                                   pad, np.int64(1) << 60)
-                                for step_q in (2, 1):
-                                    cy2 = v2y
-                                    cx2 = v2x
-                                    for dy in range(-step_q, step_q + 1, step_q):
-                                        for dx in range(-step_q, step_q + 1, step_q):
-                                            if dy == 0 and dx == 0:
-                                                continue
-                                            sad = _bi_sad(cur, ph, sl1, v1y, v1x, sl2, cy2 + dy, cx2 + dx,
-                                                          y0, x0, y1, x1, pad, best_sad)
-                                            if sad < best_sad:
-                                                best_sad = sad
-                                                v2y = cy2 + dy
-                                                v2x = cx2 + dx
+                                v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, sl2, v2y, v2x,
+                                                          y0, x0, y1, x1, pad)
                                 p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
                                 p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
                                 bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
