@@ -79,18 +79,13 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],
-                     grid: tuple[int, int], step: int, rows: int, weighted: int) -> np.ndarray:
-    """Per chart cell, the estimated bits (1/256) of every plane predicted by MED (index 0) and
-    by the weighted predictor (index 1) over the first ``rows`` cell rows (the rest stay zero:
-    both predictors are causal, so the rows below do not change the ones above). The weighted
-    prediction is estimated with its state kept at every sample from row 0 on
-    (predict.wp_prediction), as if every cell used it.
-
-    Only the first ``weighted`` planes are costed; the others add nothing: their MED cost would
-    count under both predictors alike, so no choice between the two depends on it."""
+                     grid: tuple[int, int], step: int) -> np.ndarray:
+    """Per chart cell of a keyframe, the estimated bits (1/256) of every plane predicted by MED
+    (index 0) and by the weighted predictor (index 1), its state kept at every sample from row 0
+    on (predict.wp_prediction), as a keyframe whose cells all used it would keep it."""
     total = np.zeros((2,) + grid, dtype=np.int64)
-    for plane, (sy, sx), maxval in list(zip(planes, shifts, maxima))[:weighted if rows else 0]:
-        plane = np.ascontiguousarray(plane[:rows * (CELL >> sy)], dtype=np.int32)
+    for plane, (sy, sx), maxval in zip(planes, shifts, maxima):
+        plane = np.ascontiguousarray(plane, dtype=np.int32)
         total += motion.intra_cell_costs(plane, wp_prediction(plane, maxval), CELL >> sy, CELL >> sx,
                                          grid[0], grid[1], maxval, motion.COST, step)
     return total
@@ -109,7 +104,7 @@ def _expand(grid: np.ndarray, size: int) -> np.ndarray:
 def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int, int]],
                  maxima: list[int], step: int, keyframe: bool, min_leaf: int) -> Chart:
     """``chart`` with every intra leaf's predictor chosen, MED or the weighted predictor, by
-    estimated bits (intra_cell_costs).
+    estimated bits (intra_cell_costs on keyframes, motion.intra_leaf_costs on inter frames).
 
     A keyframe's chart is all intra and gets its quadtree here too, pruned bottom-up from
     ``min_leaf`` luma samples: a block splits when its four children, each with its own predictor,
@@ -129,7 +124,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
         motion.leaf_predictors(costs, cy.astype(np.int64), cx.astype(np.int64), sizes, wp)
         return dataclasses.replace(chart, wp=wp)
-    costs = intra_cell_costs(planes, shifts, maxima, (gh, gw), step, gh, len(planes))
+    costs = intra_cell_costs(planes, shifts, maxima, (gh, gw), step)
     smallest = max(1, min(n, min_leaf // CELL))
     best = None
     splits = {}
