@@ -34,25 +34,21 @@ def _information(values: np.ndarray, p: np.ndarray) -> float:
 _SCRATCH = threading.local()
 
 
-def _triple_probabilities(p1: np.ndarray, unit: int) -> np.ndarray:
-    """The triples' probabilities (kernels/triples.py), in a buffer this thread reuses: a fresh
-    one per pass costs more in page faults than the products themselves."""
-    rows = triples.rows(p1.size, unit)
-    buf = getattr(_SCRATCH, "probs", None)
+def _scratch(name: str, rows: int) -> np.ndarray:
+    """A (rows, 8) float buffer that this thread reuses under ``name``: a fresh one per pass
+    costs more in page faults than the products written into it."""
+    buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.shape[0] < rows:
-        buf = _SCRATCH.probs = np.empty((max(rows, 1 << 12), 8))
-    out = buf[:rows]
+        buf = np.empty((max(rows, 1 << 12), 8))
+        setattr(_SCRATCH, name, buf)
+    return buf[:rows]
+
+
+def _triple_probabilities(p1: np.ndarray, unit: int) -> np.ndarray:
+    """The triples' probabilities (kernels/triples.py), in this thread's scratch buffer."""
+    out = _scratch("probs", triples.rows(p1.size, unit))
     triples.triple_probabilities(p1, unit, out)
     return out
-
-
-def _finish_buffer(rows: int) -> np.ndarray:
-    """A (rows, 8) buffer for the triple probabilities of Encoder.finish's runs of passes, reused
-    by this thread as _triple_probabilities's is."""
-    buf = getattr(_SCRATCH, "finish_probs", None)
-    if buf is None or buf.shape[0] < rows:
-        buf = _SCRATCH.finish_probs = np.empty((max(rows, 1 << 12), 8))
-    return buf[:rows]
 
 
 class Encoder:
@@ -130,7 +126,7 @@ class Encoder:
             counts = [triples.rows(p[1].size, p[3]) for p in passes[start:end]]
             total = sum(counts)
             symbols = np.empty(total, dtype=np.int32)
-            table = _finish_buffer(total)
+            table = _scratch("finish_probs", total)
             row = 0
             for (_, values, probs, unit), rows in zip(passes[start:end], counts):
                 triples.pack_triples(values, unit, symbols[row:row + rows])
