@@ -112,57 +112,66 @@ def upsample_phases(ref, pad, maxval, out):
     h, w = ref.shape
     hp = h + 2 * pad
     wp = w + 2 * pad
-    g = np.empty((hp, wp), dtype=np.int32)  # the padded plane
-    for y in range(hp):
-        r = ref[min(max(y - pad, 0), h - 1)]
-        gy = g[y]
-        for x in range(wp):
-            gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
-    b1 = np.empty((hp, wp), dtype=np.int32)  # horizontal half sample at (y, x + 1/2), unrounded
-    bh = np.empty((hp, wp), dtype=np.int32)  # ... rounded and clipped
-    hh = np.empty((hp, wp), dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    # one pass down the rows: rings of the last 8 rows of the padded plane g, of the horizontal
+    # half samples unrounded (b1) and rounded and clipped (bh), filled up to row y + 3 before
+    # output row y (what its taps read), so the working set stays in cache
+    gr = np.empty((8, wp), dtype=np.int32)
+    b1 = np.empty((8, wp), dtype=np.int32)
+    bh = np.empty((8, wp), dtype=np.int32)
+    hv = np.empty(wp, dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
     lo = min(2, wp)
     hi = max(lo, wp - 3)
-    for y in range(hp):
-        gy = g[y]
-        by = b1[y]
-        for x in range(lo):
-            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
-                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
-        for x in range(lo, hi):
-            by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
-        for x in range(hi, wp):
-            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
-                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
-        bhy = bh[y]
-        for x in range(wp):
-            bhy[x] = _clip((by[x] + 16) >> 5, maxval)
-        r0 = g[max(y - 2, 0)]
-        r1 = g[max(y - 1, 0)]
-        r3 = g[min(y + 1, hp - 1)]
-        r4 = g[min(y + 2, hp - 1)]
-        r5 = g[min(y + 3, hp - 1)]
-        hy = hh[y]
-        for x in range(wp):
-            hy[x] = _clip((_tap6(r0[x], r1[x], gy[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
-    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
     e = wp - 1  # the last column: its right neighbours clamp to itself
+    done = 0  # rows [0, done) are in the rings
     for y in range(hp):
-        r0 = b1[max(y - 2, 0)]
-        r1 = b1[max(y - 1, 0)]
-        r2 = b1[y]
-        r3 = b1[min(y + 1, hp - 1)]
-        r4 = b1[min(y + 2, hp - 1)]
-        r5 = b1[min(y + 3, hp - 1)]
+        last = min(y + 3, hp - 1)
+        while done <= last:
+            r = ref[min(max(done - pad, 0), h - 1)]
+            gy = gr[done & 7]
+            for x in range(wp):
+                gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
+            by = b1[done & 7]
+            for x in range(lo):
+                by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                              gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+            for x in range(lo, hi):
+                by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
+            for x in range(hi, wp):
+                by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                              gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+            bhy = bh[done & 7]
+            for x in range(wp):
+                bhy[x] = _clip((by[x] + 16) >> 5, maxval)
+            done += 1
+        y0 = max(y - 2, 0) & 7
+        y1 = max(y - 1, 0) & 7
+        y2 = y & 7
+        y3 = min(y + 1, hp - 1) & 7
+        y4 = min(y + 2, hp - 1) & 7
+        y5 = min(y + 3, hp - 1) & 7
+        r0 = gr[y0]
+        r1 = gr[y1]
+        r2 = gr[y2]
+        r3 = gr[y3]
+        r4 = gr[y4]
+        r5 = gr[y5]
+        for x in range(wp):
+            hv[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
+        r0 = b1[y0]
+        r1 = b1[y1]
+        r2 = b1[y2]
+        r3 = b1[y3]
+        r4 = b1[y4]
+        r5 = b1[y5]
         for x in range(wp):
             jj[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 512) >> 10, maxval)
         # upsample_h264's names: G here, H right, M below (whole samples); b right, hv below,
         # j centre, m below H, s right of M (half samples)
-        G = g[y]
-        M = g[min(y + 1, hp - 1)]
-        b = bh[y]
-        s = bh[min(y + 1, hp - 1)]
-        hv = hh[y]
+        G = gr[y2]
+        M = gr[y3]
+        b = bh[y2]
+        s = bh[y3]
         o = out[0, 0, y]
         for x in range(wp):
             o[x] = G[x]
