@@ -492,7 +492,9 @@ def _inside(ph, pad, y0, x0, y1, x1, vy, vx):
             and 4 * (x0 + pad) + vx >= 0 and 4 * (x1 - 1 + pad) + vx < 4 * ph.shape[4])
 
 
-@njit(cache=True)
+# inlined into _leaf_costs: a call's reference counting of its four arrays (atomic increments
+# and decrements) cost more than the call itself (search_frame ~3% faster)
+@njit(cache=True, inline="always")
 def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2,
                        v2y, v2x, tb):
     """``_leaf_costs`` of a block that has a top and left border, with every sample inside the
