@@ -935,9 +935,21 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                     prev_mvy, prev_mvx, search_range)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
-                            vy, vx = _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px,
-                                                 prev_mvy[cy_, cx_], prev_mvx[cy_, cx_], cand_y, cand_x,
-                                                 search_range, leaf_vy, leaf_vx, known, node, li)
+                            # _search_lag, written out: inlined, it took a reference to each of
+                            # its seven arrays per call (atomic NRT increments and decrements)
+                            cand_y[0] = c0y
+                            cand_y[1] = 0
+                            cand_y[2] = py
+                            cand_y[3] = prev_mvy[cy_, cx_]
+                            cand_x[0] = c0x
+                            cand_x[1] = 0
+                            cand_x[2] = px
+                            cand_x[3] = prev_mvx[cy_, cx_]
+                            vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py,
+                                                  px, search_range)
+                            leaf_vy[node, li] = vy
+                            leaf_vx[node, li] = vx
+                            known[node, li] = True
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
