@@ -428,7 +428,7 @@ def _box_sums(plane, pad):
 
 
 @njit(cache=True)
-def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums, lb):
     """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
 
     The winner is the first displacement in raster order with the least SAD. (seed_y, seed_x),
@@ -437,7 +437,9 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     only if its SAD is below the best or equal to it and earlier in the raster, so the winner
     does not depend on the seed. ``sums``: _box_sums(refs2[slot], r2); a displacement whose
     block sum differs from the block's own by more than the best SAD is not measured (the
-    difference of the sums bounds the SAD from below, so it could neither win nor tie)."""
+    difference of the sums bounds the SAD from below, so it could neither win nor tie). Those
+    bounds are computed a row of displacements at a time into ``lb`` (2 r2 + 1 int64s; a loop
+    that vectorises), the test against the best then one read each."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
@@ -449,14 +451,18 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     for y in range(cy0, cy1):
         for x in range(cx0, cx1):
             own += cur2[y, x]
+    nd = 2 * r2 + 1
     for dy in range(-r2, r2 + 1):
-        ya = cy0 + dy + r2  # the block's rows in the extended plane
-        yb = cy1 + dy + r2
-        for dx in range(-r2, r2 + 1):
-            xa = cx0 + dx + r2
-            xb = cx1 + dx + r2
-            if abs(own - (sums[yb, xb] - sums[ya, xb] - sums[yb, xa] + sums[ya, xa])) > best:
+        ya = np.uint64(cy0 + dy + r2)  # the block's rows in the extended plane
+        yb = np.uint64(cy1 + dy + r2)
+        for k in range(nd):  # displacement dx = k - r2: the block's columns from cx0 + k to cx1 + k
+            xa = np.uint64(cx0 + k)
+            xb = np.uint64(cx1 + k)
+            lb[np.uint64(k)] = abs(own - ((sums[yb, xb] - sums[ya, xb]) - (sums[yb, xa] - sums[ya, xa])))
+        for k in range(nd):
+            if lb[k] > best:
                 continue
+            dx = k - r2
             # the bound best + 1 stops only displacements that cost more than the best: a sum
             # at most the best is complete
             s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best + 1)
@@ -870,6 +876,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
     sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
+    coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
@@ -921,7 +928,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             if d == 0:
                                 if li == 0:
                                     gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2,
-                                                            seed_y, seed_x, sums)
+                                                            seed_y, seed_x, sums, coarse_lb)
                                     seed_y, seed_x = gy // 2, gx // 2
                                     c0y, c0x = 4 * gy, 4 * gx
                                 else:
