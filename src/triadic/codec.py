@@ -195,6 +195,9 @@ class FrameEncoder:
         self._search = search
         self._residual = residual_lossless
         self._planes = search.ReferencePlanes()  # the search's planes derived from each reference
+        # ring slot of the latest reference whose planes are not derived yet: derived when the
+        # next inter frame searches it, so the last frame of a segment (or of the clip) costs none
+        self._pending = -1
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
@@ -205,6 +208,7 @@ class FrameEncoder:
         if keyframe:
             window = seg.refs
             seg.reset()
+            self._pending = -1  # the old segment's last frame is never searched
             if window is not None:
                 # the window's buffers (not their frames: a slot is read only once a frame of this
                 # segment is in it), so that the pages of ~20 full-size planes are not faulted in
@@ -215,6 +219,10 @@ class FrameEncoder:
         if keyframe:
             chart = Chart.empty(h, w, seg.header.block_size)
         else:
+            if self._pending >= 0:
+                self._planes.add(self._pending, seg.refs[0][self._pending], PAD, seg.maxima[0],
+                                 len(seg.refs[0]))
+                self._pending = -1
             chart = self._search.choose_chart(planes[0], seg.refs[0],
                                               seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
                                               seg.header.block_size, self.params.min_leaf,
@@ -236,7 +244,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
-        self._planes.add(seg.head, seg.refs[0][seg.head], PAD, seg.maxima[0], len(seg.refs[0]))
+        self._pending = seg.head
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1

@@ -36,15 +36,21 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
     n = ctx.size
     p = np.empty(n, dtype=np.float64)
     bits = 0.0
+    # flat unsigned indices into the (contexts, 2) counts (as context.count_update reads them):
+    # no wraparound test per read
+    table = counts.ravel()
+    one = np.uint64(1)
+    two = np.uint64(2)
     for start in range(0, n, size):
         end = min(n, start + size)
         for i in range(start, end):
-            c = ctx[i]
-            n0 = np.int64(counts[c, 0])
-            n1 = np.int64(counts[c, 1])
+            ui = np.uint64(i)
+            c = np.uint64(ctx[ui]) * two
+            n0 = np.int64(table[c])
+            n1 = np.int64(table[c + one])
             den = 2 * (n0 + n1) + 2
-            p[i] = (2 * n1 + 1) / den
-            bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[i] != 0 else n0) + 1)
+            p[ui] = (2 * n1 + 1) / den
+            bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[ui] != 0 else n0) + 1)
         count_update(counts, ctx[start:end], values[start:end], limit)
     return p, bits
 

@@ -112,57 +112,66 @@ def upsample_phases(ref, pad, maxval, out):
     h, w = ref.shape
     hp = h + 2 * pad
     wp = w + 2 * pad
-    g = np.empty((hp, wp), dtype=np.int32)  # the padded plane
-    for y in range(hp):
-        r = ref[min(max(y - pad, 0), h - 1)]
-        gy = g[y]
-        for x in range(wp):
-            gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
-    b1 = np.empty((hp, wp), dtype=np.int32)  # horizontal half sample at (y, x + 1/2), unrounded
-    bh = np.empty((hp, wp), dtype=np.int32)  # ... rounded and clipped
-    hh = np.empty((hp, wp), dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    # one pass down the rows: rings of the last 8 rows of the padded plane g, of the horizontal
+    # half samples unrounded (b1) and rounded and clipped (bh), filled up to row y + 3 before
+    # output row y (what its taps read), so the working set stays in cache
+    gr = np.empty((8, wp), dtype=np.int32)
+    b1 = np.empty((8, wp), dtype=np.int32)
+    bh = np.empty((8, wp), dtype=np.int32)
+    hv = np.empty(wp, dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
     lo = min(2, wp)
     hi = max(lo, wp - 3)
-    for y in range(hp):
-        gy = g[y]
-        by = b1[y]
-        for x in range(lo):
-            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
-                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
-        for x in range(lo, hi):
-            by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
-        for x in range(hi, wp):
-            by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
-                          gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
-        bhy = bh[y]
-        for x in range(wp):
-            bhy[x] = _clip((by[x] + 16) >> 5, maxval)
-        r0 = g[max(y - 2, 0)]
-        r1 = g[max(y - 1, 0)]
-        r3 = g[min(y + 1, hp - 1)]
-        r4 = g[min(y + 2, hp - 1)]
-        r5 = g[min(y + 3, hp - 1)]
-        hy = hh[y]
-        for x in range(wp):
-            hy[x] = _clip((_tap6(r0[x], r1[x], gy[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
-    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
     e = wp - 1  # the last column: its right neighbours clamp to itself
+    done = 0  # rows [0, done) are in the rings
     for y in range(hp):
-        r0 = b1[max(y - 2, 0)]
-        r1 = b1[max(y - 1, 0)]
-        r2 = b1[y]
-        r3 = b1[min(y + 1, hp - 1)]
-        r4 = b1[min(y + 2, hp - 1)]
-        r5 = b1[min(y + 3, hp - 1)]
+        last = min(y + 3, hp - 1)
+        while done <= last:
+            r = ref[min(max(done - pad, 0), h - 1)]
+            gy = gr[done & 7]
+            for x in range(wp):
+                gy[x] = r[min(max(x - pad, 0), w - 1)] if x < pad or x >= pad + w else r[x - pad]
+            by = b1[done & 7]
+            for x in range(lo):
+                by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                              gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+            for x in range(lo, hi):
+                by[x] = _tap6(gy[x - 2], gy[x - 1], gy[x], gy[x + 1], gy[x + 2], gy[x + 3])
+            for x in range(hi, wp):
+                by[x] = _tap6(gy[max(x - 2, 0)], gy[max(x - 1, 0)], gy[x], gy[min(x + 1, wp - 1)],
+                              gy[min(x + 2, wp - 1)], gy[min(x + 3, wp - 1)])
+            bhy = bh[done & 7]
+            for x in range(wp):
+                bhy[x] = _clip((by[x] + 16) >> 5, maxval)
+            done += 1
+        y0 = max(y - 2, 0) & 7
+        y1 = max(y - 1, 0) & 7
+        y2 = y & 7
+        y3 = min(y + 1, hp - 1) & 7
+        y4 = min(y + 2, hp - 1) & 7
+        y5 = min(y + 3, hp - 1) & 7
+        r0 = gr[y0]
+        r1 = gr[y1]
+        r2 = gr[y2]
+        r3 = gr[y3]
+        r4 = gr[y4]
+        r5 = gr[y5]
+        for x in range(wp):
+            hv[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
+        r0 = b1[y0]
+        r1 = b1[y1]
+        r2 = b1[y2]
+        r3 = b1[y3]
+        r4 = b1[y4]
+        r5 = b1[y5]
         for x in range(wp):
             jj[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 512) >> 10, maxval)
         # upsample_h264's names: G here, H right, M below (whole samples); b right, hv below,
         # j centre, m below H, s right of M (half samples)
-        G = g[y]
-        M = g[min(y + 1, hp - 1)]
-        b = bh[y]
-        s = bh[min(y + 1, hp - 1)]
-        hv = hh[y]
+        G = gr[y2]
+        M = gr[y3]
+        b = bh[y2]
+        s = bh[y3]
         o = out[0, 0, y]
         for x in range(wp):
             o[x] = G[x]
@@ -419,7 +428,7 @@ def _box_sums(plane, pad):
 
 
 @njit(cache=True)
-def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
+def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums, lb):
     """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
 
     The winner is the first displacement in raster order with the least SAD. (seed_y, seed_x),
@@ -428,7 +437,9 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     only if its SAD is below the best or equal to it and earlier in the raster, so the winner
     does not depend on the seed. ``sums``: _box_sums(refs2[slot], r2); a displacement whose
     block sum differs from the block's own by more than the best SAD is not measured (the
-    difference of the sums bounds the SAD from below, so it could neither win nor tie)."""
+    difference of the sums bounds the SAD from below, so it could neither win nor tie). Those
+    bounds are computed a row of displacements at a time into ``lb`` (2 r2 + 1 int64s; a loop
+    that vectorises), the test against the best then one read each."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
@@ -440,14 +451,18 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums):
     for y in range(cy0, cy1):
         for x in range(cx0, cx1):
             own += cur2[y, x]
+    nd = 2 * r2 + 1
     for dy in range(-r2, r2 + 1):
-        ya = cy0 + dy + r2  # the block's rows in the extended plane
-        yb = cy1 + dy + r2
-        for dx in range(-r2, r2 + 1):
-            xa = cx0 + dx + r2
-            xb = cx1 + dx + r2
-            if abs(own - (sums[yb, xb] - sums[ya, xb] - sums[yb, xa] + sums[ya, xa])) > best:
+        ya = np.uint64(cy0 + dy + r2)  # the block's rows in the extended plane
+        yb = np.uint64(cy1 + dy + r2)
+        for k in range(nd):  # displacement dx = k - r2: the block's columns from cx0 + k to cx1 + k
+            xa = np.uint64(cx0 + k)
+            xb = np.uint64(cx1 + k)
+            lb[np.uint64(k)] = abs(own - ((sums[yb, xb] - sums[ya, xb]) - (sums[yb, xa] - sums[ya, xa])))
+        for k in range(nd):
+            if lb[k] > best:
                 continue
+            dx = k - r2
             # the bound best + 1 stops only displacements that cost more than the best: a sum
             # at most the best is complete
             s = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, dy, dx, best + 1)
@@ -483,7 +498,9 @@ def _inside(ph, pad, y0, x0, y1, x1, vy, vx):
             and 4 * (x0 + pad) + vx >= 0 and 4 * (x1 - 1 + pad) + vx < 4 * ph.shape[4])
 
 
-@njit(cache=True)
+# inlined into _leaf_costs: a call's reference counting of its four arrays (atomic increments
+# and decrements) cost more than the call itself (search_frame ~3% faster)
+@njit(cache=True, inline="always")
 def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2,
                        v2y, v2x, tb):
     """``_leaf_costs`` of a block that has a top and left border, with every sample inside the
@@ -859,6 +876,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
     sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
+    coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
@@ -910,7 +928,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             if d == 0:
                                 if li == 0:
                                     gy, gx = _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2,
-                                                            seed_y, seed_x, sums)
+                                                            seed_y, seed_x, sums, coarse_lb)
                                     seed_y, seed_x = gy // 2, gx // 2
                                     c0y, c0x = 4 * gy, 4 * gx
                                 else:
@@ -924,9 +942,21 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                     prev_mvy, prev_mvx, search_range)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
-                            vy, vx = _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px,
-                                                 prev_mvy[cy_, cx_], prev_mvx[cy_, cx_], cand_y, cand_x,
-                                                 search_range, leaf_vy, leaf_vx, known, node, li)
+                            # _search_lag, written out: inlined, it took a reference to each of
+                            # its seven arrays per call (atomic NRT increments and decrements)
+                            cand_y[0] = c0y
+                            cand_y[1] = 0
+                            cand_y[2] = py
+                            cand_y[3] = prev_mvy[cy_, cx_]
+                            cand_x[0] = c0x
+                            cand_x[1] = 0
+                            cand_x[2] = px
+                            cand_x[3] = prev_mvx[cy_, cx_]
+                            vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py,
+                                                  px, search_range)
+                            leaf_vy[node, li] = vy
+                            leaf_vx[node, li] = vx
+                            known[node, li] = True
                             side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
