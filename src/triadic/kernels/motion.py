@@ -101,6 +101,20 @@ def half_plane(plane):
     return out
 
 
+@njit(cache=True, inline="always")
+def _vertical_tap6(ring, y0, y1, y2, y3, y4, y5, rounding, shift, maxval, dst, wp):
+    """dst[x] = the 6-tap filter down rows y0..y5 of ``ring`` at column x, rounded, shifted and
+    clipped (upsample_phases: half samples below whole ones, and the centre ones)."""
+    r0 = ring[y0]
+    r1 = ring[y1]
+    r2 = ring[y2]
+    r3 = ring[y3]
+    r4 = ring[y4]
+    r5 = ring[y5]
+    for x in range(wp):
+        dst[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + rounding) >> shift, maxval)
+
+
 @njit(cache=True)
 def upsample_phases(ref, pad, maxval, out):
     """interp.upsample_h264's quarter-sample plane of ``ref`` (padded by ``pad``), written split by
@@ -150,22 +164,8 @@ def upsample_phases(ref, pad, maxval, out):
         y3 = min(y + 1, hp - 1) & 7
         y4 = min(y + 2, hp - 1) & 7
         y5 = min(y + 3, hp - 1) & 7
-        r0 = gr[y0]
-        r1 = gr[y1]
-        r2 = gr[y2]
-        r3 = gr[y3]
-        r4 = gr[y4]
-        r5 = gr[y5]
-        for x in range(wp):
-            hv[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 16) >> 5, maxval)
-        r0 = b1[y0]
-        r1 = b1[y1]
-        r2 = b1[y2]
-        r3 = b1[y3]
-        r4 = b1[y4]
-        r5 = b1[y5]
-        for x in range(wp):
-            jj[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + 512) >> 10, maxval)
+        _vertical_tap6(gr, y0, y1, y2, y3, y4, y5, 16, 5, maxval, hv, wp)
+        _vertical_tap6(b1, y0, y1, y2, y3, y4, y5, 512, 10, maxval, jj, wp)
         # upsample_h264's names: G here, H right, M below (whole samples); b right, hv below,
         # j centre, m below H, s right of M (half samples)
         G = gr[y2]
