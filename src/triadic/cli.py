@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from . import __version__, codec
-from .errors import CorruptStreamError, TriadicError
+from .errors import CorruptStreamError, InputError, TriadicError
 from .params import DEFAULT_PRESET, MAX_ERRORS, MAX_REFERENCES, PRESETS
 
 
@@ -58,6 +58,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame number (0 or more), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a frame number (0 or more), got {value}")
     return value
 
 
@@ -115,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress a .tri file")
     p.add_argument("input", help="the .tri file")
     p.add_argument("output", help="OUT.y4m, OUT.mkv (FFV1), a folder for PNG frames, or - for y4m on stdout")
+    p.add_argument("--start", type=_count, default=0, metavar="N",
+                   help="first frame to write (default 0); decoding seeks to the segment that holds it")
+    p.add_argument("--frames", type=_positive, metavar="N", help="write at most N frames")
     p.add_argument("--salvage", action="store_true",
                    help="write every intact frame of a damaged file (resuming at the next keyframe "
                         "after damage) and report the lost ones; exit 1 if any were lost")
@@ -188,17 +201,24 @@ def _encode(args) -> int:
 def _decode(args) -> int:
     from .io import open_sink
 
+    if args.salvage and (args.start or args.frames):
+        raise InputError("--salvage decodes the whole file; it cannot be combined with --start or --frames")
     header = codec.read_header(args.input)
+    if args.start >= max(1, header.frame_count):
+        raise InputError(f"--start {args.start} is out of range: the stream has {header.frame_count} frames")
+    total = header.frame_count - args.start
+    total = total if args.frames is None else min(total, args.frames)
     progress = Progress("decode", args.quiet or args.output == "-")
     lost: list[int] = []
     with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
                    frame_rate=header.frame_rate) as sink:
         count = 0
-        frames = _salvaged(args.input, lost) if args.salvage else codec.decode(args.input, jobs=args.jobs)
+        frames = (_salvaged(args.input, lost) if args.salvage else
+                  codec.decode(args.input, start=args.start, frames=args.frames, jobs=args.jobs))
         for frame in frames:
             sink.write(frame)
             count += 1
-            progress(count + len(lost), header.frame_count)
+            progress(count + len(lost), total)
         if lost and not count:
             raise CorruptStreamError(f"nothing to salvage: all {len(lost)} frames are lost")
     progress.done()

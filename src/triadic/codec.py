@@ -10,6 +10,8 @@ every keyframe, so segments are independent.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -382,9 +384,12 @@ class FrameDecoder:
         return seg.step != 1 or not q.size or (int(q.min()) >= -top - 1 and int(q.max()) <= top)
 
 
-def decode(src, *, jobs: int | None = None) -> Iterator[Frame]:
+def decode(src, *, start: int = 0, frames: int | None = None, jobs: int | None = None) -> Iterator[Frame]:
     """Frames of a .tri file (path or bytes), in order, as :class:`Frame` objects.
 
+    ``start`` and ``frames`` pick a range: at most ``frames`` frames from frame ``start`` on (the
+    default: all of them). A range seeks through the file's index to the segment that holds
+    ``start`` and decodes from that keyframe, so the frames before it cost nothing.
     ``jobs`` processes decode segments in parallel (same frames; None: every core, when the
     pictures are large enough to gain). Close the generator to release them early. In one
     process (one segment, say), ``jobs`` other than 1 reconstructs planes in a second thread.
@@ -392,8 +397,28 @@ def decode(src, *, jobs: int | None = None) -> Iterator[Frame]:
     from .parallel import check_jobs, decode_chunks
 
     check_jobs(jobs)
+    start = _count("start", start, 0)
+    frames = None if frames is None else _count("frames", frames, 1)
     with ContainerReader(src) as reader:
-        yield from decode_chunks(reader.frames(), reader.header, jobs)
+        if not start:
+            chunks, skip = reader.frames(), 0
+        else:
+            chunks = reader.frames_from(start)  # from the keyframe at or before start
+            skip = start - next(i for i in range(start, -1, -1) if reader.index()[i][1])
+        if frames is not None:
+            chunks = itertools.islice(chunks, skip + frames)
+        yield from itertools.islice(decode_chunks(chunks, reader.header, jobs), skip, None)
+
+
+def _count(name: str, value, least: int) -> int:
+    """``value`` as an int of at least ``least``, or an InputError that names ``name``."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise InputError(f"{name} must be an integer, got {value!r}") from None
+    if value < least:
+        raise InputError(f"{name} must be at least {least}, got {value}")
+    return value
 
 
 def salvage(src) -> Iterator[tuple[int, Frame | None]]:
