@@ -170,3 +170,35 @@ def test_bad_options(capsys, tmp_path, stream):
     assert exc.value.code == 2
     assert "--block-size: invalid choice: 12" in capsys.readouterr().err
     assert_bad(capsys, tmp_path, ["decode", stream, tmp_path / "o.xyz"], tmp_path / "o.xyz")
+
+
+def _triadic(*argv, stdin: bytes = b""):
+    return subprocess.run([sys.executable, "-m", "triadic", *map(str, argv)], input=stdin,
+                          capture_output=True)
+
+
+def test_encode_reads_a_y4m_pipe_from_stdin(tmp_path, stream):
+    """`triadic decode A.tri - | triadic encode - B.tri`: the same frames in B."""
+    y4m = _triadic("decode", stream, "-")
+    assert y4m.returncode == 0 and y4m.stdout.startswith(b"YUV4MPEG2")
+    out = tmp_path / "piped.tri"
+    proc = _triadic("encode", "-", out, "--keyint", 2, stdin=y4m.stdout)
+    assert proc.returncode == 0, proc.stderr
+    want, got = list(triadic.decode(stream)), list(triadic.decode(out))
+    assert len(got) == len(want) == 5 and all(a.equals(b) for a, b in zip(got, want))
+    proc = _triadic("encode", "-", out, "--frames", 2, stdin=y4m.stdout)
+    assert proc.returncode == 0 and triadic.info(out, detail=False)["frames"] == 2
+
+
+@pytest.mark.parametrize("stdin", [b"", b"not a video at all\n" * 10])
+def test_encode_from_bad_stdin_is_one_line(tmp_path, stdin):
+    out = tmp_path / "o.tri"
+    proc = _triadic("encode", "-", out, stdin=stdin)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.startswith("triadic: error: stdin: ") and err.count("\n") == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_verify_and_batch_refuse_stdin(capsys, tmp_path):
+    assert_bad(capsys, tmp_path, ["verify", "-"])
+    assert_bad(capsys, tmp_path, ["batch", "encode", "-", "--out", tmp_path / "out"])

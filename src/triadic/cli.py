@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("encode", help="compress a video into a .tri file")
-    p.add_argument("input", help="video file, folder or glob of PNG/TIFF frames")
+    p.add_argument("input", help="video file, folder or glob of PNG/TIFF frames, or - for a video on stdin "
+                                  "(y4m, or another streamable container)")
     p.add_argument("output", help="the .tri file to write")
     _add_encode_options(p)
     _add_jobs(p)
@@ -281,6 +282,9 @@ def _sample_bound(header) -> int:
 def _verify(args) -> int:
     from .io import open_source
 
+    if args.input == "-":
+        raise InputError("verify reads its input twice (to encode it, then to compare); "
+                         "it cannot read standard input: save the video to a file first")
     with tempfile.TemporaryDirectory(prefix="triadic-verify-") as tmp:
         tri = args.tri
         if tri is None or not os.path.exists(tri):
@@ -355,6 +359,8 @@ def _plot(args) -> int:
 def _batch(args) -> int:
     from . import batch
 
+    if "-" in args.inputs:
+        raise InputError("batch encode reads files, not standard input: use triadic encode - OUT.tri")
     os.makedirs(args.out, exist_ok=True)
 
     def done(report: dict) -> None:

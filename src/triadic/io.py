@@ -249,6 +249,8 @@ def open_source(source, *, frames: int | None = None) -> VideoSource:
         raise InputError(f"frames must be a positive integer, got {frames!r}")
     if isinstance(source, np.ndarray):
         return _array_source(source, frames)
+    if isinstance(source, str) and source == "-":
+        return _stdin_source(frames)
     if isinstance(source, (str, os.PathLike)):
         path = pathlib.Path(source)
         if path.is_dir():
@@ -316,6 +318,25 @@ def _file_source(path: pathlib.Path, limit: int | None) -> VideoSource:
             limit=limit,
             closer=container.close,
         )
+    except BaseException:
+        container.close()
+        raise
+
+
+def _stdin_source(limit: int | None) -> VideoSource:
+    """A video piped to standard input: y4m (``ffmpeg ... -f yuv4mpegpipe -``), or any container
+    PyAV can read as a stream (Matroska, NUT, MPEG-TS); one pass, frame count unknown."""
+    try:
+        container = av.open(sys.stdin.buffer, "r")
+    except av.FFmpegError as exc:
+        raise InputError(f"stdin: not a video PyAV can read ({_reason(exc)})") from None
+    try:
+        if not container.streams.video:
+            raise InputError("stdin: has no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return VideoSource(_av_frames(container, stream, "stdin"), label="stdin", frame_rate=rate,
+                           frame_count=None, limit=limit, closer=container.close)
     except BaseException:
         container.close()
         raise
