@@ -482,9 +482,13 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
 @njit(cache=True, inline="always")
 def _rebuild(p, qv, maxval, step):
     """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane),
-    written with selects rather than branches."""
+    written with selects rather than branches. Lossless with a range m = maxval + 1 that is a
+    power of two (every plane but YCoCg-R's chroma): the wrap is a mask (a shorter dependency
+    chain from one sample to the next; the test is loop-invariant)."""
     if step == 1:
         v = p + qv  # p in [0, m), q in [-m/2, m/2): one wrap at most
+        if (maxval & (maxval + 1)) == 0:
+            return v & maxval
         v += (maxval + 1) if v < 0 else 0
         v -= (maxval + 1) if v > maxval else 0
         return v
