@@ -297,12 +297,12 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
         while cx < gw:
             x0 = cx * bw
             mode = modes[cy, cx]
-            if mode == INTRA:
-                x1 = min(w, x0 + bw)
-                for y in range(y0, y1):
-                    for x in range(x0, x1):
-                        t[y, x] = refs[latest, y, x]
-                cx += 1
+            if mode == INTRA:  # a run of intra cells: T is the latest frame there (copied by rows)
+                end = cx + 1
+                while end < gw and modes[cy, end] == INTRA:
+                    end += 1
+                _copy_clamped(flat_refs, flat_t, (latest * h) * w, 0, 0, y0, y1, x0, min(w, end * bw), h, w)
+                cx = end
                 continue
             s1 = slots[cy, cx]
             v1y = mvy[cy, cx]
