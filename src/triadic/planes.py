@@ -122,14 +122,15 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         # probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
         table, limit, step = counts.counts, counts.limit, kt3.decode_step
+        last = (n - 1) // size * size  # the last stripe's start; the stripes before it are full
         probs = np.empty(((min(size, n) + 2) // 3, 8))  # a stripe: its decisions in triples
-        step(table, ctx, _NO_BITS, 0, 0, limit, out, probs, min(size, n))
+        full = probs[:(size + 2) // 3]  # a full stripe's triples (when there are two stripes or more)
+        step(table, ctx, _NO_BITS, -size, size, limit, out, probs)
         decode = coder.stripe_decoder()
         try:
-            for start in range(0, n, size):
-                end = min(n, start + size)
-                step(table, ctx, decode(probs[:(end - start + 2) // 3]), start, end, limit, out, probs,
-                     min(n, end + size))
+            for start in range(0, last, size):
+                step(table, ctx, decode(full), start, size, limit, out, probs)
+            step(table, ctx, decode(probs[:(n - last + 2) // 3]), last, size, limit, out, probs)
         except Exception as exc:  # constriction raises on exhausted or invalid streams
             raise coder.damaged(exc) from None
         return out, 0.0
