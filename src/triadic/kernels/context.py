@@ -472,6 +472,26 @@ def symbol_update(counts, ctx, symbols, limit):
 
 
 @njit(cache=True)
+def symbol_step(counts, ctx, symbols, start, size, limit, out, probs, alphabet):
+    """The decoder's step between the stripes of ``size`` symbols of a categorical pass (as
+    kernels/triples.decode_step is for binary ones): out[start:end] = the stripe's ``symbols``
+    (end = min(n, start + size), n = ctx.size), counted (symbol_update), then probs[:m] =
+    symbol_probabilities of the next stripe, ctx[end:min(n, end + size)]. The first call passes
+    start = -size (no symbols)."""
+    n = ctx.size
+    end = min(n, start + size)
+    following = min(n, end + size)
+    start = max(start, 0)
+    for i in range(end - start):
+        out[start + i] = symbols[i]
+    symbol_update(counts, ctx[start:end], out[start:end], limit)
+    for i in range(following - end):
+        c = ctx[end + i]
+        for a in range(alphabet):
+            probs[i, a] = 2 * counts[c, a] + 1
+
+
+@njit(cache=True)
 def count_update(counts, ctx, bits, limit):
     """Add the stripe's symbols to the counts; halve a context's counts past ``limit`` (flat
     unsigned indices into the (contexts, 2) counts: no negative-index wrap-around arithmetic)."""
