@@ -336,6 +336,31 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
                 continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
+            if mode == INTER_MED and not two:
+                oy = v1y >> fby
+                ox = v1x >> fbx
+                if (v1y == oy << fby and v1x == ox << fbx
+                        and (maxval < 0 or (y0 - ey + oy >= -pad and y1 - 1 + oy < h + pad
+                                            and x0 - ex + ox >= -pad and x1 - 1 + ox < w + pad))):
+                    # a whole-sample vector (most INTER_MED runs): T and the edges below are the
+                    # reference there, edges extended (what _block computes into the work block
+                    # with its ring, without its call and views and the copy out of it)
+                    base = (s1 * h) * w
+                    _copy_clamped(flat_refs, flat_t, base, oy, ox, y0, y1, x0, x1, h, w)
+                    for xc in range(max(x0, bw), x1, bw):  # left borders (none at x = 0)
+                        xs = min(max(xc - 1 + ox, 0), w - 1)
+                        for y in range(y0, y1):
+                            edges[0, y, xc] = flat_refs[base + min(max(y + oy, 0), h - 1) * w + xs]
+                            if y > 0:
+                                edges[2, y, xc] = flat_refs[base + min(max(y - 1 + oy, 0), h - 1) * w + xs]
+                    if y0 > 0:  # the top border
+                        row = base + min(max(y0 - 1 + oy, 0), h - 1) * w
+                        for x in range(x0, x1):
+                            edges[1, y0, x] = flat_refs[row + min(max(x + ox, 0), w - 1)]
+                            if x > 0:
+                                edges[2, y0, x] = flat_refs[row + min(max(x - 1 + ox, 0), w - 1)]
+                    cx = end
+                    continue
             # a[:, :] and b[:, :] are typed as non-contiguous ('A') arrays like the slice of t above:
             # one compiled _block (and H.264 sampler) instead of one per layout
             _block(refs, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
