@@ -92,7 +92,15 @@ class Chart:
 
     def plane_modes(self) -> np.ndarray:
         """The modes the plane kernels read: INTRA_WP where an intra leaf uses the weighted predictor."""
+        kept = self.__dict__.get("_plane_modes")  # a decoded chart's, worked out once (_keep_plane_modes)
+        if kept is not None:
+            return kept
         return np.where((self.modes == INTRA) & (self.wp != 0), np.int8(INTRA_WP), self.modes)
+
+    def _keep_plane_modes(self) -> None:
+        """The decoder's chart is complete and never changes: plane_modes (read twice per channel)
+        is worked out once. (The encoder's charts change while it searches: not for them.)"""
+        object.__setattr__(self, "_plane_modes", self.plane_modes())
 
     def summary(self) -> dict:
         """Histograms of the leaves' modes, lags and depths (for the per-frame log)."""
@@ -505,4 +513,5 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
         _fill_leaves(out.lags2, depth, n, sel_y, sel_x, lag2.astype(np.int8))
         _fill_leaves(out.mv2[0], depth, n, sel_y, sel_x, vectors[0].astype(np.int32))
         _fill_leaves(out.mv2[1], depth, n, sel_y, sel_x, vectors[1].astype(np.int32))
+        out._keep_plane_modes()
     return out, side
