@@ -240,11 +240,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
         idx, ctx = ck.block_contexts(is_open, prev, use_prev, k, chan)
         want = (kb.ravel()[idx] == k + 1).astype(np.int32) if encoding else None
         opened, bits_k = code_bits(coder, model.block, ctx, want)
-        if k == top - 1 and idx.size and not opened.any():
+        if not ck.open_blocks(is_open, kb_out, idx, opened, k) and k == top - 1 and idx.size:
             raise CorruptStreamError("top plane has no significant block")
-        newly = idx[opened != 0]
-        is_open.ravel()[newly] = 1
-        kb_out.ravel()[newly] = k + 1
         nonzero = 0
         nz.fill(0)
         counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, shape_of_t, k, chan, pow3k, pos_k, ctx_k,
