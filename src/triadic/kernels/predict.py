@@ -246,6 +246,29 @@ def _copy_clamped(src, dst, base, oy, ox, y0, y1, x0, x1, h, w):
 
 
 @njit(cache=True, inline="always")
+def _bilinear_rows(src, dst, base, oy, ox, fy, fx, fby, fbx, y0, y1, x0, x1, h, w):
+    """dst (a flat h x w plane) over rows y0..y1-1, columns x0..x1-1 = _block's bilinear
+    interpolation (fractions fy / 2^fby, fx / 2^fbx) of the flat h x w plane at ``base`` of
+    ``src`` displaced by (oy, ox), rows clamped into it; the columns read, x0 + ox .. x1 + ox,
+    must lie inside it (unsigned indices)."""
+    shift = fby + fbx
+    rnd = 1 << (shift - 1)
+    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
+    w01 = ((1 << fby) - fy) * fx
+    w10 = fy * ((1 << fbx) - fx)
+    w11 = fy * fx
+    one = np.uint64(1)
+    for y in range(y0, y1):
+        ra = np.uint64(base + _clamp(y + oy, 0, h - 1) * w + x0 + ox)
+        rb = np.uint64(base + _clamp(y + oy + 1, 0, h - 1) * w + x0 + ox)
+        d = np.uint64(y * w + x0)
+        for i in range(x1 - x0):
+            u = np.uint64(i)
+            dst[d + u] = (w00 * src[ra + u] + w01 * src[ra + u + one] + w10 * src[rb + u] + w11 * src[rb + u + one]
+                          + rnd) >> shift
+
+
+@njit(cache=True, inline="always")
 def _copy_rows(block, dst, y0, y1, x0, x1, w):
     """dst (a flat plane w samples wide) over rows y0..y1-1, columns x0..x1-1 = block[0:y1-y0,
     0:x1-x0] (unsigned indices)."""
@@ -327,6 +350,14 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
                     # a whole-sample vector: T is the reference there, edges extended (what _block
                     # computes, without its calls and views: most of their cost on short runs)
                     _copy_clamped(flat_refs, flat_t, (s1 * h) * w, oy, ox, y0, y1, x0, x1, h, w)
+                    cx = end
+                    continue
+                if maxval < 0 and x0 + ox >= 0 and x1 + ox < w:
+                    # a subsampled plane, the footprint's columns inside it (most chroma runs):
+                    # bilinear straight into T, as _block computes it (without its call, and
+                    # the copy out of the work block: most of a 2 x 2 cell's cost)
+                    _bilinear_rows(flat_refs, flat_t, (s1 * h) * w, oy, ox, v1y - (oy << fby), v1x - (ox << fbx),
+                                   fby, fbx, y0, y1, x0, x1, h, w)
                     cx = end
                     continue
                 # into the contiguous buffer (the kernels' loops vectorise there, not in a view of T)
