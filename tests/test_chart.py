@@ -34,3 +34,4 @@ def test_symbols_and_ints_decode_as_coded(n):
         dec.finish()
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
+

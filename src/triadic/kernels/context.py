@@ -200,15 +200,22 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
     ctx = np.empty(nby * nbx, dtype=np.int32)
     n = 0
     kc = _k_class(k)
+    # per column of the block row (shifted by one, zero beyond the edges), its open blocks in
+    # rows by - 1..by + 1: a block's open neighbours are the sum of three of them (its own
+    # column counts itself, which is not open)
+    cols = np.zeros(nbx + 2, dtype=np.int64)
     for by in range(nby):
+        for bx in range(nbx):
+            s = np.int64(is_open[by, bx])
+            if by > 0:
+                s += is_open[by - 1, bx]
+            if by + 1 < nby:
+                s += is_open[by + 1, bx]
+            cols[bx + 1] = s
         for bx in range(nbx):
             if is_open[by, bx]:
                 continue
-            c = 0
-            for yy in range(max(0, by - 1), min(nby, by + 2)):
-                for xx in range(max(0, bx - 1), min(nbx, bx + 2)):
-                    c += is_open[yy, xx]
-            c = min(c, 3)
+            c = min(cols[bx] + cols[bx + 1] + cols[bx + 2], 3)
             if use_prev:
                 d = prev_kb[by, bx] - (k + 1)
                 t = 0 if d <= -2 else (1 if d == -1 else (2 if d == 0 else 3))
