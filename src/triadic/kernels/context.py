@@ -119,7 +119,9 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     if not use_prev and not use_luma:
         out[:] = -1
     if use_prev:
-        rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
+        # |prev_q| summed over x-1..x+1, rows y-1..y+1: uint32 (sums of three residuals, at most
+        # 3 (3^12 - 1) / 2 each) so that twice as many fit a vector
+        rows = np.zeros((3, w), dtype=np.uint32)
         for y in range(-1, h):
             if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
                 _row_sums3(prev_q[y + 1], rows[(y + 1) % 3])
@@ -131,12 +133,12 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
             o = out[y]
             if 0 < y < h - 1:
                 for x in range(1, w - 1):
-                    o[x] = np.uint64(16 * (above[x] + here[x] + below[x])) // np.uint64(9)
+                    o[x] = np.uint32(16) * (above[x] + here[x] + below[x]) // np.uint32(9)
             # the rest: the row's two ends (every sample of the first and last rows)
             step = max(w - 1, 1) if 0 < y < h - 1 else 1
             ny = 1 + (y > 0) + (y < h - 1)
             for x in range(0, w, step):
-                s = here[x]
+                s = np.int64(here[x])
                 if y > 0:
                     s += above[x]
                 if y < h - 1:
@@ -177,7 +179,7 @@ def _row_sums3(src, out):
         return
     out[0] = abs(np.int64(src[0])) + abs(np.int64(src[1]))
     for x in range(1, w - 1):
-        out[x] = abs(np.int64(src[x - 1])) + abs(np.int64(src[x])) + abs(np.int64(src[x + 1]))
+        out[x] = abs(src[x - 1]) + abs(src[x]) + abs(src[x + 1])
     out[w - 1] = abs(np.int64(src[w - 2])) + abs(np.int64(src[w - 1]))
 
 
