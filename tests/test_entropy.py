@@ -115,14 +115,19 @@ def test_truncated_stream_is_corrupt():
         dec.finish()
 
 
-@pytest.mark.parametrize("start, end, following", [(0, 0, 7), (0, 9, 18), (9, 16, 16), (16, 20, 25), (3, 3, 3)])
-def test_decode_step_is_the_model_on_triples(start, end, following):
+@pytest.mark.parametrize("start, size, n", [(-7, 7, 25), (0, 9, 25), (9, 7, 16), (16, 4, 20), (16, 9, 25),
+                                            (-25, 25, 25), (0, 25, 25), (-30, 30, 25), (0, 30, 25)])
+def test_decode_step_is_the_model_on_triples(start, size, n):
     """The decoder's fused step (unpack, count, next stripe's triple probabilities) computes what
-    the model's count_update, count_probabilities and triple_probabilities compute in turn."""
+    the model's count_update, count_probabilities and triple_probabilities compute in turn, on
+    the stripe [start, start + size) and the next one, cut at n (start = -size: the first call)."""
     from triadic.kernels import context as ck
 
+    first = start  # what the call is given
+    end, following = min(n, start + size), min(n, start + 2 * size)
+    start = max(start, 0)
     rng = np.random.default_rng(start * 100 + end)
-    n, contexts, limit = 25, 6, 12
+    contexts, limit = 6, 12
     ctx = rng.integers(0, contexts, n).astype(np.int64)  # few contexts: the halving happens
     bits = (rng.random(end - start) < 0.6).astype(np.int32)
     table = rng.integers(0, 8, (contexts, 2)).astype(np.int32)
@@ -135,7 +140,7 @@ def test_decode_step_is_the_model_on_triples(start, end, following):
     symbols = np.zeros(max(triples.rows(bits.size, max(bits.size, 1)), 1), np.int32)
     triples.pack_triples(bits, max(bits.size, 1), symbols)
     got_table, got_out, got = table.copy(), np.full(n, -1, np.int32), np.zeros((want.shape[0], 8))
-    triples.decode_step(got_table, ctx, symbols, start, end, limit, got_out, got, following)
+    triples.decode_step(got_table, ctx, symbols, first, size, limit, got_out, got)
     np.testing.assert_array_equal(got_out, want_out)
     np.testing.assert_array_equal(got_table, want_table)
     np.testing.assert_array_equal(got, want)  # bit for bit: both sides must agree exactly

@@ -25,7 +25,9 @@ from numba import njit
 
 from .errors import CorruptStreamError
 from .kernels.predict import AFFINE, INTRA, INTRA_WP, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
-from .model import MAX_LAGS, ContextModel, SymbolCounts, stripes
+from .kernels import context as ck
+from .kernels import triples
+from .model import MAX_LAGS, ContextModel, SymbolCounts, stripe_size, stripes
 
 #: Smallest leaf, and the granularity of the chart grids, in luma samples.
 CELL = 4
@@ -90,7 +92,15 @@ class Chart:
 
     def plane_modes(self) -> np.ndarray:
         """The modes the plane kernels read: INTRA_WP where an intra leaf uses the weighted predictor."""
+        kept = self.__dict__.get("_plane_modes")  # a decoded chart's, worked out once (_keep_plane_modes)
+        if kept is not None:
+            return kept
         return np.where((self.modes == INTRA) & (self.wp != 0), np.int8(INTRA_WP), self.modes)
+
+    def _keep_plane_modes(self) -> None:
+        """The decoder's chart is complete and never changes: plane_modes (read twice per channel)
+        is worked out once. (The encoder's charts change while it searches: not for them.)"""
+        object.__setattr__(self, "_plane_modes", self.plane_modes())
 
     def summary(self) -> dict:
         """Histograms of the leaves' modes, lags and depths (for the per-frame log)."""
@@ -126,15 +136,20 @@ def _tree_cells(depth, n, d):
     gh, gw = depth.shape
     out_y = np.empty(gh * gw, dtype=np.int32)
     out_x = np.empty(gh * gw, dtype=np.int32)
+    zy = np.empty(n * n, dtype=np.int64)  # z-order of a root block's cells, worked out once
+    zx = np.empty(n * n, dtype=np.int64)
+    for z in range(n * n):
+        zy[z], zx[z] = _deinterleave(z)
     k = 0
     for ry in range(0, gh, n):
         for rx in range(0, gw, n):
             for z in range(n * n):
-                dy, dx = _deinterleave(z)
+                dy = zy[z]
+                dx = zx[z]
                 cy = ry + dy
                 cx = rx + dx
-                size = n >> (depth[cy, cx] if d < 0 else d)
-                if dy % size or dx % size or (d >= 0 and depth[cy, cx] < d):
+                size = n >> (depth[cy, cx] if d < 0 else d)  # a power of two: a mask, not a division
+                if (dy | dx) & (size - 1) or (d >= 0 and depth[cy, cx] < d):
                     continue
                 out_y[k] = cy
                 out_x[k] = cx
@@ -239,11 +254,34 @@ def _fill_leaves(grid, depth, n, leaf_y, leaf_x, values):
                 grid[yy, xx] = values[i]
 
 
+_NO_SYMBOLS = np.zeros(0, dtype=np.int32)
+
+
 def _code_symbols(coder, counts: SymbolCounts, ctx: np.ndarray, values: np.ndarray | None,
                   alphabet: int | None = None) -> tuple[np.ndarray, float]:
     """Code a pass of categorical symbols stripe by stripe, adapting the counts between stripes
     (like planes.code_bits), over the first ``alphabet`` symbols (default: all)."""
     out = np.empty(ctx.size, dtype=np.int32)
+    if values is None and ctx.size and not coder.measure and hasattr(coder, "stripe_decoder"):
+        # the decoder's loop, as planes.code_bits's: one kernel call between stripes
+        # (kernels/context.symbol_step: the stripe's symbols counted, the next stripe's
+        # probabilities), constriction's own call per stripe
+        n, size = ctx.size, stripe_size(ctx.size)
+        alphabet = counts.counts.shape[1] if alphabet is None else alphabet
+        table, limit, step = counts.counts, counts.limit, ck.symbol_step
+        ctx = np.asarray(ctx, np.int64)
+        last = (n - 1) // size * size  # the last stripe's start; the stripes before it are full
+        probs = np.empty((min(size, n), alphabet))
+        full = probs[:size]
+        step(table, ctx, _NO_SYMBOLS, -size, size, limit, out, probs, alphabet)
+        decode = coder.stripe_decoder()
+        try:
+            for start in range(0, last, size):
+                step(table, ctx, decode(full), start, size, limit, out, probs, alphabet)
+            step(table, ctx, decode(probs[:n - last]), last, size, limit, out, probs, alphabet)
+        except Exception as exc:  # constriction raises on exhausted or invalid streams
+            raise coder.damaged(exc) from None
+        return out, 0.0
     bits = 0.0
     for s in stripes(ctx.size):
         probs = counts.probabilities(ctx[s], alphabet)
@@ -252,6 +290,48 @@ def _code_symbols(coder, counts: SymbolCounts, ctx: np.ndarray, values: np.ndarr
         out[s] = got
         bits += coder.last_bits
     return out, bits
+
+
+@njit(cache=True)
+def _raw_bit_probabilities(length):
+    """The triple probabilities (kernels/triples.py) of _code_ints's raw bits, for the decoder to
+    read them in one coder call: the call for bit j (j = 0, 1, ...) codes bit j of every value
+    with length - 1 > j at P(1) = 1/2, its decisions in triples of its own (the last padded with
+    decisions of P(1) = 0): the rows of the calls one after the other."""
+    top = 0
+    for i in range(length.size):
+        top = max(top, length[i])
+    count = np.zeros(max(top - 1, 0), dtype=np.int64)
+    for i in range(length.size):
+        for j in range(length[i] - 1):
+            count[j] += 1
+    rows = 0
+    for j in range(count.size):
+        rows += (count[j] + 2) // 3
+    p1 = np.zeros(3 * rows)
+    at = 0
+    for j in range(count.size):
+        p1[at:at + count[j]] = 0.5
+        at += 3 * ((count[j] + 2) // 3)
+    out = np.empty((rows, 8))
+    triples.triple_probabilities(p1, max(p1.size, 1), out)
+    return out
+
+
+@njit(cache=True)
+def _raw_bits_in(mag, length, symbols):
+    """mag |= the raw bits of _code_ints from the triple ``symbols`` of _raw_bit_probabilities's
+    rows: bit j of value i, in value order, call by call."""
+    row = 0
+    for j in range(16):
+        m = 0  # decisions of the call for bit j so far
+        for i in range(length.size):
+            if length[i] - 1 > j:
+                mag[i] |= np.int64((symbols[row + m // 3] >> (2 - m % 3)) & 1) << j
+                m += 1
+        if m == 0:
+            break
+        row += (m + 2) // 3
 
 
 def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray | None,
@@ -276,6 +356,16 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
         raise CorruptStreamError("motion vector difference out of range")
     if values is None:
         mag = np.where(length > 0, np.int64(1) << np.maximum(length - 1, 0), 0)
+        if not coder.measure and hasattr(coder, "stripe_decoder"):
+            # the decoder reads every bit position's call in one coder call (the same triples)
+            probs = _raw_bit_probabilities(length)
+            if probs.shape[0]:
+                try:
+                    symbols = coder.stripe_decoder()(probs)
+                except Exception as exc:  # constriction raises on exhausted or invalid streams
+                    raise coder.damaged(exc) from None
+                _raw_bits_in(mag, length, symbols)
+            return np.where(cls % 2 == 1, mag, -mag).astype(np.int32), side
     for j in range(int(length.max(initial=0)) - 1):
         has = length - 1 > j
         got = coder.bits(((mag[has] >> j) & 1) if values is not None else None,
@@ -423,4 +513,5 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
         _fill_leaves(out.lags2, depth, n, sel_y, sel_x, lag2.astype(np.int8))
         _fill_leaves(out.mv2[0], depth, n, sel_y, sel_x, vectors[0].astype(np.int32))
         _fill_leaves(out.mv2[1], depth, n, sel_y, sel_x, vectors[1].astype(np.int32))
+        out._keep_plane_modes()
     return out, side

@@ -366,7 +366,7 @@ class FrameDecoder:
                             summarise=self.measure)
         coder.finish()
         for c, q in enumerate(qs):
-            if not self._in_range(c, q):
+            if not self._in_range(c, q, seg.prev_kb[c]):
                 raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
         recs = [started[c].result() if c in started else _decode_plane(q, *seg.plane_args(c, chart, seg.ts))
                 for c, q in enumerate(qs)]
@@ -377,11 +377,17 @@ class FrameDecoder:
         planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
         return Frame(tuple(planes), seg.header.pix_fmt)
 
-    def _in_range(self, c: int, q: np.ndarray) -> bool:
-        """Lossless: the kernel wraps p + q into range once, so |q| must be < 2^b."""
+    def _in_range(self, c: int, q: np.ndarray, kb: np.ndarray | None = None) -> bool:
+        """Lossless: the kernel wraps p + q into range once, so |q| must be < 2^b. With the
+        channel's K map ``kb`` (per block, the ternary digits of its residuals, at most K: |q| <=
+        (3^K - 1) / 2), a small enough K answers without reading q."""
         seg = self.segment
         top = seg.maxima[c]
-        return seg.step != 1 or not q.size or (int(q.min()) >= -top - 1 and int(q.max()) <= top)
+        if seg.step != 1 or not q.size:
+            return True
+        if kb is not None and kb.size and (3 ** int(kb.max()) - 1) // 2 <= top:
+            return True
+        return int(q.min()) >= -top - 1 and int(q.max()) <= top
 
 
 def decode(src, *, start: int = 0, frames: int | None = None, jobs: int | None = None) -> Iterator[Frame]:

@@ -8,6 +8,7 @@ rebuilds them. See kernels/context.py for the pass structure.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,14 +123,15 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
         # probabilities always in the same buffer
         n, size = ctx.size, stripe_size(ctx.size)
         table, limit, step = counts.counts, counts.limit, kt3.decode_step
+        last = (n - 1) // size * size  # the last stripe's start; the stripes before it are full
         probs = np.empty(((min(size, n) + 2) // 3, 8))  # a stripe: its decisions in triples
-        step(table, ctx, _NO_BITS, 0, 0, limit, out, probs, min(size, n))
+        full = probs[:(size + 2) // 3]  # a full stripe's triples (when there are two stripes or more)
+        step(table, ctx, _NO_BITS, -size, size, limit, out, probs)
         decode = coder.stripe_decoder()
         try:
-            for start in range(0, n, size):
-                end = min(n, start + size)
-                step(table, ctx, decode(probs[:(end - start + 2) // 3]), start, end, limit, out, probs,
-                     min(n, end + size))
+            for start in range(0, last, size):
+                step(table, ctx, decode(full), start, size, limit, out, probs)
+            step(table, ctx, decode(probs[:(n - last + 2) // 3]), last, size, limit, out, probs)
         except Exception as exc:  # constriction raises on exhausted or invalid streams
             raise coder.damaged(exc) from None
         return out, 0.0
@@ -191,6 +193,26 @@ def _code_raw(coder, q, shape, modulus):
     return (u - modulus // 2).astype(np.int32).reshape(shape)
 
 
+_WORK = threading.local()
+
+
+def _work_buffers(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """_code_planes's work arrays for an h x w plane, this thread's, reused from call to call:
+    nz (h x w, uint8, not cleared: _code_planes clears it at every plane) and the per-phase
+    samples, contexts and sign bases of plane_contexts ((PHASES, n) int32, n at least the
+    samples of a phase). Fresh ones per channel and frame cost more in page faults than what is
+    written into them (some 15 MB for a 720p luma plane). Nothing of them leaves _code_planes."""
+    half = ((h + 1) // 2) * ((w + 1) // 2)
+    work = getattr(_WORK, "buffers", None)
+    if work is None or work[0].size < h * w or work[1].shape[1] < half:
+        size = max(h * w, work[0].size if work is not None else 0)
+        cap = max(half, work[1].shape[1] if work is not None else 0)
+        work = (np.empty(size, dtype=np.uint8),) + tuple(np.empty((len(ck.PHASES), cap), dtype=np.int32)
+                                                         for _ in range(3))
+        _WORK.buffers = work
+    return (work[0][:h * w].reshape(h, w),) + work[1:]
+
+
 def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus=0, raw=False):
     h, w = shape
     encoding = q is not None
@@ -226,12 +248,9 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
     use_prev = prev_kb is not None
     prev = prev_kb if use_prev else kb_out
     v = np.zeros(shape, dtype=np.int32)
-    nz = np.zeros(shape, dtype=np.uint8)  # per sample, its neighbours' nonzero digits at this plane so far
-    # plane_contexts's per-phase samples and contexts, per plane, in the open blocks
-    half = ((h + 1) // 2) * ((w + 1) // 2)
-    pos_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
-    ctx_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
-    sbase_k = np.empty((len(ck.PHASES), half), dtype=np.int32)
+    # per sample, its neighbours' nonzero digits at this plane so far (cleared at every plane),
+    # and plane_contexts's per-phase samples and contexts, per plane, in the open blocks
+    nz, pos_k, ctx_k, sbase_k = _work_buffers(h, w)
 
     for k in range(top - 1, -1, -1):
         pow3k = int(kt.POW3[k])
@@ -239,11 +258,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
         idx, ctx = ck.block_contexts(is_open, prev, use_prev, k, chan)
         want = (kb.ravel()[idx] == k + 1).astype(np.int32) if encoding else None
         opened, bits_k = code_bits(coder, model.block, ctx, want)
-        if k == top - 1 and idx.size and not opened.any():
+        if not ck.open_blocks(is_open, kb_out, idx, opened, k) and k == top - 1 and idx.size:
             raise CorruptStreamError("top plane has no significant block")
-        newly = idx[opened != 0]
-        is_open.ravel()[newly] = 1
-        kb_out.ravel()[newly] = k + 1
         nonzero = 0
         nz.fill(0)
         counts = ck.plane_contexts(v, is_open, ck.KBLOCK, e16, cls, shape_of_t, k, chan, pow3k, pos_k, ctx_k,

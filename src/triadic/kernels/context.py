@@ -119,7 +119,9 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     if not use_prev and not use_luma:
         out[:] = -1
     if use_prev:
-        rows = np.zeros((3, w), dtype=np.int64)  # |prev_q| summed over x-1..x+1, rows y-1..y+1
+        # |prev_q| summed over x-1..x+1, rows y-1..y+1: uint32 (sums of three residuals, at most
+        # 3 (3^12 - 1) / 2 each) so that twice as many fit a vector
+        rows = np.zeros((3, w), dtype=np.uint32)
         for y in range(-1, h):
             if y + 1 < h:  # the row sums of row y + 1 replace those of row y - 2
                 _row_sums3(prev_q[y + 1], rows[(y + 1) % 3])
@@ -131,12 +133,12 @@ def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
             o = out[y]
             if 0 < y < h - 1:
                 for x in range(1, w - 1):
-                    o[x] = np.uint64(16 * (above[x] + here[x] + below[x])) // np.uint64(9)
+                    o[x] = np.uint32(16) * (above[x] + here[x] + below[x]) // np.uint32(9)
             # the rest: the row's two ends (every sample of the first and last rows)
             step = max(w - 1, 1) if 0 < y < h - 1 else 1
             ny = 1 + (y > 0) + (y < h - 1)
             for x in range(0, w, step):
-                s = here[x]
+                s = np.int64(here[x])
                 if y > 0:
                     s += above[x]
                 if y < h - 1:
@@ -177,7 +179,7 @@ def _row_sums3(src, out):
         return
     out[0] = abs(np.int64(src[0])) + abs(np.int64(src[1]))
     for x in range(1, w - 1):
-        out[x] = abs(np.int64(src[x - 1])) + abs(np.int64(src[x])) + abs(np.int64(src[x + 1]))
+        out[x] = abs(src[x - 1]) + abs(src[x]) + abs(src[x + 1])
     out[w - 1] = abs(np.int64(src[w - 2])) + abs(np.int64(src[w - 1]))
 
 
@@ -200,15 +202,22 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
     ctx = np.empty(nby * nbx, dtype=np.int32)
     n = 0
     kc = _k_class(k)
+    # per column of the block row (shifted by one, zero beyond the edges), its open blocks in
+    # rows by - 1..by + 1: a block's open neighbours are the sum of three of them (its own
+    # column counts itself, which is not open)
+    cols = np.zeros(nbx + 2, dtype=np.int64)
     for by in range(nby):
+        for bx in range(nbx):
+            s = np.int64(is_open[by, bx])
+            if by > 0:
+                s += is_open[by - 1, bx]
+            if by + 1 < nby:
+                s += is_open[by + 1, bx]
+            cols[bx + 1] = s
         for bx in range(nbx):
             if is_open[by, bx]:
                 continue
-            c = 0
-            for yy in range(max(0, by - 1), min(nby, by + 2)):
-                for xx in range(max(0, bx - 1), min(nbx, bx + 2)):
-                    c += is_open[yy, xx]
-            c = min(c, 3)
+            c = min(cols[bx] + cols[bx + 1] + cols[bx + 2], 3)
             if use_prev:
                 d = prev_kb[by, bx] - (k + 1)
                 t = 0 if d <= -2 else (1 if d == -1 else (2 if d == 0 else 3))
@@ -218,6 +227,22 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
             ctx[n] = ((c * 5 + t) * K_CLASSES + kc) * CHANNEL_CLASSES + chan
             n += 1
     return idx[:n], ctx[:n]
+
+
+@njit(cache=True)
+def open_blocks(is_open, kb, idx, opened, k):
+    """The block pass's outcome: the blocks at flat indices idx[i] whose opened[i] is set start
+    at plane k (is_open 1, K map k + 1). Returns how many (one kernel call instead of a handful
+    of numpy operations per plane)."""
+    flat_open = is_open.ravel()
+    flat_kb = kb.ravel()
+    n = 0
+    for i in range(idx.size):
+        if opened[i]:
+            flat_open[idx[i]] = 1
+            flat_kb[idx[i]] = k + 1
+            n += 1
+    return n
 
 
 @njit(cache=True, inline="always")
@@ -469,6 +494,26 @@ def symbol_update(counts, ctx, symbols, limit):
         if total > limit:
             for a in range(counts.shape[1]):
                 counts[c, a] = (counts[c, a] + 1) >> 1
+
+
+@njit(cache=True)
+def symbol_step(counts, ctx, symbols, start, size, limit, out, probs, alphabet):
+    """The decoder's step between the stripes of ``size`` symbols of a categorical pass (as
+    kernels/triples.decode_step is for binary ones): out[start:end] = the stripe's ``symbols``
+    (end = min(n, start + size), n = ctx.size), counted (symbol_update), then probs[:m] =
+    symbol_probabilities of the next stripe, ctx[end:min(n, end + size)]. The first call passes
+    start = -size (no symbols)."""
+    n = ctx.size
+    end = min(n, start + size)
+    following = min(n, end + size)
+    start = max(start, 0)
+    for i in range(end - start):
+        out[start + i] = symbols[i]
+    symbol_update(counts, ctx[start:end], out[start:end], limit)
+    for i in range(following - end):
+        c = ctx[end + i]
+        for a in range(alphabet):
+            probs[i, a] = 2 * counts[c, a] + 1
 
 
 @njit(cache=True)

@@ -246,6 +246,29 @@ def _copy_clamped(src, dst, base, oy, ox, y0, y1, x0, x1, h, w):
 
 
 @njit(cache=True, inline="always")
+def _bilinear_rows(src, dst, base, oy, ox, fy, fx, fby, fbx, y0, y1, x0, x1, h, w):
+    """dst (a flat h x w plane) over rows y0..y1-1, columns x0..x1-1 = _block's bilinear
+    interpolation (fractions fy / 2^fby, fx / 2^fbx) of the flat h x w plane at ``base`` of
+    ``src`` displaced by (oy, ox), rows clamped into it; the columns read, x0 + ox .. x1 + ox,
+    must lie inside it (unsigned indices)."""
+    shift = fby + fbx
+    rnd = 1 << (shift - 1)
+    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
+    w01 = ((1 << fby) - fy) * fx
+    w10 = fy * ((1 << fbx) - fx)
+    w11 = fy * fx
+    one = np.uint64(1)
+    for y in range(y0, y1):
+        ra = np.uint64(base + _clamp(y + oy, 0, h - 1) * w + x0 + ox)
+        rb = np.uint64(base + _clamp(y + oy + 1, 0, h - 1) * w + x0 + ox)
+        d = np.uint64(y * w + x0)
+        for i in range(x1 - x0):
+            u = np.uint64(i)
+            dst[d + u] = (w00 * src[ra + u] + w01 * src[ra + u + one] + w10 * src[rb + u] + w11 * src[rb + u + one]
+                          + rnd) >> shift
+
+
+@njit(cache=True, inline="always")
 def _copy_rows(block, dst, y0, y1, x0, x1, w):
     """dst (a flat plane w samples wide) over rows y0..y1-1, columns x0..x1-1 = block[0:y1-y0,
     0:x1-x0] (unsigned indices)."""
@@ -297,12 +320,12 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
         while cx < gw:
             x0 = cx * bw
             mode = modes[cy, cx]
-            if mode == INTRA:
-                x1 = min(w, x0 + bw)
-                for y in range(y0, y1):
-                    for x in range(x0, x1):
-                        t[y, x] = refs[latest, y, x]
-                cx += 1
+            if mode == INTRA:  # a run of intra cells: T is the latest frame there (copied by rows)
+                end = cx + 1
+                while end < gw and modes[cy, end] == INTRA:
+                    end += 1
+                _copy_clamped(flat_refs, flat_t, (latest * h) * w, 0, 0, y0, y1, x0, min(w, end * bw), h, w)
+                cx = end
                 continue
             s1 = slots[cy, cx]
             v1y = mvy[cy, cx]
@@ -329,6 +352,14 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
                     _copy_clamped(flat_refs, flat_t, (s1 * h) * w, oy, ox, y0, y1, x0, x1, h, w)
                     cx = end
                     continue
+                if maxval < 0 and x0 + ox >= 0 and x1 + ox < w:
+                    # a subsampled plane, the footprint's columns inside it (most chroma runs):
+                    # bilinear straight into T, as _block computes it (without its call, and
+                    # the copy out of the work block: most of a 2 x 2 cell's cost)
+                    _bilinear_rows(flat_refs, flat_t, (s1 * h) * w, oy, ox, v1y - (oy << fby), v1x - (ox << fbx),
+                                   fby, fbx, y0, y1, x0, x1, h, w)
+                    cx = end
+                    continue
                 # into the contiguous buffer (the kernels' loops vectorise there, not in a view of T)
                 _block(refs, s1, v1y, v1x, y0, y1, x0, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
                 _copy_rows(a, flat_t, y0, y1, x0, x1, w)
@@ -336,6 +367,31 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
                 continue
             ey = 1 if mode == INTER_MED and y0 > 0 else 0
             ex = 1 if mode == INTER_MED and x0 > 0 else 0
+            if mode == INTER_MED and not two:
+                oy = v1y >> fby
+                ox = v1x >> fbx
+                if (v1y == oy << fby and v1x == ox << fbx
+                        and (maxval < 0 or (y0 - ey + oy >= -pad and y1 - 1 + oy < h + pad
+                                            and x0 - ex + ox >= -pad and x1 - 1 + ox < w + pad))):
+                    # a whole-sample vector (most INTER_MED runs): T and the edges below are the
+                    # reference there, edges extended (what _block computes into the work block
+                    # with its ring, without its call and views and the copy out of it)
+                    base = (s1 * h) * w
+                    _copy_clamped(flat_refs, flat_t, base, oy, ox, y0, y1, x0, x1, h, w)
+                    for xc in range(max(x0, bw), x1, bw):  # left borders (none at x = 0)
+                        xs = min(max(xc - 1 + ox, 0), w - 1)
+                        for y in range(y0, y1):
+                            edges[0, y, xc] = flat_refs[base + min(max(y + oy, 0), h - 1) * w + xs]
+                            if y > 0:
+                                edges[2, y, xc] = flat_refs[base + min(max(y - 1 + oy, 0), h - 1) * w + xs]
+                    if y0 > 0:  # the top border
+                        row = base + min(max(y0 - 1 + oy, 0), h - 1) * w
+                        for x in range(x0, x1):
+                            edges[1, y0, x] = flat_refs[row + min(max(x + ox, 0), w - 1)]
+                            if x > 0:
+                                edges[2, y0, x] = flat_refs[row + min(max(x - 1 + ox, 0), w - 1)]
+                    cx = end
+                    continue
             # a[:, :] and b[:, :] are typed as non-contiguous ('A') arrays like the slice of t above:
             # one compiled _block (and H.264 sampler) instead of one per layout
             _block(refs, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
@@ -482,9 +538,13 @@ def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
 @njit(cache=True, inline="always")
 def _rebuild(p, qv, maxval, step):
     """The reconstructed sample from prediction p and quantised residual qv (see _encode_plane),
-    written with selects rather than branches."""
+    written with selects rather than branches. Lossless with a range m = maxval + 1 that is a
+    power of two (every plane but YCoCg-R's chroma): the wrap is a mask (a shorter dependency
+    chain from one sample to the next; the test is loop-invariant)."""
     if step == 1:
         v = p + qv  # p in [0, m), q in [-m/2, m/2): one wrap at most
+        if (maxval & (maxval + 1)) == 0:
+            return v & maxval
         v += (maxval + 1) if v < 0 else 0
         v -= (maxval + 1) if v > maxval else 0
         return v

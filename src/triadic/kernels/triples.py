@@ -89,12 +89,19 @@ def rows(n: int, unit: int) -> int:
 
 
 @njit(cache=True)
-def decode_step(counts, ctx, symbols, start, end, limit, out, probs, following):
-    """The decoder's step between the stripes of a binary pass, on triples: the stripe's
-    decisions out[start:end] from its triple ``symbols``, its contexts ctx[start:end] counted
-    (context.count_update), then probs[:rows] = the triple
-    probabilities of the next stripe's decisions, whose P(1) are count_probabilities of
-    ctx[end:following]. One call per stripe, no new arrays; flat unsigned indices."""
+def decode_step(counts, ctx, symbols, start, size, limit, out, probs):
+    """The decoder's step between the stripes of ``size`` decisions of a binary pass of
+    n = ctx.size decisions, on triples: the stripe's decisions out[start:end] (end = min(n,
+    start + size)) from its triple ``symbols``, its contexts ctx[start:end] counted
+    (context.count_update), then probs[:rows] = the triple probabilities of the next stripe's
+    decisions, whose P(1) are count_probabilities of ctx[end:min(n, end + size)]. The first call
+    passes start = -size (no symbols: only the first stripe's probabilities). One call per stripe,
+    no new arrays; flat unsigned indices; the stripe bounds are worked out here, not in the
+    Python loop that calls it."""
+    n_all = ctx.size
+    end = min(n_all, start + size)
+    following = min(n_all, end + size)
+    start = max(start, 0)
     first = np.uint64(start)
     n = end - start
     for r in range(n // 3):  # whole triples, then the last one's decisions
