@@ -67,6 +67,7 @@ class Encoder:
         self._symbols: np.ndarray | None = None
         self._table: np.ndarray | None = None
         self._rows = 0
+        self._finished: bytes | None = None
 
     def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)
@@ -102,10 +103,13 @@ class Encoder:
         from .kernels.encode import LOG2, code_planes
         from .model import MIN_STRIPE, STRIPES
 
-        if self._symbols is None:
-            rows = max(1 << 14, e16.size)
-            self._symbols = np.empty(rows, dtype=np.int32)
-            self._table = np.empty((rows, 8))
+        if self._symbols is None:  # this thread's buffers, if no other Encoder holds them
+            self._symbols, self._table = getattr(_SCRATCH, "planes", None) or (None, None)
+            _SCRATCH.planes = None
+            if self._symbols is None or self._symbols.size < 2 * e16.size:
+                rows = max(1 << 14, 2 * e16.size)  # grown by the kernel if a frame needs more
+                self._symbols = np.empty(rows, dtype=np.int32)
+                self._table = np.empty((rows, 8))
         use_prev = prev_kb is not None
         start = self._rows
         (v, kb_out, nonzero, bits, self._symbols, self._table, self._rows, self.total_bits, last,
@@ -146,6 +150,8 @@ class Encoder:
         coder in one call, their triples and triple probabilities concatenated: ANS codes symbol
         by symbol, so the words are those of one call per pass (the decoder still reads unit by
         unit), without the per-call overhead of each (about a sixth of a small frame's finish)."""
+        if self._finished is not None:
+            return self._finished
         coder = constriction.stream.stack.AnsCoder()
         passes = [p for p in self._passes if p[1].size]
         end = len(passes)
@@ -174,7 +180,11 @@ class Encoder:
             coder.encode_reverse(symbols, _CATEGORICAL, table)
             end = start
         words = coder.get_compressed()
-        return words.astype("<u4", copy=False).tobytes()
+        self._finished = words.astype("<u4", copy=False).tobytes()
+        if self._symbols is not None:  # the buffers go back to the thread (the records read them no more)
+            _SCRATCH.planes = self._symbols, self._table
+            self._symbols = self._table = None
+        return self._finished
 
 
 class Decoder:

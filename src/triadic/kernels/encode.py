@@ -86,6 +86,19 @@ def _room(symbols, table, row, need):
     return grown_s, grown_t
 
 
+@njit(cache=True, inline="always")
+def _decision(flat, ctx, values, i, log2):
+    """P(1) of decision i under its context's counts (pass_probabilities's number), its bit, and
+    its ideal bits (the same two log2 terms, subtracted as pass_probabilities subtracts them)."""
+    ui = np.uint64(i)
+    c = np.uint64(ctx[ui]) * np.uint64(2)
+    n0 = np.int64(flat[c])
+    n1 = np.int64(flat[c + np.uint64(1)])
+    den = 2 * (n0 + n1) + 2
+    b = values[ui] != 0
+    return (2 * n1 + 1) / den, b, _log2(log2, den) - _log2(log2, 2 * (n1 if b else n0) + 1)
+
+
 @njit(cache=True)
 def _code_pass(counts, ctx, values, limit, size, log2, symbols, table, row):
     """One binary pass as planes.code_bits and the Encoder code it, written straight as what
@@ -96,37 +109,30 @@ def _code_pass(counts, ctx, values, limit, size, log2, symbols, table, row):
     ``row``. Returns the pass's ideal bits and the next row."""
     n = ctx.size
     flat = counts.ravel()
-    one = np.uint64(1)
-    two = np.uint64(2)
     bits = 0.0
     for start in range(0, n, size):
         end = min(n, start + size)
-        for i in range(start, end, 3):
-            s = 0
-            pa = 0.0
-            pb = 0.0
-            pc = 0.0
-            for j in range(3):
-                p = 0.0
-                b = 0
-                if i + j < end:
-                    ui = np.uint64(i + j)
-                    c = np.uint64(ctx[ui]) * two
-                    n0 = np.int64(flat[c])
-                    n1 = np.int64(flat[c + one])
-                    den = 2 * (n0 + n1) + 2
-                    p = (2 * n1 + 1) / den
-                    b = 1 if values[ui] != 0 else 0
-                    bits += _log2(log2, den) - _log2(log2, 2 * (n1 if b else n0) + 1)
-                if j == 0:
-                    pa = p
-                elif j == 1:
-                    pb = p
-                else:
-                    pc = p
-                s = (s << 1) | b
-            symbols[row] = s
+        whole = start + (end - start) // 3 * 3
+        for i in range(start, whole, 3):  # whole triples: no padding
+            pa, ba, ca = _decision(flat, ctx, values, i, log2)
+            bits += ca
+            pb, bb, cb = _decision(flat, ctx, values, i + 1, log2)
+            bits += cb
+            pc, bc, cc = _decision(flat, ctx, values, i + 2, log2)
+            bits += cc
+            symbols[row] = (np.int32(ba) << 2) | (np.int32(bb) << 1) | np.int32(bc)
             _products(table, row, pa, pb, pc)
+            row += 1
+        if whole < end:  # the stripe's last one or two decisions, padded with P(1) = 0 and 0
+            pa, ba, ca = _decision(flat, ctx, values, whole, log2)
+            bits += ca
+            pb = 0.0
+            bb = False
+            if whole + 1 < end:
+                pb, bb, cb = _decision(flat, ctx, values, whole + 1, log2)
+                bits += cb
+            symbols[row] = (np.int32(ba) << 2) | (np.int32(bb) << 1)
+            _products(table, row, pa, pb, 0.0)
             row += 1
         count_update(counts, ctx[start:end], values[start:end], limit)
     return bits, row
