@@ -144,3 +144,55 @@ def test_decode_step_is_the_model_on_triples(start, size, n):
     np.testing.assert_array_equal(got_out, want_out)
     np.testing.assert_array_equal(got_table, want_table)
     np.testing.assert_array_equal(got, want)  # bit for bit: both sides must agree exactly
+
+
+class _PassByPass(Encoder):
+    """The Encoder without encode_planes: planes._code_planes walks its passes in Python."""
+
+    encode_planes = property(lambda self: (_ for _ in ()).throw(AttributeError("encode_planes")))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_encode_planes_is_the_pass_by_pass_coding(seed):
+    """Encoder.encode_planes (kernels/encode.code_planes, one call per channel) codes what
+    planes._code_planes codes pass by pass: the same words, bits, statistics, counts and returns,
+    over channels in a row (counts carried on), with and without a previous K map, and with a
+    noise channel that the encoder sends raw (its trial coding rolled back)."""
+    from triadic.kernels import context as ck
+    from triadic.model import ContextModel
+    from triadic.planes import PlaneStats, code_residual
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 40)), int(rng.integers(1, 50))
+    channels = []
+    for c in range(4):
+        scale = [0, 1, 3, 30][(seed + c) % 4]
+        q = np.clip(np.round(rng.laplace(0, scale + 1e-9, (h, w))), -128, 127).astype(np.int32)
+        if c == 3 and seed % 2:
+            q = rng.integers(-128, 128, (h, w)).astype(np.int32)  # noise: raw wins
+        e16 = rng.integers(-1, 200, (h, w)).astype(np.int32)
+        cls = rng.integers(0, ck.SAMPLE_CLASSES, (h, w)).astype(np.int8)
+        shape = (rng.integers(0, 3, (h, w)) | (rng.integers(0, 3, (h, w)) << 2)
+                 | (rng.integers(0, 13, (h, w)) << 4)).astype(np.uint8)  # mix_prediction_activity's bytes
+        channels.append((q, e16, cls, shape))
+    results = []
+    for kind in (Encoder, _PassByPass):
+        enc, model = kind(measure=True), ContextModel()
+        stats = [PlaneStats(), PlaneStats()]
+        prev, outs = None, []
+        for c, (q, e16, cls, shape) in enumerate(channels):
+            v, kb = code_residual(enc, model, min(c, 1), (h, w), q, e16, cls, shape, prev, stats[min(c, 1)], 256)
+            outs.append((v.copy(), kb.copy()))
+            prev = kb if c % 2 == 0 else None
+        results.append((enc.finish(), enc.total_bits, [(s.samples, s.side_bits, s.nonzero, s.bits) for s in stats],
+                        [t.counts.copy() for t in vars(model).values()], outs))
+    fast, slow = results
+    assert fast[0] == slow[0]
+    assert fast[1] == slow[1]
+    assert fast[2] == slow[2]
+    for a, b in zip(fast[3], slow[3]):
+        np.testing.assert_array_equal(a, b)
+    for (v1, k1), (v2, k2), (q, *_) in zip(fast[4], slow[4], channels):
+        np.testing.assert_array_equal(v1, v2)
+        np.testing.assert_array_equal(k1, k2)
+        np.testing.assert_array_equal(v1, q)

@@ -62,6 +62,12 @@ class Encoder:
         self.last_bits = 0.0
         self.total_bits = 0.0  # ideal bits of everything recorded (when measuring)
         self._pass_kernel = None
+        # encode_planes's passes, as finish hands them to constriction: triple symbols and their
+        # probabilities, rows [0, _rows) in use (records hold slices of them)
+        self._symbols: np.ndarray | None = None
+        self._table: np.ndarray | None = None
+        self._rows = 0
+        self._finished: bytes | None = None
 
     def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)
@@ -88,6 +94,38 @@ class Encoder:
             self.total_bits += bits
         return bits
 
+    def encode_planes(self, model, chan: int, top: int, digits: np.ndarray, kb: np.ndarray, e16: np.ndarray,
+                      cls: np.ndarray, shape_of_t: np.ndarray, prev_kb: np.ndarray | None, stats) -> tuple:
+        """planes._code_planes's passes of one channel once its top plane is coded (``top`` >= 1),
+        from its digit planes and K map, in one kernel call (kernels/encode.code_planes: the same
+        context kernels, the same passes and counts, the same bits): the passes go in as finish
+        would write them. Returns (V, K map) as _code_planes does; ``stats`` hears of each plane."""
+        from .kernels.encode import LOG2, code_planes
+        from .model import MIN_STRIPE, STRIPES
+
+        if self._symbols is None:  # this thread's buffers, if no other Encoder holds them
+            self._symbols, self._table = getattr(_SCRATCH, "planes", None) or (None, None)
+            _SCRATCH.planes = None
+            if self._symbols is None or self._symbols.size < 2 * e16.size:
+                rows = max(1 << 14, 2 * e16.size)  # grown by the kernel if a frame needs more
+                self._symbols = np.empty(rows, dtype=np.int32)
+                self._table = np.empty((rows, 8))
+        use_prev = prev_kb is not None
+        start = self._rows
+        (v, kb_out, nonzero, bits, self._symbols, self._table, self._rows, self.total_bits, last,
+         passes) = code_planes(digits, kb, top, chan, e16, cls, shape_of_t, prev_kb if use_prev else kb, use_prev,
+                               model.block.counts, model.block.limit, model.magnitude.counts,
+                               model.magnitude.limit, model.sign.counts, model.sign.limit, LOG2, MIN_STRIPE,
+                               STRIPES, self._symbols, self._table, start, self.total_bits, self.measure)
+        if self._rows > start:
+            self._passes.append((None, self._symbols[start:self._rows], self._table[start:self._rows], 0))
+        if passes and self.measure:
+            self.last_bits = last
+        if stats is not None:
+            for k in range(top - 1, -1, -1):
+                stats.add(k, int(nonzero[k]), float(bits[k]))
+        return v, kb_out
+
     def symbols(self, values: np.ndarray, probs: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.int32)
         self._passes.append((False, values, probs, 0))
@@ -97,31 +135,38 @@ class Encoder:
             self.total_bits += self.last_bits
         return values
 
-    def mark(self) -> tuple[int, float]:
+    def mark(self) -> tuple[int, float, int]:
         """A point to come back to: lets the encoder try a coding and take it back."""
-        return len(self._passes), self.total_bits
+        return len(self._passes), self.total_bits, self._rows
 
-    def rollback(self, mark: tuple[int, float]) -> None:
+    def rollback(self, mark: tuple[int, float, int]) -> None:
         """Forget everything recorded since ``mark``."""
         del self._passes[mark[0]:]
         self.total_bits = mark[1]
+        self._rows = mark[2]
 
     def finish(self) -> bytes:
         """The ANS stream of every pass recorded. A run of consecutive binary passes goes to the
         coder in one call, their triples and triple probabilities concatenated: ANS codes symbol
         by symbol, so the words are those of one call per pass (the decoder still reads unit by
         unit), without the per-call overhead of each (about a sixth of a small frame's finish)."""
+        if self._finished is not None:
+            return self._finished
         coder = constriction.stream.stack.AnsCoder()
         passes = [p for p in self._passes if p[1].size]
         end = len(passes)
         while end > 0:  # ANS is a stack: the last pass first
             binary, values, probs, unit = passes[end - 1]
+            if binary is None:  # encode_planes's passes, already triples
+                coder.encode_reverse(values, _CATEGORICAL, probs)
+                end -= 1
+                continue
             if not binary:
                 coder.encode_reverse(values, _CATEGORICAL, probs)
                 end -= 1
                 continue
             start = end - 1
-            while start > 0 and passes[start - 1][0]:
+            while start > 0 and passes[start - 1][0] is True:
                 start -= 1
             counts = [triples.rows(p[1].size, p[3]) for p in passes[start:end]]
             total = sum(counts)
@@ -135,7 +180,11 @@ class Encoder:
             coder.encode_reverse(symbols, _CATEGORICAL, table)
             end = start
         words = coder.get_compressed()
-        return words.astype("<u4", copy=False).tobytes()
+        self._finished = words.astype("<u4", copy=False).tobytes()
+        if self._symbols is not None:  # the buffers go back to the thread (the records read them no more)
+            _SCRATCH.planes = self._symbols, self._table
+            self._symbols = self._table = None
+        return self._finished
 
 
 class Decoder:

@@ -243,6 +243,8 @@ def _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, st
 
         digits = encoder_digits(q.ravel(), top)
         kb = ck.block_digits(q, ck.KBLOCK)
+        if hasattr(coder, "encode_planes"):  # the encoder's passes in one call (entropy.Encoder)
+            return coder.encode_planes(model, chan, top, digits, kb, e16, cls, shape_of_t, prev_kb, stats)
     kb_out = np.zeros(kb_shape, dtype=np.int8)
     is_open = np.zeros(kb_shape, dtype=np.int8)
     use_prev = prev_kb is not None

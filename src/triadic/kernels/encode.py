@@ -14,7 +14,10 @@ import math
 import numpy as np
 from numba import njit
 
-from .context import count_update
+from .triples import _products
+
+from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
+                      plane_contexts, sign_contexts)
 from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_predict, _wp_rows, _wp_sample,
                       _wp_start_row, _wp_update)
 
@@ -53,6 +56,184 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
             bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[ui] != 0 else n0) + 1)
         count_update(counts, ctx[start:end], values[start:end], limit)
     return p, bits
+
+
+@njit(cache=True)
+def _stripe(n, min_stripe, stripes):
+    """model.stripe_size: symbols per stripe of a pass of n symbols."""
+    return max(min_stripe, (n + stripes - 1) // stripes)
+
+
+@njit(cache=True)
+def _triples(n, unit):
+    """triples.rows: the triple rows of n decisions cut into units of ``unit``."""
+    full = n // unit
+    rest = n - full * unit
+    return full * ((unit + 2) // 3) + (rest + 2) // 3
+
+
+@njit(cache=True)
+def _room(symbols, table, row, need):
+    """``symbols`` and ``table`` with room for ``need`` more rows after ``row`` (grown, their first
+    ``row`` rows copied, when they have not)."""
+    if row + need <= symbols.size:
+        return symbols, table
+    size = max(2 * symbols.size, row + need)
+    grown_s = np.empty(size, dtype=symbols.dtype)
+    grown_t = np.empty((size, 8), dtype=table.dtype)
+    grown_s[:row] = symbols[:row]
+    grown_t[:row] = table[:row]
+    return grown_s, grown_t
+
+
+@njit(cache=True, inline="always")
+def _decision(flat, ctx, values, i, log2):
+    """P(1) of decision i under its context's counts (pass_probabilities's number), its bit, and
+    its ideal bits (the same two log2 terms, subtracted as pass_probabilities subtracts them)."""
+    ui = np.uint64(i)
+    c = np.uint64(ctx[ui]) * np.uint64(2)
+    n0 = np.int64(flat[c])
+    n1 = np.int64(flat[c + np.uint64(1)])
+    den = 2 * (n0 + n1) + 2
+    b = values[ui] != 0
+    return (2 * n1 + 1) / den, b, _log2(log2, den) - _log2(log2, 2 * (n1 if b else n0) + 1)
+
+
+@njit(cache=True)
+def _code_pass(counts, ctx, values, limit, size, log2, symbols, table, row):
+    """One binary pass as planes.code_bits and the Encoder code it, written straight as what
+    Encoder.finish hands constriction: per stripe of ``size`` decisions (the unit), their P(1)
+    from the counts (pass_probabilities's numbers, the same order of additions for the bits),
+    then the counts updated; the stripe's triples (triples.pack_triples) to ``symbols`` and
+    their probabilities (triples.triple_probabilities, the same products) to ``table`` from
+    ``row``. Returns the pass's ideal bits and the next row."""
+    n = ctx.size
+    flat = counts.ravel()
+    bits = 0.0
+    for start in range(0, n, size):
+        end = min(n, start + size)
+        whole = start + (end - start) // 3 * 3
+        for i in range(start, whole, 3):  # whole triples: no padding
+            pa, ba, ca = _decision(flat, ctx, values, i, log2)
+            bits += ca
+            pb, bb, cb = _decision(flat, ctx, values, i + 1, log2)
+            bits += cb
+            pc, bc, cc = _decision(flat, ctx, values, i + 2, log2)
+            bits += cc
+            symbols[row] = (np.int32(ba) << 2) | (np.int32(bb) << 1) | np.int32(bc)
+            _products(table, row, pa, pb, pc)
+            row += 1
+        if whole < end:  # the stripe's last one or two decisions, padded with P(1) = 0 and 0
+            pa, ba, ca = _decision(flat, ctx, values, whole, log2)
+            bits += ca
+            pb = 0.0
+            bb = False
+            if whole + 1 < end:
+                pb, bb, cb = _decision(flat, ctx, values, whole + 1, log2)
+                bits += cb
+            symbols[row] = (np.int32(ba) << 2) | (np.int32(bb) << 1)
+            _products(table, row, pa, pb, 0.0)
+            row += 1
+        count_update(counts, ctx[start:end], values[start:end], limit)
+    return bits, row
+
+
+@njit(cache=True)
+def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block_counts, block_limit,
+                magnitude_counts, magnitude_limit, sign_counts, sign_limit, log2, min_stripe, stripes, symbols, table, row, total, measure):
+    """planes._code_planes's passes of one channel from its digit planes (``digits``, plane k in
+    row k, from encode.digits) and K map (``kb``, context.block_digits), top plane ``top``
+    (>= 1): the same passes in the same order with the same contexts (the kernels of
+    kernels/context.py, called as planes.py calls them), each coded as _code_pass writes it.
+
+    Returns the residual rebuilt from the digits (as the decoder rebuilds it: V), the K map as the
+    block passes opened it, per plane k its nonzero digits and its bits (block, magnitude and sign
+    passes, added in planes.py's order), ``symbols`` and ``table`` (grown if they had to be),
+    the next row, ``total`` plus every pass's bits in order (when ``measure``), the last pass's bits
+    and the number of passes coded (those with a decision)."""
+    h, w = e16.shape
+    nby, nbx = kb.shape
+    kb_flat = kb.ravel()
+    kb_out = np.zeros((nby, nbx), dtype=np.int8)
+    kb_out_flat = kb_out.ravel()
+    is_open = np.zeros((nby, nbx), dtype=np.int8)
+    is_open_flat = is_open.ravel()
+    prev = prev_kb if use_prev else kb_out
+    v = np.zeros((h, w), dtype=np.int32)
+    nz = np.zeros((h, w), dtype=np.uint8)
+    half = ((h + 1) // 2) * ((w + 1) // 2)
+    nphases = len(PHASES)
+    pos_k = np.empty((nphases, half), dtype=np.int32)
+    ctx_k = np.empty((nphases, half), dtype=np.int32)
+    sbase_k = np.empty((nphases, half), dtype=np.int32)
+    nonzero_k = np.zeros(top, dtype=np.int64)
+    bits_k = np.zeros(top, dtype=np.float64)
+    mag = np.empty(half, dtype=np.int32)
+    sgn = np.empty(half, dtype=np.int32)
+    last = 0.0
+    passes = 0
+    for k in range(top - 1, -1, -1):
+        pow3k = 1
+        for _ in range(k):
+            pow3k *= 3
+        idx, ctx = block_contexts(is_open, prev, use_prev, k, chan)
+        n = ctx.size
+        want = np.empty(n, dtype=np.int32)
+        for i in range(n):
+            want[i] = 1 if kb_flat[idx[i]] == k + 1 else 0
+        bk = 0.0
+        if n:
+            size = _stripe(n, min_stripe, stripes)
+            symbols, table = _room(symbols, table, row, _triples(n, size))
+            bk, row = _code_pass(block_counts, ctx, want, block_limit, size, log2, symbols, table, row)
+            if measure:
+                total += bk
+            last = bk
+            passes += 1
+        for i in range(n):
+            if want[i]:
+                is_open_flat[idx[i]] = 1
+                kb_out_flat[idx[i]] = k + 1
+        nonzero = 0
+        nz[:] = 0
+        plane = digits[k]
+        counts = plane_contexts(v, is_open, KBLOCK, e16, cls, shape, k, chan, pow3k, pos_k, ctx_k, sbase_k)
+        for phase in range(nphases):
+            n = counts[phase]
+            pos, ctx = magnitude_contexts(nz, pos_k[phase, :n], ctx_k[phase, :n], phase)
+            m = mag[:n]
+            for i in range(n):
+                m[i] = 1 if plane[pos[i]] != 0 else 0
+            b = 0.0
+            if n:
+                size = _stripe(n, min_stripe, stripes)
+                symbols, table = _room(symbols, table, row, _triples(n, size))
+                b, row = _code_pass(magnitude_counts, ctx, m, magnitude_limit, size, log2, symbols, table, row)
+                if measure:
+                    total += b
+                last = b
+                passes += 1
+            bk += b
+            where, sctx = sign_contexts(nz, pos, m, sbase_k[phase, :n], phase)
+            ns = where.size
+            g = sgn[:ns]
+            for i in range(ns):
+                g[i] = 1 if plane[where[i]] > 0 else 0
+            b = 0.0
+            if ns:
+                size = _stripe(ns, min_stripe, stripes)
+                symbols, table = _room(symbols, table, row, _triples(ns, size))
+                b, row = _code_pass(sign_counts, sctx, g, sign_limit, size, log2, symbols, table, row)
+                if measure:
+                    total += b
+                last = b
+                passes += 1
+            bk += b
+            apply_signs(v, nz, where, g, pow3k)
+            nonzero += ns
+        nonzero_k[k] = nonzero
+        bits_k[k] = bk
+    return v, kb_out, nonzero_k, bits_k, symbols, table, row, total, last, passes
 
 
 @njit(cache=True)
