@@ -410,7 +410,7 @@ def decode(src, *, start: int = 0, frames: int | None = None, jobs: int | None =
             chunks, skip = reader.frames(), 0
         else:
             chunks = reader.frames_from(start)  # from the keyframe at or before start
-            skip = start - next(i for i in range(start, -1, -1) if reader.index()[i][1])
+            skip = start - reader.keyframe_before(start)
         if frames is not None:
             chunks = itertools.islice(chunks, skip + frames)
         yield from itertools.islice(decode_chunks(chunks, reader.header, jobs), skip, None)

@@ -690,6 +690,11 @@ class ContainerReader:
 
     def frames_from(self, frame_number: int) -> Iterator[tuple[int, bool, bytes]]:
         """Like :meth:`frames`, starting at the keyframe at or before ``frame_number``."""
+        start = self.keyframe_before(frame_number)
+        return self._chunks(self.index()[start][0], start, self.index())
+
+    def keyframe_before(self, frame_number: int) -> int:
+        """The number of the keyframe at or before ``frame_number`` (from the index)."""
         try:
             frame_number = operator.index(frame_number)
         except TypeError:
@@ -702,7 +707,7 @@ class ContainerReader:
         start = frame_number
         while not index[start][1]:  # index[0] is a keyframe, checked by index()
             start -= 1
-        return self._chunks(index[start][0], start, index)
+        return start
 
     def _chunks(self, pos: int, i: int, index: list | None) -> Iterator[tuple[int, bool, bytes]]:
         src, count = self._src, self.header.frame_count
