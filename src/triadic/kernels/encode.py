@@ -100,14 +100,17 @@ def _decision(flat, ctx, values, i, log2):
 
 
 @njit(cache=True)
-def _code_pass(counts, ctx, values, limit, size, log2, symbols, table, row):
-    """One binary pass as planes.code_bits and the Encoder code it, written straight as what
-    Encoder.finish hands constriction: per stripe of ``size`` decisions (the unit), their P(1)
-    from the counts (pass_probabilities's numbers, the same order of additions for the bits),
-    then the counts updated; the stripe's triples (triples.pack_triples) to ``symbols`` and
+def _code_pass(counts, ctx, values, limit, min_stripe, stripes, log2, symbols, table, row):
+    """One non-empty binary pass as planes.code_bits and the Encoder code it, written straight as
+    what Encoder.finish hands constriction: per stripe (model.stripe_size decisions, the unit),
+    their P(1) from the counts (pass_probabilities's numbers, the same order of additions for the
+    bits), then the counts updated; the stripe's triples (triples.pack_triples) to ``symbols`` and
     their probabilities (triples.triple_probabilities, the same products) to ``table`` from
-    ``row``. Returns the pass's ideal bits and the next row."""
+    ``row``, both grown first if they have no room. Returns the pass's ideal bits, ``symbols``,
+    ``table`` and the next row."""
     n = ctx.size
+    size = _stripe(n, min_stripe, stripes)
+    symbols, table = _room(symbols, table, row, _triples(n, size))
     flat = counts.ravel()
     bits = 0.0
     for start in range(0, n, size):
@@ -135,7 +138,7 @@ def _code_pass(counts, ctx, values, limit, size, log2, symbols, table, row):
             _products(table, row, pa, pb, 0.0)
             row += 1
         count_update(counts, ctx[start:end], values[start:end], limit)
-    return bits, row
+    return bits, symbols, table, row
 
 
 @njit(cache=True)
@@ -183,9 +186,8 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
             want[i] = 1 if kb_flat[idx[i]] == k + 1 else 0
         bk = 0.0
         if n:
-            size = _stripe(n, min_stripe, stripes)
-            symbols, table = _room(symbols, table, row, _triples(n, size))
-            bk, row = _code_pass(block_counts, ctx, want, block_limit, size, log2, symbols, table, row)
+            bk, symbols, table, row = _code_pass(block_counts, ctx, want, block_limit, min_stripe, stripes, log2,
+                                                 symbols, table, row)
             if measure:
                 total += bk
             last = bk
@@ -206,9 +208,8 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
                 m[i] = 1 if plane[pos[i]] != 0 else 0
             b = 0.0
             if n:
-                size = _stripe(n, min_stripe, stripes)
-                symbols, table = _room(symbols, table, row, _triples(n, size))
-                b, row = _code_pass(magnitude_counts, ctx, m, magnitude_limit, size, log2, symbols, table, row)
+                b, symbols, table, row = _code_pass(magnitude_counts, ctx, m, magnitude_limit, min_stripe, stripes,
+                                                    log2, symbols, table, row)
                 if measure:
                     total += b
                 last = b
@@ -221,9 +222,8 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
                 g[i] = 1 if plane[where[i]] > 0 else 0
             b = 0.0
             if ns:
-                size = _stripe(ns, min_stripe, stripes)
-                symbols, table = _room(symbols, table, row, _triples(ns, size))
-                b, row = _code_pass(sign_counts, sctx, g, sign_limit, size, log2, symbols, table, row)
+                b, symbols, table, row = _code_pass(sign_counts, sctx, g, sign_limit, min_stripe, stripes, log2,
+                                                    symbols, table, row)
                 if measure:
                     total += b
                 last = b
