@@ -178,6 +178,15 @@ def wp_prediction(plane, maxval):
     return out
 
 
+@njit(cache=True, inline="always")
+def _bilinear_weights(fy, fx, fby, fbx):
+    """The shift, rounding and four weights of bilinear interpolation at fractions fy / 2^fby,
+    fx / 2^fbx (the subsampled planes' sampler): (w00 a + w01 b + w10 c + w11 d + rnd) >> shift."""
+    shift = fby + fbx
+    return (shift, 1 << (shift - 1), ((1 << fby) - fy) * ((1 << fbx) - fx), ((1 << fby) - fy) * fx,
+            fy * ((1 << fbx) - fx), fy * fx)
+
+
 @njit(cache=True)
 def _block(refs, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b1, h1):
     """out[0:y1-y0, 0:x1-x0] = reference ``slot`` over a block displaced by (vy / 2^fby,
@@ -200,12 +209,7 @@ def _block(refs, slot, vy, vx, y0, y1, x0, x1, fby, fbx, pad, out, maxval, wg, b
             for x in range(x0, x1):
                 out[y - y0, x - x0] = refs[slot, ya, _clamp(x + ox, 0, w - 1)]
         return
-    shift = fby + fbx
-    rnd = 1 << (shift - 1)
-    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
-    w01 = ((1 << fby) - fy) * fx
-    w10 = fy * ((1 << fbx) - fx)
-    w11 = fy * fx
+    shift, rnd, w00, w01, w10, w11 = _bilinear_weights(fy, fx, fby, fbx)
     inside_x = x0 + ox >= 0 and x1 + ox < w
     one = np.uint64(1)
     for y in range(y0, y1):
@@ -251,12 +255,7 @@ def _bilinear_rows(src, dst, base, oy, ox, fy, fx, fby, fbx, y0, y1, x0, x1, h, 
     interpolation (fractions fy / 2^fby, fx / 2^fbx) of the flat h x w plane at ``base`` of
     ``src`` displaced by (oy, ox), rows clamped into it; the columns read, x0 + ox .. x1 + ox,
     must lie inside it (unsigned indices)."""
-    shift = fby + fbx
-    rnd = 1 << (shift - 1)
-    w00 = ((1 << fby) - fy) * ((1 << fbx) - fx)
-    w01 = ((1 << fby) - fy) * fx
-    w10 = fy * ((1 << fbx) - fx)
-    w11 = fy * fx
+    shift, rnd, w00, w01, w10, w11 = _bilinear_weights(fy, fx, fby, fbx)
     one = np.uint64(1)
     for y in range(y0, y1):
         ra = np.uint64(base + _clamp(y + oy, 0, h - 1) * w + x0 + ox)
