@@ -66,9 +66,10 @@ encode options).
 
 `encode`, `decode` and `verify` code closed segments (`--keyint` frames) in `--jobs` processes,
 by default on every core once the pictures are large enough to gain; the output is the same
-whatever `--jobs` is. A stream of one segment decodes in one process, where `--jobs` other
-than 1 has a second thread reconstruct each frame's planes while the next one's residual is
-decoded. `triadic batch encode` spreads the segments of many videos over a Dask
+whatever `--jobs` is. A stream of one segment is coded in one process, where `--jobs` other
+than 1 adds a second thread: while encoding (lossless), it searches the next frame's motion while
+the current frame is coded; while decoding, it reconstructs each frame's planes while the next
+one's residual is decoded. `triadic batch encode` spreads the segments of many videos over a Dask
 cluster (`pip install -e ".[batch]"`): a local one of `--jobs` workers, or the scheduler at
 `--scheduler`.
 

@@ -3,9 +3,11 @@ process, errors where the serial decoder raises them, no partial output, bounded
 
 import hashlib
 import os
+import threading
 import pytest
 
 import triadic
+import triadic.search
 from conftest import make_frames
 from triadic import cli, codec, parallel
 from triadic.container import ContainerReader, ContainerWriter
@@ -56,6 +58,53 @@ def test_one_segment_with_jobs_2_reconstructs_in_a_thread_the_same_frames(tmp_pa
     assert digest(codec.decode(tmp_path / "x.tri", jobs=2)) == digest(got)
     if max_error == 0:
         assert all(a.equals(b) for a, b in zip(frames, got))
+
+
+def _payloads(frames, header, params, threads, skip_next=()):
+    """Each frame's payload from one FrameEncoder, told the next frame except at ``skip_next``."""
+    encoder = codec.FrameEncoder(header, params, threads)
+    try:
+        return [encoder.encode(f, frames[i + 1] if i + 1 < len(frames) and i not in skip_next else None)[0]
+                for i, f in enumerate(frames)]
+    finally:
+        encoder.close()
+
+
+@pytest.mark.parametrize("pix_fmt,keyint,max_error", [("yuv420p", 4, 0), ("rgb24", 60, 0),
+                                                       ("gray16le", 3, 0), ("yuv420p", 4, 4)])
+def test_the_search_thread_gives_the_same_bytes(monkeypatch, pix_fmt, keyint, max_error):
+    """threads=2 searches the next frame while this one is coded (lossless only): the same
+    payloads, across keyframes, and when the caller does not pass the next frame (frames 2 and 5:
+    the next frame is searched in turn, as without the thread)."""
+    frames = make_frames(pix_fmt, 40, 56, 9, seed=11)
+    params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
+    header = codec._header_for(triadic.io.open_source(frames), params)
+    one = _payloads(frames, header, params, 1)
+    searched_in = []
+    choose_chart = triadic.search.choose_chart
+
+    def spy(*args, **kwargs):
+        searched_in.append(threading.current_thread().name.startswith("triadic-search"))
+        return choose_chart(*args, **kwargs)
+
+    monkeypatch.setattr(triadic.search, "choose_chart", spy)
+    assert _payloads(frames, header, params, 2) == one
+    inter = sum(i % keyint != 0 for i in range(len(frames)))
+    assert searched_in == [max_error == 0] * inter  # near-lossless searches in turn
+    searched_in.clear()
+    assert _payloads(frames, header, params, 2, skip_next=(2, 5)) == one
+    assert sum(searched_in) == (inter - sum((i + 1) % keyint != 0 for i in (2, 5)) if max_error == 0 else 0)
+
+
+def test_the_search_thread_on_real_footage_and_its_end(tmp_path, carphone):
+    """A single segment with jobs=2 is coded in this process with the search thread: the bytes
+    of jobs=1, and no thread is left running afterwards (a live one would make later process
+    pools fork-serve)."""
+    before = threading.active_count()
+    codec.encode(carphone, tmp_path / "1.tri", frames=8, jobs=1)
+    codec.encode(carphone, tmp_path / "2.tri", frames=8, jobs=2)
+    assert (tmp_path / "1.tri").read_bytes() == (tmp_path / "2.tri").read_bytes()
+    assert threading.active_count() == before
 
 
 def test_real_footage_three_jobs_and_a_short_last_segment(tmp_path, carphone):

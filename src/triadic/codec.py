@@ -188,9 +188,15 @@ class _Segment:
 # --------------------------------------------------------------------------------------------------
 
 class FrameEncoder:
-    """Turns frames into chunk payloads, one at a time (memory: the reference window)."""
+    """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
-    def __init__(self, header: StreamHeader, params: EncodeParams):
+    ``threads`` > 1, lossless: while a frame is coded, a second thread searches the next one
+    (given to ``encode`` as ``next_frame``). A lossless reconstruction is the source itself, so
+    that search reads nothing the coding of the current frame still has to produce: the same
+    inputs, the same chart, the same bytes. ``close`` ends the thread.
+    """
+
+    def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1):
         from . import search  # encoder only: the decoder never imports the search
         from .kernels.encode import residual_lossless
 
@@ -203,10 +209,50 @@ class FrameEncoder:
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
+        self._ahead = None  # the search thread
+        self._next = None  # (frame number, its colour planes, future of its chart)
+        if threads > 1 and self.segment.step == 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-    def encode(self, frame: Frame) -> tuple[bytes, bool, FrameLog]:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix="triadic-search")
+
+    def close(self) -> None:
+        """End the search thread, if any (a live thread makes process pools fork-serve)."""
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True)
+            self._ahead = None
+
+    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
+        """Start searching the frame after this one (lossless, same segment) in the search thread:
+        first derive this frame's reference planes into the ring slot it is about to take, then
+        search with the lags and previous chart the frame will have when its turn comes."""
+        seg = self.segment
+        slot = (seg.head + 1) % MAX_LAGS
+        available = min(seg.available + 1, MAX_LAGS)
+        lag_slots = np.array([(slot - lag + 1) % MAX_LAGS for lag in range(1, available + 1)],
+                             dtype=np.int64)[:self.params.lags]
+        planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
+        h, w = seg.shapes[0]
+        p = self.params
+
+        def search() -> Chart:
+            self._planes.add(slot, luma, PAD, seg.maxima[0], MAX_LAGS)
+            # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
+            return self._search.choose_chart(planes[0], luma, lag_slots, PAD, chart,
+                                             seg.header.block_size, p.min_leaf, p.search_range,
+                                             seg.maxima[0], seg.step, self._planes)
+
+        self._next = (self.count + 1, planes, self._ahead.submit(search))
+
+    def encode(self, frame: Frame, next_frame: Frame | None = None) -> tuple[bytes, bool, FrameLog]:
+        """Code ``frame``; ``next_frame`` (the one after it, if the caller has it) lets the search
+        thread start on it (see the class)."""
         seg = self.segment
         keyframe = self.count % self.params.keyint == 0
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] != self.count:
+            ahead[2].result()  # not this frame's (a caller that skipped one): wait, then drop it
+            ahead = None
         if keyframe:
             window = seg.refs
             seg.reset()
@@ -216,10 +262,13 @@ class FrameEncoder:
                 # segment is in it), so that the pages of ~20 full-size planes are not faulted in
                 # again every segment
                 seg.refs = window
-        planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
+        planes = ahead[1] if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
+                                                                   list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:
             chart = Chart.empty(h, w, seg.header.block_size)
+        elif ahead is not None:
+            chart = ahead[2].result()
         else:
             if self._pending >= 0:
                 self._planes.add(self._pending, seg.refs[0][self._pending], PAD, seg.maxima[0],
@@ -232,6 +281,10 @@ class FrameEncoder:
                                               self._planes)
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
                                           self.params.min_leaf)
+        searching = (self._ahead is not None and next_frame is not None
+                     and (self.count + 1) % self.params.keyint != 0)
+        if searching:
+            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), chart, next_frame)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
@@ -246,7 +299,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
-        self._pending = seg.head
+        self._pending = -1 if searching else seg.head  # the search thread derives them
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
@@ -266,6 +319,8 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
 
     ``jobs`` processes encode segments (keyint frames) in parallel, with the same bytes as
     ``jobs=1``; None: every core, when the pictures are large enough to gain (triadic.parallel).
+    Coded in one process (one segment, say), lossless, ``jobs`` other than 1 searches the next
+    frame in a second thread while the current one is coded (FrameEncoder), the same bytes again.
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
     """
     from contextlib import closing

@@ -146,7 +146,12 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
+_WORKER_THREADS = 1  # a worker process's share of the cores (_init_worker)
+
+
 def _init_worker(threads: int) -> None:
+    global _WORKER_THREADS
+    _WORKER_THREADS = threads
     # The parent handles Ctrl-C (sent to the whole process group) and kills the workers itself;
     # SIGTERM must kill a worker, not raise (a CLI parent forked with its SIGTERM handler).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -250,7 +255,7 @@ class _Lease:
 
 def _encode_task(fingerprint: str, header, params, start, frames):
     _check_fingerprint(fingerprint)
-    return encode_segment(header, params, start, frames)
+    return encode_segment(header, params, start, frames, _WORKER_THREADS)
 
 
 def _decode_task(fingerprint: str, header, chunks):
@@ -259,16 +264,31 @@ def _decode_task(fingerprint: str, header, chunks):
 
 
 def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
-                   frames: list[Frame]) -> list[tuple[bytes, bool, FrameLog]]:
+                   frames: list[Frame], threads: int = 1) -> list[tuple[bytes, bool, FrameLog]]:
     """Payloads of the segment of ``frames`` that starts at frame ``start`` (a keyframe: a
-    multiple of keyint). A worker task; also what :mod:`triadic.batch` runs on Dask workers."""
-    encoder = FrameEncoder(header, params)
+    multiple of keyint), with ``threads`` threads (FrameEncoder). A worker task; also what
+    :mod:`triadic.batch` runs on Dask workers."""
+    encoder = FrameEncoder(header, params, threads)
     encoder.count = start  # frame numbers in the logs, and where the keyframes fall
     out = []
-    for i in range(len(frames)):
-        frame, frames[i] = frames[i], None  # release each frame once it is coded
-        out.append(encoder.encode(frame))
+    try:
+        for i in range(len(frames)):
+            frame, frames[i] = frames[i], None  # release each frame once it is coded
+            out.append(encoder.encode(frame, frames[i + 1] if i + 1 < len(frames) else None))
+    finally:
+        encoder.close()
     return out
+
+
+def _with_next(frames: Iterable[Frame]) -> Iterator[tuple[Frame, Frame | None]]:
+    """Each frame with the one after it (None for the last): the encoder's search thread starts
+    on the next frame while the current one is coded."""
+    frames = iter(frames)
+    frame = next(frames, None)
+    while frame is not None:
+        following = next(frames, None)
+        yield frame, following
+        frame = following
 
 
 def _segments(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -287,11 +307,15 @@ def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeP
     """(payload, keyframe, log) per frame, in order: what ``FrameEncoder.encode`` returns, with
     segments coded in ``jobs`` processes (see :func:`plan_jobs`). Close the generator (or let it
     finish) to release the workers."""
+    threads = available_cores() if jobs is None else min(jobs, available_cores())  # in-process
     jobs = plan_jobs(jobs, header)
     if jobs == 1:
-        encoder = FrameEncoder(header, params)
-        for frame in frames:
-            yield encoder.encode(frame)
+        encoder = FrameEncoder(header, params, threads)
+        try:
+            for frame, following in _with_next(frames):
+                yield encoder.encode(frame, following)
+        finally:
+            encoder.close()
         return
     segments = _segments(frames, params.keyint)
     first = next(segments, None)
@@ -299,7 +323,7 @@ def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeP
         return
     second = next(segments, None)
     if second is None:  # a single segment: no workers needed
-        yield from encode_segment(header, params, 0, first)
+        yield from encode_segment(header, params, 0, first, threads)
         return
     queue = collections.deque([first, second])
     first = second = None

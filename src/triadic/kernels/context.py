@@ -76,7 +76,7 @@ def _k_class(k):
     return k if k < K_CLASSES else K_CLASSES - 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def block_digits(q, kblock):
     """Per block, the number of ternary digits its largest |q| needs (the K map), int8."""
     h, w = q.shape
@@ -100,7 +100,7 @@ def block_digits(q, kblock):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def expected_magnitude(prev_q, luma_q, sy, sx, use_prev, use_luma):
     """E16: 16 x the expected |residual| of each sample, from what the decoder already has.
 
@@ -194,7 +194,7 @@ def _luma_means420(top, bottom, out, n, mix):
         out[x] = (out[x] + e) >> 1 if mix else e
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def block_contexts(is_open, prev_kb, use_prev, k, chan):
     """Candidates (flat block indices, not yet open at plane k+1) and their contexts."""
     nby, nbx = is_open.shape
@@ -573,7 +573,7 @@ def apply_signs(v, nz, pos, sgn, pow3k):
                         nz[yy, xx] += inc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sample_classes(modes, lags, mvy, mvx, bh, bw, h, w):
     """Per sample of an h x w plane whose chart cells are bh x bw samples, its class (int8): its
     cell's plane mode, plus EDGE in inter cells (INTER, INTER_MED) on the rows and columns that
@@ -646,7 +646,7 @@ def _differs(modes, lags, mvy, mvx, ay, ax, by, bx):
             | (mvx[ay, ax] != mvx[by, bx]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mix_prediction_activity(e16, t, prev, cls):
     """In place: E16 averaged with a quarter of T's activity 16 x (|dT/dx| + |dT/dy|) (the
     activity alone where E16 has no source; tuned on carphone and bikes: about 0.5% fewer bits);

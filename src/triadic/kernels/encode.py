@@ -31,7 +31,7 @@ def _log2(table, n):
     return table[n] if n < table.size else math.log2(n)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pass_probabilities(counts, ctx, values, limit, size, log2):
     """P(bit = 1) of every symbol of a binary pass coded in stripes of ``size`` symbols, the
     counts updated after each stripe (context.count_probabilities / count_update, stripe by
@@ -141,7 +141,7 @@ def _code_pass(counts, ctx, values, limit, min_stripe, stripes, log2, symbols, t
     return bits, symbols, table, row
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block_counts, block_limit,
                 magnitude_counts, magnitude_limit, sign_counts, sign_limit, log2, min_stripe, stripes, symbols, table, row, total, measure):
     """planes._code_planes's passes of one channel from its digit planes (``digits``, plane k in
@@ -236,7 +236,7 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
     return v, kb_out, nonzero_k, bits_k, symbols, table, row, total, last, passes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def digits(values, num_digits):
     """ternary._digits: (num_digits, values.size) int8, plane k holding d_k (the caller
     guarantees |v| <= (3^num_digits - 1) / 2). Offset to u = v + (3^K - 1) / 2 >= 0, whose plain
@@ -273,7 +273,7 @@ def _wrapped(r, wrap, modulus):
     return v - wrap
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
 

@@ -81,7 +81,7 @@ def _sad(cur, refs, slot, y0, x0, y1, x1, dy, dx, limit):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def half_plane(plane):
     """2x2 mean (rounded down) of ``plane`` as int32, odd edges padded by replication (the
     coarse search's planes)."""
@@ -115,7 +115,7 @@ def _vertical_tap6(ring, y0, y1, y2, y3, y4, y5, rounding, shift, maxval, dst, w
         dst[x] = _clip((_tap6(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x]) + rounding) >> shift, maxval)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def upsample_phases(ref, pad, maxval, out):
     """interp.upsample_h264's quarter-sample plane of ``ref`` (padded by ``pad``), written split by
     phase: out[fy, fx, y, x] = up[4 y + fy, 4 x + fx], shape (4, 4, H + 2 pad, W + 2 pad). The
@@ -813,7 +813,7 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
                     prev_mvx[cy_, cx_], cand_y, cand_x, search_range, leaf_vy, leaf_vx, known, anode, li)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
                  prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
@@ -1146,7 +1146,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     return depth_g, modes_g, lags_g, mvy_g, mvx_g, family_g, base_g, warp_g, bi_g, lags2_g, mv2_g
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
     """Estimated bits (1/256) of every chart cell of ``plane`` predicted by MED (out[0]) and by
     the weighted predictor (out[1], its prediction ``wp_pred`` from predict.wp_prediction; with
@@ -1175,7 +1175,7 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
     """Estimated bits (1/256) of the INTRA_WP cells of ``modes`` (cells of bh x bw samples) of
     ``plane`` predicted by MED (out[0]) and by the weighted predictor (out[1]); 0 at every other

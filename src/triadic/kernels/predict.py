@@ -162,7 +162,7 @@ def _wp_sample(blend, maxval):
     return _clamp((blend + 3) >> 3, 0, maxval)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def wp_prediction(plane, maxval):
     """The weighted predictor over a whole plane from its own samples (the encoder's estimate;
     exact in lossless mode, where the reconstruction is the source)."""
@@ -278,7 +278,7 @@ def _copy_rows(block, dst, y0, y1, x0, x1, w):
             dst[d + np.uint64(i)] = r[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, bw, fby, fbx, pad,
                       latest, maxval=-1):
     """T, and the cross-boundary samples INTER_MED needs, for one plane.
