@@ -187,13 +187,19 @@ class _Segment:
 # Encoder
 # --------------------------------------------------------------------------------------------------
 
+#: Ring slots of the search's reference planes: the window's MAX_LAGS frames and one more, so that
+#: the encoder can derive the next frame's planes while the search thread reads the window's.
+_PLANE_SLOTS = MAX_LAGS + 1
+
+
 class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
     ``threads`` > 1, lossless: while a frame is coded, a second thread searches the next one
     (given to ``encode`` as ``next_frame``). A lossless reconstruction is the source itself, so
     that search reads nothing the coding of the current frame still has to produce: the same
-    inputs, the same chart, the same bytes. ``close`` ends the thread.
+    inputs, the same chart, the same bytes. The search is the longer of the two, so this thread
+    takes what it can off it: deriving each reference's planes. ``close`` ends the thread.
     """
 
     def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1):
@@ -202,10 +208,10 @@ class FrameEncoder:
 
         self._search = search
         self._residual = residual_lossless
-        self._planes = search.ReferencePlanes()  # the search's planes derived from each reference
-        # ring slot of the latest reference whose planes are not derived yet: derived when the
-        # next inter frame searches it, so the last frame of a segment (or of the clip) costs none
-        self._pending = -1
+        # the search's planes derived from each reference, in slot number % _PLANE_SLOTS, derived
+        # when a search first needs them (so the last frame of a segment or clip costs none)
+        self._planes = search.ReferencePlanes()
+        self._derived = [-1] * _PLANE_SLOTS  # the frame number whose planes each slot holds
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
@@ -222,25 +228,38 @@ class FrameEncoder:
             self._ahead.shutdown(wait=True)
             self._ahead = None
 
-    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
-        """Start searching the frame after this one (lossless, same segment) in the search thread:
-        first derive this frame's reference planes into the ring slot it is about to take, then
-        search with the lags and previous chart the frame will have when its turn comes."""
+    def _derive(self, number: int, luma: np.ndarray) -> None:
+        """Frame ``number``'s reference planes in their slot, unless they are there already."""
+        slot = number % _PLANE_SLOTS
+        if self._derived[slot] != number:
+            self._planes.add(slot, luma, PAD, self.segment.maxima[0], _PLANE_SLOTS)
+            self._derived[slot] = number
+
+    def _window(self, number: int, available: int, luma: np.ndarray | None = None) -> np.ndarray:
+        """The plane slots of frame ``number``'s references (the ``available`` frames before it,
+        up to the preset's lags), derived where they are not yet: the window's frames from the
+        reference ring, and the newest from ``luma`` when it is not in the ring yet."""
+        lags = min(available, self.params.lags)
         seg = self.segment
-        slot = (seg.head + 1) % MAX_LAGS
-        available = min(seg.available + 1, MAX_LAGS)
-        lag_slots = np.array([(slot - lag + 1) % MAX_LAGS for lag in range(1, available + 1)],
-                             dtype=np.int64)[:self.params.lags]
+        for lag in range(1, lags + 1):
+            newest = luma is not None and lag == 1
+            self._derive(number - lag, luma if newest else
+                         seg.refs[0][(seg.head - lag + (2 if luma is not None else 1)) % MAX_LAGS])
+        return np.array([(number - lag) % _PLANE_SLOTS for lag in range(1, lags + 1)], dtype=np.int64)
+
+    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
+        """Start searching the frame after this one (lossless, same segment) in the search thread,
+        with the references and previous chart (this one's vectors) it will have in its turn."""
+        seg = self.segment
+        window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
-        h, w = seg.shapes[0]
         p = self.params
 
         def search() -> Chart:
-            self._planes.add(slot, luma, PAD, seg.maxima[0], MAX_LAGS)
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
-            return self._search.choose_chart(planes[0], luma, lag_slots, PAD, chart,
-                                             seg.header.block_size, p.min_leaf, p.search_range,
-                                             seg.maxima[0], seg.step, self._planes)
+            return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
+                                             p.min_leaf, p.search_range, seg.maxima[0], seg.step,
+                                             self._planes)
 
         self._next = (self.count + 1, planes, self._ahead.submit(search))
 
@@ -248,7 +267,8 @@ class FrameEncoder:
         """Code ``frame``; ``next_frame`` (the one after it, if the caller has it) lets the search
         thread start on it (see the class)."""
         seg = self.segment
-        keyframe = self.count % self.params.keyint == 0
+        keyint = self.params.keyint
+        keyframe = self.count % keyint == 0
         ahead, self._next = self._next, None
         if ahead is not None and ahead[0] != self.count:
             ahead[2].result()  # not this frame's (a caller that skipped one): wait, then drop it
@@ -256,7 +276,6 @@ class FrameEncoder:
         if keyframe:
             window = seg.refs
             seg.reset()
-            self._pending = -1  # the old segment's last frame is never searched
             if window is not None:
                 # the window's buffers (not their frames: a slot is read only once a frame of this
                 # segment is in it), so that the pages of ~20 full-size planes are not faulted in
@@ -270,21 +289,16 @@ class FrameEncoder:
         elif ahead is not None:
             chart = ahead[2].result()
         else:
-            if self._pending >= 0:
-                self._planes.add(self._pending, seg.refs[0][self._pending], PAD, seg.maxima[0],
-                                 len(seg.refs[0]))
-                self._pending = -1
-            chart = self._search.choose_chart(planes[0], seg.refs[0],
-                                              seg.lag_slots()[:self.params.lags], PAD, seg.prev_chart,
-                                              seg.header.block_size, self.params.min_leaf,
-                                              self.params.search_range, seg.maxima[0], seg.step,
-                                              self._planes)
+            chart = self._search.choose_chart(planes[0], seg.refs[0], self._window(self.count, seg.available),
+                                              PAD, seg.prev_chart, seg.header.block_size,
+                                              self.params.min_leaf, self.params.search_range,
+                                              seg.maxima[0], seg.step, self._planes)
+        searching = (self._ahead is not None and next_frame is not None
+                     and (self.count + 1) % keyint != 0)
+        if searching:  # the next search needs only this chart's vectors: choose_intra keeps them
+            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), chart, next_frame)
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
                                           self.params.min_leaf)
-        searching = (self._ahead is not None and next_frame is not None
-                     and (self.count + 1) % self.params.keyint != 0)
-        if searching:
-            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), chart, next_frame)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
@@ -299,7 +313,10 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
-        self._pending = -1 if searching else seg.head  # the search thread derives them
+        if searching and (self.count + 2) % keyint != 0:
+            # the next frame's planes, for the search after the one now running, derived here
+            # while that search runs (a slot it does not read)
+            self._derive(self.count + 1, np.ascontiguousarray(self._next[1][0], dtype=np.int32))
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
