@@ -195,11 +195,14 @@ _PLANE_SLOTS = MAX_LAGS + 1
 class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
-    ``threads`` > 1, lossless: while a frame is coded, a second thread searches the next one
-    (given to ``encode`` as ``next_frame``). A lossless reconstruction is the source itself, so
-    that search reads nothing the coding of the current frame still has to produce: the same
-    inputs, the same chart, the same bytes. The search is the longer of the two, so this thread
-    takes what it can off it: deriving each reference's planes. ``close`` ends the thread.
+    ``threads`` > 1: while a frame is coded, a second thread searches the next one (given to
+    ``encode`` as ``next_frame``). That search needs the current frame's luma reconstruction
+    and its chart's vectors, nothing else the coding of the current frame still has to produce:
+    the same inputs, the same chart, the same bytes. Lossless, the reconstruction is the source,
+    so the search starts as soon as the chart is chosen; near-lossless, once the luma plane is
+    quantised (the other planes and the entropy coding overlap it). The search is the longer
+    of the two, so this thread takes what it can off it: lossless, it derives the next
+    reference's planes while the search runs. ``close`` ends the thread.
     """
 
     def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1):
@@ -217,7 +220,7 @@ class FrameEncoder:
         self.count = 0
         self._ahead = None  # the search thread
         self._next = None  # (frame number, its colour planes, future of its chart)
-        if threads > 1 and self.segment.step == 1:
+        if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             self._ahead = ThreadPoolExecutor(1, thread_name_prefix="triadic-search")
@@ -248,8 +251,9 @@ class FrameEncoder:
         return np.array([(number - lag) % _PLANE_SLOTS for lag in range(1, lags + 1)], dtype=np.int64)
 
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
-        """Start searching the frame after this one (lossless, same segment) in the search thread,
-        with the references and previous chart (this one's vectors) it will have in its turn."""
+        """Start searching the frame after this one (same segment) in the search thread, with the
+        references (``luma``: this frame's reconstruction) and previous chart (this one's vectors)
+        it will have in its turn."""
         seg = self.segment
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
@@ -295,8 +299,9 @@ class FrameEncoder:
                                               seg.maxima[0], seg.step, self._planes)
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
-        if searching:  # the next search needs only this chart's vectors: choose_intra keeps them
-            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), chart, next_frame)
+        vectors = chart  # the next search needs only its vectors, which choose_intra keeps
+        if searching and seg.step == 1:  # lossless: the reconstruction is the source
+            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), vectors, next_frame)
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
                                           self.params.min_leaf)
         ts = seg.motion_compensated(chart)
@@ -307,13 +312,15 @@ class FrameEncoder:
                 q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1])
             else:
                 q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
+                if c == 0 and searching:
+                    self._search_next(rec, vectors, next_frame)
             qs.append(q)
             recs.append(rec)
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
-        if searching and (self.count + 2) % keyint != 0:
+        if searching and seg.step == 1 and (self.count + 2) % keyint != 0:
             # the next frame's planes, for the search after the one now running, derived here
             # while that search runs (a slot it does not read)
             self._derive(self.count + 1, np.ascontiguousarray(self._next[1][0], dtype=np.int32))
