@@ -243,11 +243,11 @@ class FrameEncoder:
         up to the preset's lags), derived where they are not yet: the window's frames from the
         reference ring, and the newest from ``luma`` when it is not in the ring yet."""
         lags = min(available, self.params.lags)
-        seg = self.segment
+        ring = self.segment.lag_slots()  # ring slot of the frame at lag l from the newest in it
+        newest = 0 if luma is None else 1  # frames before ``number`` that are not in the ring
         for lag in range(1, lags + 1):
-            newest = luma is not None and lag == 1
-            self._derive(number - lag, luma if newest else
-                         seg.refs[0][(seg.head - lag + (2 if luma is not None else 1)) % MAX_LAGS])
+            self._derive(number - lag, luma if lag <= newest else
+                         self.segment.refs[0][ring[lag - 1 - newest]])
         return np.array([(number - lag) % _PLANE_SLOTS for lag in range(1, lags + 1)], dtype=np.int64)
 
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
@@ -343,8 +343,8 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
 
     ``jobs`` processes encode segments (keyint frames) in parallel, with the same bytes as
     ``jobs=1``; None: every core, when the pictures are large enough to gain (triadic.parallel).
-    Coded in one process (one segment, say), lossless, ``jobs`` other than 1 searches the next
-    frame in a second thread while the current one is coded (FrameEncoder), the same bytes again.
+    Coded in one process (one segment, say), ``jobs`` other than 1 searches the next frame in a
+    second thread while the current one is coded (FrameEncoder), the same bytes again.
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
     """
     from contextlib import closing
