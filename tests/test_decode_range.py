@@ -1,7 +1,6 @@
 """Decoding a range of frames: ``decode(start=, frames=)`` and ``triadic decode --start --frames``
 give exactly the frames of a full decode, seeking to the segment that holds the first one."""
 
-import numpy as np
 import pytest
 
 import triadic
