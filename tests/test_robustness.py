@@ -113,6 +113,34 @@ def test_signal_leaves_no_partial_output(tmp_path, clip, command, sig):
     assert leftovers(tmp_path, keep=set()) == [], "partial output or temporary file left behind"
 
 
+@pytest.mark.parametrize("interrupt,code,line", [(cli._Terminated, 143, "triadic: terminated"),
+                                                  (KeyboardInterrupt, 130, "triadic: interrupted")])
+def test_a_signal_inside_a_numba_callback_still_stops_cleanly(monkeypatch, capsys, interrupt, code, line):
+    """A signal handler that runs while numba calls back into Python (numba's _numba_unpickle,
+    from inside a kernel) reaches the CLI as a SystemError caused by the KeyboardInterrupt; seen
+    with SIGTERM during an encode. It gets the same one line and exit status, no traceback; any
+    other SystemError still propagates."""
+    def stopped_in_numba(args):
+        try:
+            try:
+                raise interrupt()
+            except KeyboardInterrupt as exc:
+                raise SystemError("<function _numba_unpickle> returned a result with an exception set") from exc
+        except SystemError as exc:
+            raise SystemError("CPUDispatcher(<function code_planes>) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli, "_encode", stopped_in_numba)
+    assert cli.main(["encode", "in.mp4", "out.tri"]) == code
+    assert capsys.readouterr().err.strip() == line
+
+    def broken(args):
+        raise SystemError("not an interrupt")
+
+    monkeypatch.setattr(cli, "_encode", broken)
+    with pytest.raises(SystemError, match="not an interrupt"):
+        cli.main(["encode", "in.mp4", "out.tri"])
+
+
 def test_sigkill_never_leaves_a_partial_file_under_the_target_name(tmp_path, clip):
     """SIGKILL cannot be caught: a hidden temporary file may stay, the target name never appears."""
     mkv, _ = clip

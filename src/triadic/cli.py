@@ -395,10 +395,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"triadic: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        # the writers' `with` blocks have removed their temporary files on the way out
-        terminated = isinstance(exc, _Terminated)
-        print(f"triadic: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return 143 if terminated else 130
+        return _stopped(exc)
+    except SystemError as exc:
+        # a signal handler that ran while numba called back into Python (it does, from inside
+        # some kernels): numba reports the KeyboardInterrupt it raised as a SystemError
+        cause = exc
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        return _stopped(cause)
     except BrokenPipeError:
         # the reader of stdout went away (e.g. `| head`); silence Python's flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -410,6 +416,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM: the writers' `with` blocks have removed their temporary files on the way
+    out; one line, and 130 or 143."""
+    terminated = isinstance(exc, _Terminated)
+    print(f"triadic: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 class _Terminated(KeyboardInterrupt):
