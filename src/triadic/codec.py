@@ -15,7 +15,8 @@ import operator
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterator
+from concurrent.futures import Future
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -187,9 +188,12 @@ class _Segment:
 # Encoder
 # --------------------------------------------------------------------------------------------------
 
-#: Ring slots of the search's reference planes: the window's MAX_LAGS frames and one more, so that
-#: the encoder can derive the next frame's planes while the search thread reads the window's.
-_PLANE_SLOTS = MAX_LAGS + 1
+class _Ahead(NamedTuple):
+    """The search thread's work on the next frame."""
+
+    number: int  # the frame's number
+    planes: list  # its colour planes
+    chart: Future  # of its chart
 
 
 class FrameEncoder:
@@ -211,15 +215,18 @@ class FrameEncoder:
 
         self._search = search
         self._residual = residual_lossless
-        # the search's planes derived from each reference, in slot number % _PLANE_SLOTS, derived
-        # when a search first needs them (so the last frame of a segment or clip costs none)
+        # the search's planes derived from each reference, in slot number % slots, derived when a
+        # search first needs them (so the last frame of a segment or clip costs none); with the
+        # search thread one slot more than the window, so that the next frame's planes can be
+        # derived while the search reads the window's
         self._planes = search.ReferencePlanes()
-        self._derived = [-1] * _PLANE_SLOTS  # the frame number whose planes each slot holds
+        self._slots = MAX_LAGS + (threads > 1)
+        self._derived = [-1] * self._slots  # the frame number whose planes each slot holds
         self.params = params
         self.segment = _Segment(header)
         self.count = 0
         self._ahead = None  # the search thread
-        self._next = None  # (frame number, its colour planes, future of its chart)
+        self._next: _Ahead | None = None
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -233,9 +240,9 @@ class FrameEncoder:
 
     def _derive(self, number: int, luma: np.ndarray) -> None:
         """Frame ``number``'s reference planes in their slot, unless they are there already."""
-        slot = number % _PLANE_SLOTS
+        slot = number % self._slots
         if self._derived[slot] != number:
-            self._planes.add(slot, luma, PAD, self.segment.maxima[0], _PLANE_SLOTS)
+            self._planes.add(slot, luma, PAD, self.segment.maxima[0], self._slots)
             self._derived[slot] = number
 
     def _window(self, number: int, available: int, luma: np.ndarray | None = None) -> np.ndarray:
@@ -248,7 +255,7 @@ class FrameEncoder:
         for lag in range(1, lags + 1):
             self._derive(number - lag, luma if lag <= newest else
                          self.segment.refs[0][ring[lag - 1 - newest]])
-        return np.array([(number - lag) % _PLANE_SLOTS for lag in range(1, lags + 1)], dtype=np.int64)
+        return np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
 
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
         """Start searching the frame after this one (same segment) in the search thread, with the
@@ -265,7 +272,7 @@ class FrameEncoder:
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
                                              self._planes)
 
-        self._next = (self.count + 1, planes, self._ahead.submit(search))
+        self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
     def encode(self, frame: Frame, next_frame: Frame | None = None) -> tuple[bytes, bool, FrameLog]:
         """Code ``frame``; ``next_frame`` (the one after it, if the caller has it) lets the search
@@ -274,8 +281,8 @@ class FrameEncoder:
         keyint = self.params.keyint
         keyframe = self.count % keyint == 0
         ahead, self._next = self._next, None
-        if ahead is not None and ahead[0] != self.count:
-            ahead[2].result()  # not this frame's (a caller that skipped one): wait, then drop it
+        if ahead is not None and ahead.number != self.count:
+            ahead.chart.result()  # not this frame's (a caller that skipped one): wait, then drop it
             ahead = None
         if keyframe:
             window = seg.refs
@@ -285,13 +292,13 @@ class FrameEncoder:
                 # segment is in it), so that the pages of ~20 full-size planes are not faulted in
                 # again every segment
                 seg.refs = window
-        planes = ahead[1] if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
-                                                                   list(frame.planes))
+        planes = ahead.planes if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
+                                                                       list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:
             chart = Chart.empty(h, w, seg.header.block_size)
         elif ahead is not None:
-            chart = ahead[2].result()
+            chart = ahead.chart.result()
         else:
             chart = self._search.choose_chart(planes[0], seg.refs[0], self._window(self.count, seg.available),
                                               PAD, seg.prev_chart, seg.header.block_size,
@@ -300,15 +307,17 @@ class FrameEncoder:
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
-        if searching and seg.step == 1:  # lossless: the reconstruction is the source
-            self._search_next(np.ascontiguousarray(planes[0], dtype=np.int32), vectors, next_frame)
+        # lossless: the reconstruction is the source (the luma's, once, for the search and below)
+        luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
+        if searching and luma is not None:
+            self._search_next(luma, vectors, next_frame)
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
                                           self.params.min_leaf)
         ts = seg.motion_compensated(chart)
         qs, recs = [], []
         for c, plane in enumerate(planes):
-            if seg.step == 1:  # lossless: the reconstruction is the source
-                rec = np.ascontiguousarray(plane, dtype=np.int32)
+            if seg.step == 1:
+                rec = luma if c == 0 else np.ascontiguousarray(plane, dtype=np.int32)
                 q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1])
             else:
                 q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
@@ -323,7 +332,7 @@ class FrameEncoder:
         if searching and seg.step == 1 and (self.count + 2) % keyint != 0:
             # the next frame's planes, for the search after the one now running, derived here
             # while that search runs (a slot it does not read)
-            self._derive(self.count + 1, np.ascontiguousarray(self._next[1][0], dtype=np.int32))
+            self._derive(self.count + 1, np.ascontiguousarray(self._next.planes[0], dtype=np.int32))
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1
