@@ -196,3 +196,26 @@ def test_encode_planes_is_the_pass_by_pass_coding(seed):
         np.testing.assert_array_equal(v1, v2)
         np.testing.assert_array_equal(k1, k2)
         np.testing.assert_array_equal(v1, q)
+
+
+def test_raw_trial_is_skipped_only_where_raw_cannot_win(tmp_path, carphone, monkeypatch):
+    """planes._raw_may_win spares the encoder its trial coding (and the copy of the count tables)
+    for residuals small enough that raw numbers cannot win, and still sends noise to it; the
+    shortcut changes no byte: carphone encodes to the same stream with the trial forced on."""
+    import triadic
+    from triadic import planes
+
+    rng = np.random.default_rng(0)
+    small = np.round(rng.laplace(0, 1.5, (40, 50))).astype(np.int32)
+    noise = rng.integers(-128, 128, (40, 50)).astype(np.int32)
+    assert not planes._raw_may_win(small, 256)
+    assert planes._raw_may_win(noise, 256)
+    assert planes._raw_may_win(small, 4)  # 2-bit samples: raw costs little
+    assert not planes._raw_may_win(np.zeros((0, 3), np.int32), 256)
+
+    triadic.encode(carphone, tmp_path / "a.tri", frames=3, jobs=1)
+    tried = []
+    monkeypatch.setattr(planes, "_raw_may_win", lambda q, m: tried.append(m) or True)
+    triadic.encode(carphone, tmp_path / "b.tri", frames=3, jobs=1)
+    assert len(tried) == 9  # every channel of every frame went through the trial
+    assert (tmp_path / "a.tri").read_bytes() == (tmp_path / "b.tri").read_bytes()

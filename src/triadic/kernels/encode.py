@@ -237,6 +237,16 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
 
 
 @njit(cache=True, nogil=True)
+def abs_sum(values):
+    """The sum of |v| over an int32 array (planes.code_residual's mean |q|, without a temporary)."""
+    flat = values.ravel()
+    total = np.int64(0)
+    for i in range(flat.size):
+        total += abs(np.int64(flat[i]))
+    return total
+
+
+@njit(cache=True, nogil=True)
 def digits(values, num_digits):
     """ternary._digits: (num_digits, values.size) int8, plane k holding d_k (the caller
     guarantees |v| <= (3^num_digits - 1) / 2). Offset to u = v + (3^K - 1) / 2 >= 0, whose plain
