@@ -261,6 +261,12 @@ def _code_symbols(coder, counts: SymbolCounts, ctx: np.ndarray, values: np.ndarr
                   alphabet: int | None = None) -> tuple[np.ndarray, float]:
     """Code a pass of categorical symbols stripe by stripe, adapting the counts between stripes
     (like planes.code_bits), over the first ``alphabet`` symbols (default: all)."""
+    if values is not None and ctx.size and hasattr(coder, "encode_symbols"):
+        # the encoder knows the whole pass: one kernel call adapts the counts stripe by stripe
+        values = np.ascontiguousarray(values, dtype=np.int32)
+        alphabet = counts.counts.shape[1] if alphabet is None else alphabet
+        return values, coder.encode_symbols(values, counts, np.asarray(ctx, np.int64), stripe_size(ctx.size),
+                                            alphabet)
     out = np.empty(ctx.size, dtype=np.int32)
     if values is None and ctx.size and not coder.measure and hasattr(coder, "stripe_decoder"):
         # the decoder's loop, as planes.code_bits's: one kernel call between stripes
@@ -334,6 +340,48 @@ def _raw_bits_in(mag, length, symbols):
         row += (m + 2) // 3
 
 
+@njit(cache=True)
+def _int_classes(values):
+    """_code_ints's class symbol of each int32 value (0 for zero, else 2L - 1 positive or 2L
+    negative, L the bit length of |v|) and L."""
+    n = values.size
+    cls = np.empty(n, dtype=np.int32)
+    length = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        v = np.int64(values[i])
+        m = abs(v)
+        bits = 0
+        while m >> bits:
+            bits += 1
+        length[i] = bits
+        cls[i] = 0 if v == 0 else 2 * bits - (1 if v > 0 else 0)
+    return cls, length
+
+
+@njit(cache=True)
+def _raw_bit_calls(values, length):
+    """_code_ints's raw bits as its coder calls take them: call j (j = 0, 1, ...) holds bit j of
+    |v| of every value with length - 1 > j, in value order. Returns the calls' bits one after the
+    other (int32) and where each call starts (and, last, where the final one ends)."""
+    calls = 0
+    for i in range(length.size):
+        calls = max(calls, length[i] - 1)
+    starts = np.zeros(calls + 1, dtype=np.int64)
+    for i in range(length.size):
+        for j in range(length[i] - 1):
+            starts[j + 1] += 1
+    for j in range(calls):
+        starts[j + 1] += starts[j]
+    out = np.empty(starts[calls], dtype=np.int32)
+    at = starts[:calls].copy()
+    for i in range(length.size):
+        m = abs(np.int64(values[i]))
+        for j in range(length[i] - 1):
+            out[at[j]] = (m >> j) & 1
+            at[j] += 1
+    return out, starts
+
+
 def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray | None,
                n: int) -> tuple[np.ndarray, float]:
     """Code n signed integers (vector components, warp parameters) as classes plus raw bits.
@@ -345,36 +393,30 @@ def _code_ints(coder, model: ContextModel, ctx: np.ndarray, values: np.ndarray |
     if n == 0:  # nothing to code (often: warp parameters, second vectors)
         return np.zeros(0, dtype=np.int32), 0.0
     if values is not None:
-        mag = np.abs(values).astype(np.int64)
-        length = np.zeros(n, dtype=np.int64)
-        while (mag >> length).any():
-            length += (mag >> length) > 0
-        cls = np.where(values == 0, 0, 2 * length - (values > 0)).astype(np.int32)
-    cls, side = _code_symbols(coder, model.mv_class, ctx, cls if values is not None else None)
+        values = np.ascontiguousarray(values, dtype=np.int32)
+        cls, length = _int_classes(values)
+        _, side = _code_symbols(coder, model.mv_class, ctx, cls)
+        return values, side + coder.raw_bits(*_raw_bit_calls(values, length))
+    cls, side = _code_symbols(coder, model.mv_class, ctx, None)
     length = (cls.astype(np.int64) + 1) // 2
     if int(length.max(initial=0)) > 16:
         raise CorruptStreamError("motion vector difference out of range")
-    if values is None:
-        mag = np.where(length > 0, np.int64(1) << np.maximum(length - 1, 0), 0)
-        if not coder.measure and hasattr(coder, "stripe_decoder"):
-            # the decoder reads every bit position's call in one coder call (the same triples)
-            probs = _raw_bit_probabilities(length)
-            if probs.shape[0]:
-                try:
-                    symbols = coder.stripe_decoder()(probs)
-                except Exception as exc:  # constriction raises on exhausted or invalid streams
-                    raise coder.damaged(exc) from None
-                _raw_bits_in(mag, length, symbols)
-            return np.where(cls % 2 == 1, mag, -mag).astype(np.int32), side
+    mag = np.where(length > 0, np.int64(1) << np.maximum(length - 1, 0), 0)
+    if not coder.measure and hasattr(coder, "stripe_decoder"):
+        # the decoder reads every bit position's call in one coder call (the same triples)
+        probs = _raw_bit_probabilities(length)
+        if probs.shape[0]:
+            try:
+                symbols = coder.stripe_decoder()(probs)
+            except Exception as exc:  # constriction raises on exhausted or invalid streams
+                raise coder.damaged(exc) from None
+            _raw_bits_in(mag, length, symbols)
+        return np.where(cls % 2 == 1, mag, -mag).astype(np.int32), side
     for j in range(int(length.max(initial=0)) - 1):
         has = length - 1 > j
-        got = coder.bits(((mag[has] >> j) & 1) if values is not None else None,
-                         np.full(int(has.sum()), 0.5))
+        got = coder.bits(None, np.full(int(has.sum()), 0.5))
         side += coder.last_bits
-        if values is None:
-            mag[has] |= got.astype(np.int64) << j
-    if values is not None:
-        return values, side
+        mag[has] |= got.astype(np.int64) << j
     return np.where(cls % 2 == 1, mag, -mag).astype(np.int32), side
 
 

@@ -94,6 +94,33 @@ class Encoder:
             self.total_bits += bits
         return bits
 
+    def raw_bits(self, bits: np.ndarray, starts: np.ndarray) -> float:
+        """Binary passes of plain bits (P(1) = 1/2), call i holding int32 bits[starts[i]:starts[i + 1]],
+        each recorded as ``bits`` would record it (its own triples); returns their bits, one each."""
+        half = np.full(bits.size, 0.5)
+        for i in range(starts.size - 1):
+            a, b = int(starts[i]), int(starts[i + 1])
+            self._passes.append((True, bits[a:b], half[:b - a], max(b - a, 1)))
+        if self.measure:
+            self.last_bits = float(bits.size)
+            self.total_bits += self.last_bits
+        return float(bits.size)
+
+    def encode_symbols(self, values: np.ndarray, counts, ctx: np.ndarray, size: int, alphabet: int) -> float:
+        """A whole categorical pass of int32 ``values`` over the first ``alphabet`` symbols, under
+        adaptive ``counts`` (model.SymbolCounts) and int64 contexts ``ctx``, the counts updated
+        between stripes of ``size`` symbols as chart._code_symbols does stripe by stripe; returns
+        its ideal bits. One record: ANS codes symbol by symbol, so the words are those of one call
+        per stripe."""
+        from .kernels.encode import symbol_pass_probabilities
+
+        probs, bits = symbol_pass_probabilities(counts.counts, ctx, values, counts.limit, size, alphabet)
+        self._passes.append((False, values, probs, 0))
+        if self.measure:
+            self.last_bits = bits
+            self.total_bits += bits
+        return bits
+
     def encode_planes(self, model, chan: int, top: int, digits: np.ndarray, kb: np.ndarray, e16: np.ndarray,
                       cls: np.ndarray, shape_of_t: np.ndarray, prev_kb: np.ndarray | None, stats) -> tuple:
         """planes._code_planes's passes of one channel once its top plane is coded (``top`` >= 1),

@@ -17,7 +17,7 @@ from numba import njit
 from .triples import _products
 
 from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
-                      plane_contexts, sign_contexts)
+                      plane_contexts, sign_contexts, symbol_update)
 from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_predict, _wp_rows, _wp_sample,
                       _wp_start_row, _wp_update)
 
@@ -56,6 +56,29 @@ def pass_probabilities(counts, ctx, values, limit, size, log2):
             bits += _log2(log2, den) - _log2(log2, 2 * (n1 if values[ui] != 0 else n0) + 1)
         count_update(counts, ctx[start:end], values[start:end], limit)
     return p, bits
+
+
+@njit(cache=True, nogil=True)
+def symbol_pass_probabilities(counts, ctx, values, limit, size, alphabet):
+    """The categorical counterpart of pass_probabilities: per symbol of a pass coded in stripes
+    of ``size`` symbols, the unnormalised probabilities 2 n + 1 of the first ``alphabet`` symbols
+    of its context's counts (context.symbol_probabilities), the counts updated after each stripe
+    (context.symbol_update); and the pass's ideal code length in bits."""
+    n = ctx.size
+    probs = np.empty((n, alphabet), dtype=np.float64)
+    bits = 0.0
+    for start in range(0, n, size):
+        end = min(n, start + size)
+        for i in range(start, end):
+            c = ctx[i]
+            total = 0.0
+            for a in range(alphabet):
+                p = 2.0 * counts[c, a] + 1.0
+                probs[i, a] = p
+                total += p
+            bits += math.log2(total) - math.log2(probs[i, values[i]])
+        symbol_update(counts, ctx[start:end], values[start:end], limit)
+    return probs, bits
 
 
 @njit(cache=True)
