@@ -307,7 +307,7 @@ def plane_contexts(v, is_open, kblock, e16, cls, shape, k, chan, pow3k, pos, ctx
                     _inner_contexts(flat_v, flat_e, flat_c, flat_t, row, srow, y * w + lo, lo, min(x1, w - 1) - lo,
                                     w, p3, k, tail, stail)
                     if x0 == 0:
-                        row[0], srow[0] = _border_contexts(v, e16, cls, shape, y, 0, p3, k, tail, stail)
+                        row[0], srow[0] = _border_contexts(v, e16, cls, shape, y, np.int64(0), p3, k, tail, stail)
                     if x1 == w:
                         row[w - 1], srow[w - 1] = _border_contexts(v, e16, cls, shape, y, w - 1, p3, k, tail, stail)
                 else:

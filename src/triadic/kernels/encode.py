@@ -104,8 +104,10 @@ def _room(symbols, table, row, need):
     size = max(2 * symbols.size, row + need)
     grown_s = np.empty(size, dtype=symbols.dtype)
     grown_t = np.empty((size, 8), dtype=table.dtype)
-    grown_s[:row] = symbols[:row]
-    grown_t[:row] = table[:row]
+    for i in range(row):  # loops, not slice assignments: those take seconds to compile
+        grown_s[i] = symbols[i]
+        for j in range(8):
+            grown_t[i, j] = table[i, j]
     return grown_s, grown_t
 
 
@@ -199,7 +201,7 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
     last = 0.0
     passes = 0
     for k in range(top - 1, -1, -1):
-        pow3k = 1
+        pow3k = np.int64(1)
         for _ in range(k):
             pow3k *= 3
         idx, ctx = block_contexts(is_open, prev, use_prev, k, chan)
@@ -222,7 +224,7 @@ def code_planes(digits, kb, top, chan, e16, cls, shape, prev_kb, use_prev, block
         nonzero = 0
         nz[:] = 0
         plane = digits[k]
-        counts = plane_contexts(v, is_open, KBLOCK, e16, cls, shape, k, chan, pow3k, pos_k, ctx_k, sbase_k)
+        counts = plane_contexts(v, is_open, np.int64(KBLOCK), e16, cls, shape, k, chan, pow3k, pos_k, ctx_k, sbase_k)
         for phase in range(nphases):
             n = counts[phase]
             pos, ctx = magnitude_contexts(nz, pos_k[phase, :n], ctx_k[phase, :n], phase)

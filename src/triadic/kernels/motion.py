@@ -884,7 +884,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
     # first), so that mode is not tried
     cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
-    mvd_min = _mvd_cost(0)
+    mvd_min = _mvd_cost(np.int64(0))
     known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
     seed_x = np.int64(0)

@@ -391,13 +391,12 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
                                 edges[2, y0, x] = flat_refs[row + min(max(x - 1 + ox, 0), w - 1)]
                     cx = end
                     continue
-            # a[:, :] and b[:, :] are typed as non-contiguous ('A') arrays like the slice of t above:
-            # one compiled _block (and H.264 sampler) instead of one per layout
-            _block(refs, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a[:, :], maxval, wg,
-                   b1, h1)
+            # a and b whole, as the straight path above passes a: one compiled _block (and H.264
+            # sampler) for every call, on contiguous arrays (a view a[:, :] would type as 'A' and
+            # compile them all again, some 10 s of a cold start)
+            _block(refs, s1, v1y, v1x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, a, maxval, wg, b1, h1)
             if two:
-                _block(refs, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b[:, :], maxval, wg,
-                       b1, h1)
+                _block(refs, s2, v2y, v2x, y0 - ey, y1, x0 - ex, x1, fby, fbx, pad, b, maxval, wg, b1, h1)
                 for i in range(y1 - y0 + ey):
                     for j in range(x1 - x0 + ex):
                         a[i, j] = (a[i, j] + b[i, j] + 1) >> 1
@@ -574,14 +573,14 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
-        if not wp_rows[by]:
-            _decode_row_runs(q, t, edges, modes, rec, y, bh, bw, maxval, step, 0, gw)
-            continue
-        if _wp_band_start(wp_rows, y, bh):
-            err[:] = 0
-        else:
-            err[y & 1] = 0
-        cx = 0
+        if wp_rows[by]:
+            if _wp_band_start(wp_rows, y, bh):
+                err[:] = 0
+            else:
+                err[y & 1] = 0
+        # a row without weighted-predictor cells is one run; cx starts at 0 computed, not as a
+        # literal, which numba would compile _decode_row_runs for a second time (cold start)
+        cx = gw - gw
         while cx < gw:
             own = modes[by, cx] == INTRA_WP
             end = cx + 1
