@@ -202,3 +202,54 @@ def test_encode_from_bad_stdin_is_one_line(tmp_path, stdin):
 def test_verify_and_batch_refuse_stdin(capsys, tmp_path):
     assert_bad(capsys, tmp_path, ["verify", "-"])
     assert_bad(capsys, tmp_path, ["batch", "encode", "-", "--out", tmp_path / "out"])
+
+
+class _Terminal:
+    """A stand-in for stderr on a terminal: Progress draws only there."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_first_run_says_it_is_compiling(monkeypatch, tmp_path):
+    """On a first run (kernels not in numba's cache) the progress line says that it is compiling
+    when no frame is done within COMPILE_NOTICE_AFTER seconds, on a line of its own; a frame done
+    sooner, a failure before it, --quiet or a compiled cache say nothing."""
+    import time
+
+    from triadic.kernels.predict import _decode_plane
+
+    monkeypatch.setattr(cli, "COMPILE_NOTICE_AFTER", 0.05)
+    term = _Terminal()
+    monkeypatch.setattr(cli.sys, "stderr", term)
+    slow = cli.Progress("encode", quiet=False, compiling=True)
+    time.sleep(0.5)
+    slow(1, 3)
+    slow.done()
+    assert term.text.startswith("encode: first run on this machine: compiling triadic's kernels")
+    assert "\n\rencode [" in term.text and term.text.endswith("\n")
+
+    for quiet, compiling, first_frame in ((False, True, True), (False, True, False), (True, True, False),
+                                          (False, False, False)):
+        term.text = ""
+        progress = cli.Progress("decode", quiet=quiet, compiling=compiling)
+        if first_frame:
+            progress(1, 3)
+        progress.done()  # a failure ends it here (the commands' finally)
+        time.sleep(0.2)
+        assert "compiling" not in term.text
+
+    assert cli.kernels_compiled(object()) is True  # numba's cache unreadable this way: say nothing
+    path = tmp_path / "tiny.tri"  # after a decode, numba's cache holds the kernel
+    triadic.encode([triadic.Frame((np.zeros((8, 8), np.uint8),), "gray")] * 2, path, jobs=1)
+    list(triadic.decode(path))
+    assert cli.kernels_compiled(_decode_plane)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -22,18 +23,55 @@ from .errors import CorruptStreamError, InputError, TriadicError
 from .params import DEFAULT_PRESET, MAX_ERRORS, MAX_REFERENCES, PRESETS
 
 
-class Progress:
-    """A one-line progress bar on stderr, shown only on a terminal and without --quiet."""
+#: Seconds without a frame after which a first run says that it is compiling.
+COMPILE_NOTICE_AFTER = 2.0
 
-    def __init__(self, label: str, quiet: bool):
+
+def kernels_compiled(kernel) -> bool:
+    """Whether numba's cache on disk holds a compiled ``kernel`` (a dispatcher) for this source:
+    False on the first run after an install or an upgrade, which compiles the kernels (a minute or
+    two). True when numba's cache cannot be read this way (nothing is said then)."""
+    try:
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba's internals are not an API: say nothing
+        return True
+
+
+class Progress:
+    """A one-line progress bar on stderr, shown only on a terminal and without --quiet.
+
+    ``compiling``: the kernels are not in numba's cache yet, so if no frame is done after
+    COMPILE_NOTICE_AFTER seconds the line says why (bad input fails before that, on one line)."""
+
+    def __init__(self, label: str, quiet: bool, compiling: bool = False):
         self.label = label
         self.enabled = not quiet and sys.stderr.isatty()
         self.start = time.perf_counter()
-        self.shown = False
+        self.shown = self.noticed = False
+        self._notice = None
+        if self.enabled and compiling:
+            self._notice = threading.Timer(COMPILE_NOTICE_AFTER, self._compiling)
+            self._notice.daemon = True
+            self._notice.start()
+
+    def _compiling(self) -> None:
+        sys.stderr.write(f"{self.label}: first run on this machine: compiling triadic's kernels "
+                         "(a minute or two, once)")
+        sys.stderr.flush()
+        self.shown = self.noticed = True
+
+    def _quiet_notice(self) -> None:
+        if self._notice is not None:
+            self._notice.cancel()
+            self._notice = None
 
     def __call__(self, done: int, total: int | None) -> None:
+        self._quiet_notice()
         if not self.enabled:
             return
+        if self.noticed:  # the notice keeps its line; the bar goes on the next
+            sys.stderr.write("\n")
+            self.noticed = False
         fps = done / max(1e-9, time.perf_counter() - self.start)
         if total:
             width = 30
@@ -46,6 +84,7 @@ class Progress:
         self.shown = True
 
     def done(self) -> None:
+        self._quiet_notice()
         if self.shown:
             sys.stderr.write("\n")
             sys.stderr.flush()
@@ -182,8 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _encoder_compiled() -> bool:
+    from .kernels.motion import search_frame
+
+    return kernels_compiled(search_frame)
+
+
 def _encode(args) -> int:
-    progress = Progress("encode", args.quiet)
+    progress = Progress("encode", args.quiet, compiling=not _encoder_compiled())
     try:
         report = codec.encode(args.input, args.output, **_encode_options(args), progress=progress,
                               jobs=args.jobs)
@@ -207,7 +252,9 @@ def _decode(args) -> int:
         raise InputError(f"--start {args.start} is out of range: the stream has {header.frame_count} frames")
     total = header.frame_count - args.start
     total = total if args.frames is None else min(total, args.frames)
-    progress = Progress("decode", args.quiet or args.output == "-")
+    from .kernels.predict import _decode_plane
+
+    progress = Progress("decode", args.quiet or args.output == "-", compiling=not kernels_compiled(_decode_plane))
     lost: list[int] = []
     with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
                    frame_rate=header.frame_rate) as sink:
@@ -287,7 +334,7 @@ def _verify(args) -> int:
         tri = args.tri
         if tri is None or not os.path.exists(tri):
             target = tri or os.path.join(tmp, "verify.tri")
-            progress = Progress("encode", args.quiet)
+            progress = Progress("encode", args.quiet, compiling=not _encoder_compiled())
             try:
                 report = codec.encode(args.input, target, **_encode_options(args), progress=progress,
                                       jobs=args.jobs)
