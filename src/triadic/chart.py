@@ -304,13 +304,8 @@ def _raw_bit_probabilities(length):
     read them in one coder call: the call for bit j (j = 0, 1, ...) codes bit j of every value
     with length - 1 > j at P(1) = 1/2, its decisions in triples of its own (the last padded with
     decisions of P(1) = 0): the rows of the calls one after the other."""
-    top = 0
-    for i in range(length.size):
-        top = max(top, length[i])
-    count = np.zeros(max(top - 1, 0), dtype=np.int64)
-    for i in range(length.size):
-        for j in range(length[i] - 1):
-            count[j] += 1
+    starts = _raw_bit_starts(length)
+    count = starts[1:] - starts[:-1]
     rows = 0
     for j in range(count.size):
         rows += (count[j] + 2) // 3
@@ -322,6 +317,22 @@ def _raw_bit_probabilities(length):
     out = np.empty((rows, 8))
     triples.triple_probabilities(p1, max(p1.size, 1), out)
     return out
+
+
+@njit(cache=True)
+def _raw_bit_starts(length):
+    """Where each of _code_ints's raw-bit calls starts among all their bits, and last where the
+    final one ends: call j (j = 0, 1, ...) holds bit j of every value with length - 1 > j."""
+    calls = 0
+    for i in range(length.size):
+        calls = max(calls, length[i] - 1)
+    starts = np.zeros(calls + 1, dtype=np.int64)
+    for i in range(length.size):
+        for j in range(length[i] - 1):
+            starts[j + 1] += 1
+    for j in range(calls):
+        starts[j + 1] += starts[j]
+    return starts
 
 
 @njit(cache=True)
@@ -360,20 +371,11 @@ def _int_classes(values):
 
 @njit(cache=True)
 def _raw_bit_calls(values, length):
-    """_code_ints's raw bits as its coder calls take them: call j (j = 0, 1, ...) holds bit j of
-    |v| of every value with length - 1 > j, in value order. Returns the calls' bits one after the
-    other (int32) and where each call starts (and, last, where the final one ends)."""
-    calls = 0
-    for i in range(length.size):
-        calls = max(calls, length[i] - 1)
-    starts = np.zeros(calls + 1, dtype=np.int64)
-    for i in range(length.size):
-        for j in range(length[i] - 1):
-            starts[j + 1] += 1
-    for j in range(calls):
-        starts[j + 1] += starts[j]
-    out = np.empty(starts[calls], dtype=np.int32)
-    at = starts[:calls].copy()
+    """_code_ints's raw bits as its coder calls take them (_raw_bit_starts), in value order within
+    a call: the calls' bits one after the other (int32), and where each call starts."""
+    starts = _raw_bit_starts(length)
+    out = np.empty(starts[-1], dtype=np.int32)
+    at = starts[:-1].copy()
     for i in range(length.size):
         m = abs(np.int64(values[i]))
         for j in range(length[i] - 1):

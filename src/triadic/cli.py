@@ -27,6 +27,16 @@ from .params import DEFAULT_PRESET, MAX_ERRORS, MAX_REFERENCES, PRESETS
 COMPILE_NOTICE_AFTER = 2.0
 
 
+def _compiling(label: str) -> bool:
+    """Whether the kernels of command ``label`` ("encode" or "decode") still have to be compiled
+    (judged by one kernel each: the search, the reconstruction)."""
+    if label == "decode":
+        from .kernels.predict import _decode_plane as kernel
+    else:
+        from .kernels.motion import search_frame as kernel
+    return not kernels_compiled(kernel)
+
+
 def kernels_compiled(kernel) -> bool:
     """Whether numba's cache on disk holds a compiled ``kernel`` (a dispatcher) for this source:
     False on the first run after an install or an upgrade, which compiles the kernels (a minute or
@@ -40,16 +50,17 @@ def kernels_compiled(kernel) -> bool:
 class Progress:
     """A one-line progress bar on stderr, shown only on a terminal and without --quiet.
 
-    ``compiling``: the kernels are not in numba's cache yet, so if no frame is done after
-    COMPILE_NOTICE_AFTER seconds the line says why (bad input fails before that, on one line)."""
+    ``compiling`` (default: numba's cache is read, on a terminal only): the kernels are not
+    compiled yet, so if no frame is done after COMPILE_NOTICE_AFTER seconds the line says why (bad
+    input fails before that, on one line)."""
 
-    def __init__(self, label: str, quiet: bool, compiling: bool = False):
+    def __init__(self, label: str, quiet: bool, compiling: bool | None = None):
         self.label = label
         self.enabled = not quiet and sys.stderr.isatty()
         self.start = time.perf_counter()
         self.shown = self.noticed = False
         self._notice = None
-        if self.enabled and compiling:
+        if self.enabled and (_compiling(label) if compiling is None else compiling):
             self._notice = threading.Timer(COMPILE_NOTICE_AFTER, self._compiling)
             self._notice.daemon = True
             self._notice.start()
@@ -221,14 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _encoder_compiled() -> bool:
-    from .kernels.motion import search_frame
-
-    return kernels_compiled(search_frame)
-
-
 def _encode(args) -> int:
-    progress = Progress("encode", args.quiet, compiling=not _encoder_compiled())
+    progress = Progress("encode", args.quiet)
     try:
         report = codec.encode(args.input, args.output, **_encode_options(args), progress=progress,
                               jobs=args.jobs)
@@ -252,9 +257,7 @@ def _decode(args) -> int:
         raise InputError(f"--start {args.start} is out of range: the stream has {header.frame_count} frames")
     total = header.frame_count - args.start
     total = total if args.frames is None else min(total, args.frames)
-    from .kernels.predict import _decode_plane
-
-    progress = Progress("decode", args.quiet or args.output == "-", compiling=not kernels_compiled(_decode_plane))
+    progress = Progress("decode", args.quiet or args.output == "-")
     lost: list[int] = []
     with open_sink(args.output, pix_fmt=header.pix_fmt, width=header.width, height=header.height,
                    frame_rate=header.frame_rate) as sink:
@@ -334,7 +337,7 @@ def _verify(args) -> int:
         tri = args.tri
         if tri is None or not os.path.exists(tri):
             target = tri or os.path.join(tmp, "verify.tri")
-            progress = Progress("encode", args.quiet, compiling=not _encoder_compiled())
+            progress = Progress("encode", args.quiet)
             try:
                 report = codec.encode(args.input, target, **_encode_options(args), progress=progress,
                                       jobs=args.jobs)
