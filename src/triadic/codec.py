@@ -226,6 +226,7 @@ class FrameEncoder:
         self.segment = _Segment(header)
         self.count = 0
         self._ahead = None  # the search thread
+        self._older: Chart | None = None  # the chart before the segment's previous one
         self._next: _Ahead | None = None
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -265,12 +266,13 @@ class FrameEncoder:
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
         p = self.params
+        older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes)
+                                             self._planes, older)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -303,7 +305,7 @@ class FrameEncoder:
             chart = self._search.choose_chart(planes[0], seg.refs[0], self._window(self.count, seg.available),
                                               PAD, seg.prev_chart, seg.header.block_size,
                                               self.params.min_leaf, self.params.search_range,
-                                              seg.maxima[0], seg.step, self._planes)
+                                              seg.maxima[0], seg.step, self._planes, self._older)
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
@@ -327,6 +329,7 @@ class FrameEncoder:
             recs.append(rec)
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
+        self._older = seg.prev_chart  # (None after a keyframe's reset)
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
         if searching and seg.step == 1 and (self.count + 2) % keyint != 0:

@@ -85,6 +85,11 @@ def _priors() -> dict[str, np.ndarray]:
     return _PRIORS
 
 
+def prior_counts(name: str) -> np.ndarray | None:
+    """The learned initial counts of a family (an attribute name of ContextModel), if shipped."""
+    return _priors().get(name)
+
+
 class ContextModel:
     """All adaptive statistics of one segment, starting from the learned priors."""
 

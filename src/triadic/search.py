@@ -16,10 +16,13 @@ import numpy as np
 
 from .chart import CELL, WARP_MIN, Chart
 from .kernels import motion
-from .kernels.predict import INTRA, INTRA_WP, wp_prediction
+from .kernels.predict import INTRA, INTRA_WP, NUM_MODES, wp_prediction
+from .model import prior_counts
 
 #: Estimated bits (1/256) of one leaf's intra flag, and of one more split flag.
 _FLAG_COST = 256
+#: Weight, in leaves, of a learned prior in lag_costs and mode_costs (the priors' own strength).
+_PRIOR_STRENGTH = 24.0
 
 
 def _half(plane: np.ndarray) -> np.ndarray:
@@ -54,7 +57,7 @@ class ReferencePlanes:
 
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
                  prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
-                 step: int = 1, planes: ReferencePlanes | None = None) -> Chart:
+                 step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
@@ -70,12 +73,47 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
         planes = ReferencePlanes()
         for slot in lag_slots:
             planes.add(int(slot), refs[slot], pad, maxval, len(refs))
+    prev_modes = prev.modes if prev is not None else np.full(chart.modes.shape, NUM_MODES, np.int8)
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
     depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
-        cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64), pad, root, CELL,
-        min_leaf, search_range, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
+        cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
+        lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
+        min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
+
+
+def lag_costs(lags: int, prev: Chart | None) -> np.ndarray:
+    """Estimated bits (1/256) of an inter leaf's reference lag, 1 .. ``lags``: the lag's share
+    among the previous chart's inter leaves (counted per leaf, as the chart codes them), smoothed
+    by its learned prior at the priors' strength (_PRIOR_STRENGTH counts). The chart codes lags
+    under adaptive counts, so a lag that few leaves take costs more than a flat estimate says
+    (and its search stops sooner)."""
+    if lags <= 1:
+        return np.zeros(1, np.int64)
+    prior = prior_counts("lag")
+    prior = (0.0 if prior is None else prior[0, :lags].astype(np.float64)) + np.ones(lags)
+    counts = prior * (_PRIOR_STRENGTH / prior.sum())
+    if prev is not None:
+        lag = prev.lags.astype(np.int64)
+        inter = (lag >= 1) & (lag <= lags)
+        cells = (prev.root // CELL >> prev.depth.astype(np.int64)) ** 2  # of each cell's leaf
+        counts += np.bincount(lag[inter] - 1, weights=1.0 / cells[inter], minlength=lags)[:lags]
+    return np.round(-256.0 * np.log2(counts / counts.sum())).astype(np.int64)
+
+
+def mode_costs(prev: Chart | None, older: Chart | None) -> np.ndarray:
+    """Estimated bits (1/256) of a leaf's mode symbol (column: INTRA, INTER, INTER_MED) under its
+    context, the previous frame's mode there (row; NUM_MODES: none): the learned prior of each
+    row at the priors' strength, plus how the previous chart's leaves followed the modes of the
+    chart before it."""
+    prior = prior_counts("mode")
+    prior = (0.0 if prior is None else prior.astype(np.float64)) + np.ones((NUM_MODES + 1, NUM_MODES))
+    counts = prior * (_PRIOR_STRENGTH / prior.sum(axis=1, keepdims=True))
+    if prev is not None and older is not None and (prev.modes != INTRA).any():
+        cy, cx = prev.leaves()
+        np.add.at(counts, (older.modes[cy, cx].astype(np.int64), prev.modes[cy, cx].astype(np.int64)), 1.0)
+    return np.round(-256.0 * np.log2(counts / counts.sum(axis=1, keepdims=True))).astype(np.int64)
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],

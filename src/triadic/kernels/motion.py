@@ -650,7 +650,7 @@ def _fit_warp(qy, qx, half):
 
 @njit(cache=True)
 def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
-               maxval, cost, step, c_best, p_out, tb):
+               inter_bits, med_bits, maxval, cost, step, c_best, p_out, tb):
     """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
 
     Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
@@ -669,18 +669,19 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
             p[3] = zoom
         if p[0] == 0 and p[1] == 0 and p[2] == 0 and p[3] == 0:
             continue
-        wside = 256 + lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
+        wside = lag_bits + 512 + _mvd_cost(wby - py) + _mvd_cost(wbx - px)
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step, tb, c_best - wside)
+                                     wby, wbx, p, maxval, cost, step, tb,
+                                     c_best - wside - min(inter_bits, med_bits))
         better = False
-        if w_inter + wside < c_best:
-            c_best = w_inter + wside
+        if w_inter + inter_bits + wside < c_best:
+            c_best = w_inter + inter_bits + wside
             m_best = INTER
             better = True
-        if w_med + wside < c_best:
-            c_best = w_med + wside
+        if w_med + med_bits + wside < c_best:
+            c_best = w_med + med_bits + wside
             m_best = INTER_MED
             better = True
         if better:
@@ -814,8 +815,8 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
 
 
 @njit(cache=True, nogil=True)
-def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, search_range,
-                 prev_mvy, prev_mvx, maxval, cost, step, warp_min):
+def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
+                 search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -827,6 +828,11 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     warp needs no search of its own and is tried after bi-prediction), else a search of each
     quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
     less than the node as one leaf (MDL pruning).
+
+    Side bits are estimated from what the chart will cost: ``lag_costs[l - 1]`` for lag l,
+    ``mode_costs[prev_modes there, mode]`` for the mode symbol under its context (the previous
+    chart's mode at the leaf), fixed estimates for the bi-prediction flag and a warp's family,
+    _mvd_cost for vector components.
 
     ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
@@ -879,7 +885,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
     coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
-    lag_bits = np.int64(0 if nlags <= 1 else 256 * (1 if nlags == 2 else 2))
+    # the least side bits of the lags from each index on, and of two different lags
+    lag_least = np.zeros(max(nlags, 1), dtype=np.int64)
+    for li in range(nlags - 1, -1, -1):
+        lag_least[li] = lag_costs[li] if li == nlags - 1 else min(lag_costs[li], lag_least[li + 1])
+    pair_least = np.int64(1) << 40
+    for li in range(nlags):
+        for lj in range(li + 1, nlags):
+            pair_least = min(pair_least, np.int64(lag_costs[li] + lag_costs[lj]))
     # lower bounds: every residual costs at least cost_min, every vector component at least
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
     # first), so that mode is not tried
@@ -907,7 +920,11 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         x1 = min(x0 + size * cell, w)
                         cy_ = ry + iy * size
                         cx_ = rx + ix * size
-                        c_best = np.int64(256)  # the mode symbol
+                        mc = mode_costs[prev_modes[cy_, cx_]]  # the mode symbol's, by its context
+                        mi = mc[INTER]
+                        mm = mc[INTER_MED]
+                        m_least = min(mi, mm)
+                        c_best = np.int64(mc[INTRA])
                         for yy in range(cy_, cy_ + size):
                             for xx in range(cx_, cx_ + size):
                                 c_best += intra_g[yy, xx]
@@ -917,7 +934,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                         floor = (y1 - y0) * (x1 - x0) * cost_min  # of any residual of the leaf
                         searched = nlags
                         for li in range(nlags):
-                            if (li > 0 or d > 0) and c_best <= floor + 256 + lag_bits + 2 * mvd_min:
+                            if ((li > 0 or d > 0) and c_best <= floor + m_least + lag_least[li] + 2 * mvd_min
+                                    and c_best <= floor + m_least + 256 + pair_least + 4 * mvd_min):
                                 # no further lag can win, nor bi-prediction (which costs more side
                                 # bits): their vectors are searched only if something reads them
                                 # (a root block always searches lag 1: its coarse search is not
@@ -957,17 +975,17 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
                             known[node, li] = True
-                            side = 256 + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
+                            side = lag_costs[li] + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
                                                          vy, vx, tb)  # one hypothesis
-                            lag_cost[li] = min(c_inter, c_med) + side
-                            if c_inter + side < c_best:
-                                c_best = c_inter + side
+                            lag_cost[li] = min(c_inter + mi, c_med + mm) + side
+                            if c_inter + mi + side < c_best:
+                                c_best = c_inter + mi + side
                                 m_best = INTER
                                 l_best = li + 1
-                            if c_med + side < c_best:
-                                c_best = c_med + side
+                            if c_med + mm + side < c_best:
+                                c_best = c_med + mm + side
                                 m_best = INTER_MED
                                 l_best = li + 1
                             if m_best != INTRA and l_best == li + 1:
@@ -994,7 +1012,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                             cand_x[:1], vy, vx, search_range)
                             c_w, m_w, f_w, wby, wbx = _try_warps(
                                 cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
-                                cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step, c_best,
+                                cell, h, w, qy, qx, py, px, lag_costs[li], mi, mm, maxval, cost, step, c_best,
                                 leaf_warp[node], tb)
                             if m_w >= 0:
                                 c_best = c_w
@@ -1015,7 +1033,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             v1x = np.int64(leaf_vx[node, l1])
                             v2y = np.int64(leaf_vy[node, l2])
                             v2x = np.int64(leaf_vx[node, l2])
-                            if c_best <= (floor + 512 + 2 * lag_bits + _mvd_cost(v1y - py)
+                            if c_best <= (floor + m_least + 256 + lag_costs[l1] + lag_costs[l2] + _mvd_cost(v1y - py)
                                           + _mvd_cost(v1x - px) + 2 * mvd_min):
                                 l2 = -1  # bi-prediction cannot win: the single vector is cheaper
                             if l2 >= 0:
@@ -1025,14 +1043,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                                                           y0, x0, y1, x1, pad)
                                 p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
                                 p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                                bside = (512 + 2 * lag_bits + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                                bside = (256 + lag_costs[l1] + lag_costs[l2] + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
                                          + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
                                 b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
                                                              y1, x1, v1y, v1x, maxval, cost, step,
                                                              sl2 >= 0, sl2, v2y, v2x, tb)  # two
-                                if min(b_inter, b_med) + bside < c_best:
-                                    c_best = min(b_inter, b_med) + bside
-                                    m_best = INTER if b_inter <= b_med else INTER_MED
+                                if min(b_inter + mi, b_med + mm) + bside < c_best:
+                                    c_best = min(b_inter + mi, b_med + mm) + bside
+                                    m_best = INTER if b_inter + mi <= b_med + mm else INTER_MED
                                     leaf_bi[node] = 1
                                     leaf_lag2[node] = l2 + 1
                                     leaf_v2[node, 0] = v2y
@@ -1058,10 +1076,12 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             continue
                         # a warp's side bits: the flag, lag, family, base vector and at least
                         # two parameters
-                        if leaf_cost[node] <= ((size * cell) * (size * cell) * cost_min + 256 + lag_bits
+                        li = leaf_lag[node] - 1
+                        mc = mode_costs[prev_modes[ry + iy * size, rx + ix * size]]
+                        if leaf_cost[node] <= ((size * cell) * (size * cell) * cost_min
+                                               + min(mc[INTER], mc[INTER_MED]) + lag_costs[li]
                                                + 512 + 4 * mvd_min):
                             continue  # no warp can win
-                        li = leaf_lag[node] - 1
                         for k in range(4):
                             kid = offsets[d + 1] + (2 * iy + (k >> 1)) * (1 << (d + 1)) + 2 * ix + (k & 1)
                             if not known[kid, li]:
@@ -1073,8 +1093,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, pad, root, cell, min_leaf, sea
                             qx[k] = leaf_vx[kid, li]
                         c_w, m_w, f_w, wby, wbx = _try_warps(
                             cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
-                            size, cell, h, w, qy, qx, py, px, lag_bits, maxval, cost, step,
-                            leaf_cost[node], leaf_warp[node], tb)
+                            size, cell, h, w, qy, qx, py, px, lag_costs[li], mc[INTER], mc[INTER_MED],
+                            maxval, cost, step, leaf_cost[node], leaf_warp[node], tb)
                         if m_w >= 0:
                             leaf_cost[node] = c_w
                             leaf_mode[node] = m_w

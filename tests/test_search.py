@@ -1,0 +1,92 @@
+"""The search's side-information estimates: lag and mode costs learnt from the previous charts,
+and the search following them."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import make_frames
+from triadic import search
+from triadic.chart import CELL, Chart
+from triadic.kernels.predict import INTER, INTER_MED, INTRA, NUM_MODES
+from triadic.model import prior_counts
+
+ROOT = 16
+
+
+def _chart(modes: np.ndarray, lags: np.ndarray, depth: int = 0) -> Chart:
+    """A chart of ROOT x ROOT leaves (depth 0) or of half-size leaves (depth 1), given per leaf."""
+    n = ROOT // CELL >> depth
+    grow = np.ones((n, n), np.int8)
+    base = Chart.empty(modes.shape[0] * n * CELL, modes.shape[1] * n * CELL, ROOT)
+    return dataclasses.replace(base, depth=np.full(base.depth.shape, depth, np.int8),
+                               modes=np.kron(modes.astype(np.int8), grow),
+                               lags=np.kron(lags.astype(np.int8), grow))
+
+
+def _bits(counts: np.ndarray) -> np.ndarray:
+    return np.round(-256.0 * np.log2(counts / counts.sum(axis=-1, keepdims=True))).astype(np.int64)
+
+
+def test_lag_costs_count_the_previous_charts_leaves():
+    # six leaves of depth 1 (a quarter of a root block each): lag 1 four times, lag 3 twice,
+    # and two intra leaves, which do not count
+    modes = np.array([[INTER, INTER, INTER, INTRA], [INTER, INTER, INTER, INTRA]])
+    lags = np.array([[1, 1, 3, 0], [1, 1, 3, 0]])
+    prev = _chart(modes, lags, depth=1)
+    prior = prior_counts("lag")[0].astype(np.float64) + 1.0
+    expected = _bits(prior * (24.0 / prior.sum()) + np.array([4.0, 0.0, 2.0, 0.0]))
+    assert np.array_equal(search.lag_costs(4, prev), expected)
+    # fewer lags: only theirs count, the prior cut to them
+    prior2 = prior[:2] * (24.0 / prior[:2].sum())
+    assert np.array_equal(search.lag_costs(2, prev), _bits(prior2 + np.array([4.0, 0.0])))
+    assert np.array_equal(search.lag_costs(1, prev), [0])
+
+
+def test_lag_costs_follow_what_the_chart_uses():
+    no_history = search.lag_costs(4, None)
+    assert no_history[0] < no_history[1] <= no_history[2]  # the prior: the previous frame mostly
+    ones = np.ones((4, 4))
+    only_lag_1 = search.lag_costs(4, _chart(ones * INTER, ones))
+    only_lag_2 = search.lag_costs(4, _chart(ones * INTER, ones * 2))
+    assert only_lag_1[0] < no_history[0] and only_lag_1[1] > no_history[1]
+    assert only_lag_2[1] < only_lag_2[0]
+
+
+def test_mode_costs_count_transitions_per_leaf():
+    prior = prior_counts("mode").astype(np.float64) + 1.0
+    start = prior * (24.0 / prior.sum(axis=1, keepdims=True))
+    older = _chart(np.array([[INTRA, INTER], [INTER, INTER_MED]]), np.array([[0, 1], [1, 1]]))
+    prev = _chart(np.array([[INTER, INTER], [INTRA, INTER_MED]]), np.array([[1, 1], [0, 2]]))
+    expected = start.copy()
+    for ctx, mode in [(INTRA, INTER), (INTER, INTER), (INTER, INTRA), (INTER_MED, INTER_MED)]:
+        expected[ctx, mode] += 1.0
+    assert np.array_equal(search.mode_costs(prev, older), _bits(expected))
+    # without both charts (after a keyframe) or with an all-intra previous chart: the prior alone
+    assert np.array_equal(search.mode_costs(prev, None), _bits(start))
+    intra = _chart(np.zeros((2, 2)), np.zeros((2, 2)))
+    assert np.array_equal(search.mode_costs(intra, older), _bits(start))
+    assert search.mode_costs(None, None).shape == (NUM_MODES + 1, NUM_MODES)
+
+
+@pytest.mark.parametrize("dear", [INTER, INTER_MED])
+def test_the_search_follows_the_mode_costs(dear, monkeypatch):
+    """A mode whose symbol is made to cost 2^20 bits is never chosen (leaves, bi-prediction and
+    warps alike), and the other inter mode takes its place."""
+    frames = [f.planes[0].astype(np.int32) for f in make_frames("gray", 48, 64, 3, seed=4)]
+    refs = np.stack([frames[1], frames[0]])
+    lag_slots = np.array([0, 1], np.int64)
+
+    def chart():
+        return search.choose_chart(frames[2], refs, lag_slots, 8, None, ROOT, 8, 16, 255)
+
+    free = chart()
+    assert (free.modes == INTER).any() and (free.modes == INTER_MED).any()
+    table = np.full((NUM_MODES + 1, NUM_MODES), 256, np.int64)
+    table[:, dear] = 1 << 28
+    monkeypatch.setattr(search, "mode_costs", lambda prev, older: table)
+    forced = chart()
+    other = INTER_MED if dear == INTER else INTER
+    assert not (forced.modes == dear).any()
+    assert (forced.modes == other).sum() > (free.modes == other).sum()
