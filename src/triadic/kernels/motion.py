@@ -651,7 +651,9 @@ def _fit_warp(qy, qx, half):
 @njit(cache=True)
 def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
                inter_bits, med_bits, maxval, cost, step, c_best, p_out, tb):
-    """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx).
+    """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx); ``lag_bits``,
+    ``inter_bits`` and ``med_bits`` are the estimated bits of its lag and of its mode symbol as
+    INTER or INTER_MED.
 
     Returns (cost, mode, family, base y, base x) of the best warp cheaper than ``c_best``
     (family TRANSLATION and mode -1 when none is), its parameters in ``p_out``."""
