@@ -90,3 +90,27 @@ def test_the_search_follows_the_mode_costs(dear, monkeypatch):
     other = INTER_MED if dear == INTER else INTER
     assert not (forced.modes == dear).any()
     assert (forced.modes == other).sum() > (free.modes == other).sum()
+
+
+def test_residual_costs_measured_at_e4_and_above():
+    from triadic.kernels import motion
+
+    residual = np.array([0] * 90 + [1] * 6 + [-1] * 2 + [3] * 1 + [-200] * 1)
+    # lossless and E = 1 (steps 1 and 3), or no residual yet: the fixed curve
+    for step, r in ((1, residual), (3, residual), (9, None)):
+        assert search.residual_costs(step, r) is motion.COST
+    table = search.residual_costs(9, residual)
+    top = 64
+    counts = np.zeros(top + 1)
+    counts[[0, 1, 3, top]] = [90, 8, 1, 1]  # |-200| counts at the top magnitude
+    bits = -np.log2((counts + 0.5) / (100 + 0.5 * (top + 1))) + (np.arange(top + 1) > 0)
+    curve = motion.COST / 256.0
+    # measured: each magnitude's bits up to the top, the fixed curve's steps beyond, never
+    # decreasing (2, never seen, costs more than 3, which then costs what 2 does)
+    measured = np.concatenate([bits[:top], curve[top:] - curve[top - 1] + bits[top - 1]])
+    measured = np.maximum.accumulate(measured)
+    assert measured[3] == bits[2] > bits[3]
+    expected = np.round(256 * (0.5 * measured + 0.5 * curve)).astype(np.int64)  # half and half
+    assert np.array_equal(table, expected)
+    assert (np.diff(table) >= 0).all() and table[0] < motion.COST[0]  # a zero: under 1 bit
+    assert table[1] > motion.COST[1]  # a nonzero magnitude among so many zeros: dearer

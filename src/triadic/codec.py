@@ -258,9 +258,11 @@ class FrameEncoder:
                          self.segment.refs[0][ring[lag - 1 - newest]])
         return np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
 
-    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame) -> None:
+    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame,
+                     residual: np.ndarray | None = None) -> None:
         """Start searching the frame after this one (same segment) in the search thread, with the
-        references (``luma``: this frame's reconstruction) and previous chart (this one's vectors)
+        references (``luma``: this frame's reconstruction), previous chart (this one's vectors)
+        and previous residual (``residual``, near-lossless: this frame's quantised luma residual)
         it will have in its turn."""
         seg = self.segment
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
@@ -272,7 +274,7 @@ class FrameEncoder:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes, older)
+                                             self._planes, older, residual)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -305,7 +307,8 @@ class FrameEncoder:
             chart = self._search.choose_chart(planes[0], seg.refs[0], self._window(self.count, seg.available),
                                               PAD, seg.prev_chart, seg.header.block_size,
                                               self.params.min_leaf, self.params.search_range,
-                                              seg.maxima[0], seg.step, self._planes, self._older)
+                                              seg.maxima[0], seg.step, self._planes, self._older,
+                                              seg.prev_q[0] if seg.prev_q is not None else None)
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
@@ -324,7 +327,7 @@ class FrameEncoder:
             else:
                 q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
                 if c == 0 and searching:
-                    self._search_next(rec, vectors, next_frame)
+                    self._search_next(rec, vectors, next_frame, q)
             qs.append(q)
             recs.append(rec)
         coder = Encoder(measure=True)

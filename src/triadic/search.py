@@ -21,6 +21,12 @@ from .model import prior_counts
 
 #: Estimated bits (1/256) of one leaf's intra flag, and of one more split flag.
 _FLAG_COST = 256
+#: residual_costs: the smallest quantiser step (E = 4) priced from measured frequencies, and the
+#: magnitudes counted one by one.
+_MEASURED_STEP = 9
+_MEASURED_MAGNITUDES = 64
+#: ... and the measured part's weight against motion.COST's.
+_MEASURED_WEIGHT = 0.5
 #: Weight, in leaves, of a learned prior in lag_costs and mode_costs (the priors' own strength).
 _PRIOR_STRENGTH = 24.0
 
@@ -57,7 +63,8 @@ class ReferencePlanes:
 
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
                  prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
-                 step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None) -> Chart:
+                 step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None,
+                 residual: np.ndarray | None = None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
@@ -79,8 +86,31 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
         cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
         lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
-        min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, motion.COST, step, WARP_MIN)
+        min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
+        WARP_MIN)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
+
+
+def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:
+    """The search's table of estimated bits (1/256) of a residual by its magnitude (quantised
+    with ``step``). Lossless and at E = 1: motion.COST. At E >= 4 (step >= 9), where most
+    quantised residuals are 0 and a fixed curve prices the few others far from what they cost,
+    half of it comes from the magnitudes' frequencies in ``residual`` (the previous frame's
+    quantised luma residual, when there is one): -log2 of each magnitude's share up to
+    _MEASURED_MAGNITUDES (plus a sign bit), motion.COST's steps beyond, never decreasing. (Half:
+    the frequencies are the frame's as a whole, while the coder's contexts make a nonzero
+    residual cheaper where there are many; wholly measured, bikes' frames 60-89 at E = 4 grew by
+    4%.)"""
+    if step < _MEASURED_STEP or residual is None or not residual.size:
+        return motion.COST
+    top = _MEASURED_MAGNITUDES
+    counts = np.bincount(np.minimum(np.abs(residual.astype(np.int64)).ravel(), top), minlength=top + 1)
+    share = (counts + 0.5) / (counts.sum() + 0.5 * (top + 1))
+    bits = -np.log2(share) + (np.arange(top + 1) > 0)
+    curve = motion.COST / 256.0
+    table = np.concatenate([bits[:top], curve[top:] - curve[top - 1] + bits[top - 1]])
+    table = _MEASURED_WEIGHT * np.maximum.accumulate(table) + (1.0 - _MEASURED_WEIGHT) * curve
+    return np.round(256.0 * table).astype(np.int64)
 
 
 def lag_costs(lags: int, prev: Chart | None) -> np.ndarray:
