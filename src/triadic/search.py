@@ -3,7 +3,8 @@
 Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra or inter with a
 reference lag, a quarter-sample vector and INTER or INTER_MED, bi-prediction, and warps for
 leaves of at least WARP_MIN samples; bottom-up pruning keeps a split only when it pays for its
-side information (kernels/motion.py). ``ReferencePlanes`` keeps what the search derives from each
+side information (kernels/motion.py), priced from what the previous frames' charts and
+residual cost (lag_costs, mode_costs, residual_costs). ``ReferencePlanes`` keeps what the search derives from each
 reference (its quarter-sample plane split by phase, its half-resolution plane), computed once when
 the frame joins the window. The decoder never imports this module.
 """
@@ -70,7 +71,10 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
     estimated for residuals quantised with ``step`` (3^j in near-lossless mode). ``planes`` holds
     the derived planes of every slot in ``lag_slots`` (the encoder keeps them up to date); without
-    it they are derived here.
+    it they are derived here. ``prev`` (the previous frame's chart: vector candidates, mode
+    contexts, lag shares), ``older`` (the chart before it: how modes follow modes) and
+    ``residual`` (the previous frame's quantised luma residual) price the side information and,
+    near-lossless, the residual as the coder will (lag_costs, mode_costs, residual_costs).
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
