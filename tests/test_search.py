@@ -92,14 +92,15 @@ def test_the_search_follows_the_mode_costs(dear, monkeypatch):
     assert (forced.modes == other).sum() > (free.modes == other).sum()
 
 
-def test_residual_costs_measured_at_e4_and_above():
+@pytest.mark.parametrize("step", [1, 9, 27])
+def test_residual_costs_half_measured(step):
     from triadic.kernels import motion
 
     residual = np.array([0] * 90 + [1] * 6 + [-1] * 2 + [3] * 1 + [-200] * 1)
-    # lossless and E = 1 (steps 1 and 3), or no residual yet: the fixed curve
-    for step, r in ((1, residual), (3, residual), (9, None)):
-        assert search.residual_costs(step, r) is motion.COST
-    table = search.residual_costs(9, residual)
+    # E = 1 (step 3), or no residual yet: the fixed curve
+    for s, r in ((3, residual), (step, None), (step, residual[:0])):
+        assert search.residual_costs(s, r) is motion.COST
+    table = search.residual_costs(step, residual)
     top = 64
     counts = np.zeros(top + 1)
     counts[[0, 1, 3, top]] = [90, 8, 1, 1]  # |-200| counts at the top magnitude

@@ -227,6 +227,7 @@ class FrameEncoder:
         self.count = 0
         self._ahead = None  # the search thread
         self._older: Chart | None = None  # the chart before the segment's previous one
+        self._older_q: np.ndarray | None = None  # and the luma residual before the previous one
         self._next: _Ahead | None = None
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -258,12 +259,17 @@ class FrameEncoder:
                          self.segment.refs[0][ring[lag - 1 - newest]])
         return np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
 
+    def _last_q(self) -> np.ndarray | None:
+        """The luma residual of the segment's last coded frame (None at its start)."""
+        return self.segment.prev_q[0] if self.segment.prev_q is not None else None
+
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame,
                      residual: np.ndarray | None = None) -> None:
         """Start searching the frame after this one (same segment) in the search thread, with the
         references (``luma``: this frame's reconstruction), previous chart (this one's vectors)
-        and previous residual (``residual``, near-lossless: this frame's quantised luma residual)
-        it will have in its turn."""
+        and residual statistics (``residual``: near-lossless, this frame's quantised luma
+        residual; lossless, the previous frame's, since this one's is not worked out yet when the
+        search starts) it will have in its turn."""
         seg = self.segment
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
@@ -308,14 +314,14 @@ class FrameEncoder:
                                               PAD, seg.prev_chart, seg.header.block_size,
                                               self.params.min_leaf, self.params.search_range,
                                               seg.maxima[0], seg.step, self._planes, self._older,
-                                              seg.prev_q[0] if seg.prev_q is not None else None)
+                                              self._older_q if seg.step == 1 else self._last_q())
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         # lossless: the reconstruction is the source (the luma's, once, for the search and below)
         luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
         if searching and luma is not None:
-            self._search_next(luma, vectors, next_frame)
+            self._search_next(luma, vectors, next_frame, self._last_q())
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
                                           self.params.min_leaf)
         ts = seg.motion_compensated(chart)
@@ -333,6 +339,7 @@ class FrameEncoder:
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
         self._older = seg.prev_chart  # (None after a keyframe's reset)
+        self._older_q = self._last_q()
         seg.code(coder, chart, qs, log, ts)
         seg.push_reference(recs)
         if searching and seg.step == 1 and (self.count + 2) % keyint != 0:

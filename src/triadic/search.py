@@ -22,9 +22,9 @@ from .model import prior_counts
 
 #: Estimated bits (1/256) of one leaf's intra flag, and of one more split flag.
 _FLAG_COST = 256
-#: residual_costs: the smallest quantiser step (E = 4) priced from measured frequencies, and the
-#: magnitudes counted one by one.
-_MEASURED_STEP = 9
+#: residual_costs: the quantiser step priced by the fixed curve alone (E = 1), and the magnitudes
+#: counted one by one.
+_FIXED_STEP = 3
 _MEASURED_MAGNITUDES = 64
 #: ... and the measured part's weight against motion.COST's.
 _MEASURED_WEIGHT = 0.5
@@ -97,15 +97,14 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
 
 def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:
     """The search's table of estimated bits (1/256) of a residual by its magnitude (quantised
-    with ``step``). Lossless and at E = 1: motion.COST. At E >= 4 (step >= 9), where most
-    quantised residuals are 0 and a fixed curve prices the few others far from what they cost,
-    half of it comes from the magnitudes' frequencies in ``residual`` (the previous frame's
-    quantised luma residual, when there is one): -log2 of each magnitude's share up to
-    _MEASURED_MAGNITUDES (plus a sign bit), motion.COST's steps beyond, never decreasing. (Half:
-    the frequencies are the frame's as a whole, while the coder's contexts make a nonzero
-    residual cheaper where there are many; wholly measured, bikes' frames 60-89 at E = 4 grew by
-    4%.)"""
-    if step < _MEASURED_STEP or residual is None or not residual.size:
+    with ``step``): half motion.COST's fixed curve, half the magnitudes' frequencies in
+    ``residual`` (a recent frame's quantised luma residual, FrameEncoder's): -log2 of each
+    magnitude's share up to _MEASURED_MAGNITUDES (plus a sign bit), the curve's steps beyond,
+    never decreasing. The curve alone without a residual, and at E = 1 (step 3), where the
+    measured half cost bigbuckbunny 1%. (Half: the frequencies are the frame's as a whole, while
+    the coder's contexts make a nonzero residual cheaper where there are many; wholly measured,
+    bikes' frames 60-89 at E = 4 grew by 4%.)"""
+    if step == _FIXED_STEP or residual is None or not residual.size:
         return motion.COST
     top = _MEASURED_MAGNITUDES
     counts = np.bincount(np.minimum(np.abs(residual.astype(np.int64)).ravel(), top), minlength=top + 1)
