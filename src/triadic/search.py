@@ -110,10 +110,7 @@ def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:
     counts = np.bincount(np.minimum(np.abs(residual.astype(np.int64)).ravel(), top), minlength=top + 1)
     share = (counts + 0.5) / (counts.sum() + 0.5 * (top + 1))
     bits = -np.log2(share) + (np.arange(top + 1) > 0)
-    curve = motion.COST / 256.0
-    table = np.concatenate([bits[:top], curve[top:] - curve[top - 1] + bits[top - 1]])
-    table = _MEASURED_WEIGHT * np.maximum.accumulate(table) + (1.0 - _MEASURED_WEIGHT) * curve
-    return np.round(256.0 * table).astype(np.int64)
+    return motion.blended_cost_table(bits, motion.COST, _MEASURED_WEIGHT)
 
 
 def lag_costs(lags: int, prev: Chart | None) -> np.ndarray:
@@ -124,15 +121,13 @@ def lag_costs(lags: int, prev: Chart | None) -> np.ndarray:
     (and its search stops sooner)."""
     if lags <= 1:
         return np.zeros(1, np.int64)
-    prior = prior_counts("lag")
-    prior = (0.0 if prior is None else prior[0, :lags].astype(np.float64)) + np.ones(lags)
-    counts = prior * (_PRIOR_STRENGTH / prior.sum())
+    counts = _prior("lag", (1, lags))[0]
     if prev is not None:
         lag = prev.lags.astype(np.int64)
         inter = (lag >= 1) & (lag <= lags)
         cells = (prev.root // CELL >> prev.depth.astype(np.int64)) ** 2  # of each cell's leaf
         counts += np.bincount(lag[inter] - 1, weights=1.0 / cells[inter], minlength=lags)[:lags]
-    return np.round(-256.0 * np.log2(counts / counts.sum())).astype(np.int64)
+    return _bits(counts)
 
 
 def mode_costs(prev: Chart | None, older: Chart | None) -> np.ndarray:
@@ -140,13 +135,24 @@ def mode_costs(prev: Chart | None, older: Chart | None) -> np.ndarray:
     context, the previous frame's mode there (row; NUM_MODES: none): the learned prior of each
     row at the priors' strength, plus how the previous chart's leaves followed the modes of the
     chart before it."""
-    prior = prior_counts("mode")
-    prior = (0.0 if prior is None else prior.astype(np.float64)) + np.ones((NUM_MODES + 1, NUM_MODES))
-    counts = prior * (_PRIOR_STRENGTH / prior.sum(axis=1, keepdims=True))
+    counts = _prior("mode", (NUM_MODES + 1, NUM_MODES))
     if prev is not None and older is not None and (prev.modes != INTRA).any():
         cy, cx = prev.leaves()
         np.add.at(counts, (older.modes[cy, cx].astype(np.int64), prev.modes[cy, cx].astype(np.int64)), 1.0)
-    return np.round(-256.0 * np.log2(counts / counts.sum(axis=1, keepdims=True))).astype(np.int64)
+    return _bits(counts)
+
+
+def _prior(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """The learned prior counts of family ``name`` cut to ``shape``, one more each (all ones
+    without priors), each row scaled to _PRIOR_STRENGTH counts."""
+    prior = prior_counts(name)
+    table = (0.0 if prior is None else prior[:shape[0], :shape[1]].astype(np.float64)) + np.ones(shape)
+    return table * (_PRIOR_STRENGTH / table.sum(axis=-1, keepdims=True))
+
+
+def _bits(counts: np.ndarray) -> np.ndarray:
+    """-log2 of each count's share of its row, in 1/256 bit."""
+    return np.round(-256.0 * np.log2(counts / counts.sum(axis=-1, keepdims=True))).astype(np.int64)
 
 
 def intra_cell_costs(planes: list[np.ndarray], shifts: list[tuple[int, int]], maxima: list[int],

@@ -33,6 +33,23 @@ def _cost(cost, r, step):
     return cost[a] if a < cost.size else cost[cost.size - 1]
 
 
+@njit(cache=True)
+def blended_cost_table(bits, cost, weight):
+    """A residual cost table as long as ``cost``: per magnitude a, ``weight`` times the measured
+    price m(a) plus the rest times cost[a] / 256, in 1/256 bit, where m is ``bits`` below its last
+    entry and ``cost``'s steps from the entry before it on, never decreasing. One pass over the
+    table's 2^18 entries (search.residual_costs builds one per frame)."""
+    top = bits.size - 1
+    out = np.empty(cost.size, dtype=np.int64)
+    base = cost[top - 1] / 256.0
+    most = -np.inf
+    for a in range(cost.size):
+        c = cost[a] / 256.0
+        most = max(most, bits[a] if a < top else c - base + bits[top - 1])
+        out[a] = np.int64(np.rint(256.0 * (weight * most + (1.0 - weight) * c)))
+    return out
+
+
 @njit(cache=True, inline="always")
 def _causal_cost(cost, r, step):
     """Like _cost for a prediction from causal neighbours of this frame, which the search takes
@@ -885,12 +902,12 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     r2 = max(1, search_range // 2)
     sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
     coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
-    # np.int64(): values passed to kernels keep one type from their first definition on, so
-    # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     # the least side bits of the lags from each index on, and of two different lags
     lag_least = np.zeros(max(nlags, 1), dtype=np.int64)
     for li in range(nlags - 1, -1, -1):
         lag_least[li] = lag_costs[li] if li == nlags - 1 else min(lag_costs[li], lag_least[li + 1])
+    # np.int64(): values passed to kernels keep one type from their first definition on, so
+    # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     pair_least = np.int64(1) << 40
     for li in range(nlags):
         for lj in range(li + 1, nlags):
