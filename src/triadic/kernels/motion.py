@@ -841,11 +841,11 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
     intra, or for each lag the best quarter-sample vector (coarse full search at the root for
     lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
-    with INTER or INTER_MED, then bi-prediction from the two best lags. Leaves of at least
-    ``warp_min`` samples also try similarity and affine warps at their best lag, fitted to their
-    quadrants' vectors: the children's vectors at that lag when the node has children (so the
-    warp needs no search of its own and is tried after bi-prediction), else a search of each
-    quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
+    with INTER or INTER_MED, then bi-prediction from the best lag and each other lag. Leaves of
+    at least ``warp_min`` samples also try similarity and affine warps at their best lag, fitted
+    to their quadrants' vectors: the children's vectors at that lag when the node has children
+    (so the warp needs no search of its own and is tried after bi-prediction), else a search of
+    each quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
     less than the node as one leaf (MDL pruning).
 
     Side bits are estimated from what the chart will cost: ``lag_costs[l - 1]`` for lag l,
@@ -890,7 +890,6 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     cand_x = np.zeros(4, dtype=np.int32)
     intra_g = _intra_cells(cur, cell, gh, gw, maxval, cost, step)
     qx = np.zeros(4, dtype=np.int64)
-    lag_cost = np.zeros(lag_slots.size, dtype=np.int64)
     leaf_bi = np.zeros(total, dtype=np.int8)
     leaf_lag2 = np.zeros(total, dtype=np.int8)
     leaf_v2 = np.zeros((total, 2), dtype=np.int32)
@@ -998,7 +997,6 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
                                                          vy, vx, tb)  # one hypothesis
-                            lag_cost[li] = min(c_inter + mi, c_med + mm) + side
                             if c_inter + mi + side < c_best:
                                 c_best = c_inter + mi + side
                                 m_best = INTER
@@ -1042,28 +1040,24 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                         leaf_bi[node] = 0
                         if (nlags >= 2 and searched == nlags and m_best != INTRA
                                 and leaf_family[node] == TRANSLATION):
-                            # bi-prediction: the best lag's vector averaged with the next best lag's
+                            # bi-prediction: the best lag's vector averaged with each other lag's,
+                            # the second refined jointly with the first (the partner that is
+                            # second best alone is often not the best partner: on bigbuckbunny,
+                            # trying it alone made a fourth lag cost more than it saved)
                             l1 = l_best - 1
-                            l2 = -1
-                            for li in range(nlags):
-                                if li != l1 and (l2 < 0 or lag_cost[li] < lag_cost[l2]):
-                                    l2 = li
                             v1y = np.int64(leaf_vy[node, l1])
                             v1x = np.int64(leaf_vx[node, l1])
-                            v2y = np.int64(leaf_vy[node, l2])
-                            v2x = np.int64(leaf_vx[node, l2])
-                            if c_best <= (floor + m_least + 256 + lag_costs[l1] + lag_costs[l2] + _mvd_cost(v1y - py)
-                                          + _mvd_cost(v1x - px) + 2 * mvd_min):
-                                l2 = -1  # bi-prediction cannot win: the single vector is cheaper
-                            if l2 >= 0:
-                                # refine the second vector jointly with the first (quarter steps)
+                            side1 = 256 + lag_costs[l1] + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                            for l2 in range(nlags):
+                                if l2 == l1 or c_best <= floor + m_least + side1 + lag_costs[l2] + 2 * mvd_min:
+                                    continue  # bi-prediction with this lag cannot win
                                 sl2 = lag_slots[l2]
-                                v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, sl2, v2y, v2x,
+                                v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, sl2,
+                                                          np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
                                                           y0, x0, y1, x1, pad)
                                 p2y = (2 * v1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
                                 p2x = (2 * v1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
-                                bside = (256 + lag_costs[l1] + lag_costs[l2] + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
-                                         + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
+                                bside = side1 + lag_costs[l2] + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x)
                                 b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
                                                              y1, x1, v1y, v1x, maxval, cost, step,
                                                              sl2 >= 0, sl2, v2y, v2x, tb)  # two
