@@ -115,3 +115,19 @@ def test_residual_costs_half_measured(step):
     assert np.array_equal(table, expected)
     assert (np.diff(table) >= 0).all() and table[0] < motion.COST[0]  # a zero: under 1 bit
     assert table[1] > motion.COST[1]  # a nonzero magnitude among so many zeros: dearer
+
+
+def test_bi_prediction_tries_every_partner_of_the_best_lag():
+    """A held frame (lag 2 repeats lag 1, as in cartoons) is the second best lag on its own but a
+    useless partner: the search must pair lag 1 with lag 3, of which the frame is the mean."""
+    a, c = (f.planes[0].astype(np.int32) for f in make_frames("gray", 64, 64, 2, seed=7, kind="noise"))
+    cur = (a + c + 1) >> 1
+    refs = np.stack([a, a, c])
+    chart = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255)
+    cy, cx = chart.leaves()
+    bi = chart.bi[cy, cx] == 1
+    assert bi.mean() > 0.9
+    pairs = {tuple(sorted((int(l1), int(l2)))) for l1, l2 in zip(chart.lags[cy, cx][bi], chart.lags2[cy, cx][bi])}
+    assert pairs == {(1, 3)}
+    # ... with the vectors that make it exact: zero
+    assert not chart.mvy[cy, cx][bi].any() and not chart.mv2[:, cy, cx][:, bi].any()

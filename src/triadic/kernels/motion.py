@@ -782,6 +782,22 @@ def _refine_second(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
 
 
 @njit(cache=True, inline="always")
+def _refine_pair(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
+    """Both vectors of a bi-prediction refined in turn (_refine_second), each with the other one
+    fixed, the first one first, for two rounds or until one stays where it is."""
+    for _round in range(2):
+        w1y, w1x = _refine_second(cur, ph, sl2, v2y, v2x, sl1, v1y, v1x, y0, x0, y1, x1, pad)
+        if w1y == v1y and w1x == v1x:
+            break
+        v1y, v1x = w1y, w1x
+        w2y, w2x = _refine_second(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad)
+        if w2y == v2y and w2x == v2x:
+            break
+        v2y, v2x = w2y, w2x
+    return v1y, v1x, v2y, v2x
+
+
+@njit(cache=True, inline="always")
 def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, last_x, cand_y, cand_x,
                 search_range, leaf_vy, leaf_vx, known, node, li):
     """The best vector of block (y0, x0)-(y1, x1) at lag index li (reference ``slot``) from its
@@ -1070,6 +1086,29 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                     leaf_v2[node, 1] = v2x
                                     leaf_base[node, 0] = v1y
                                     leaf_base[node, 1] = v1x
+                            if leaf_bi[node]:
+                                # the winning pair's vectors refined jointly (both in turn): 0.3-0.6%
+                                # smaller files for almost no time, as only these leaves pay for it
+                                # (every partner's: another 0.2-0.4% for 12% more search)
+                                l2 = leaf_lag2[node] - 1
+                                sl1 = lag_slots[l1]
+                                sl2 = lag_slots[l2]
+                                w1y, w1x, v2y, v2x = _refine_pair(cur, ph, sl1, v1y, v1x, sl2,
+                                                                  np.int64(leaf_v2[node, 0]),
+                                                                  np.int64(leaf_v2[node, 1]), y0, x0, y1, x1, pad)
+                                p2y = (2 * w1y * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                p2x = (2 * w1x * (l2 + 1) + (l1 + 1)) // (2 * (l1 + 1))
+                                bside = (256 + lag_costs[l1] + _mvd_cost(w1y - py) + _mvd_cost(w1x - px)
+                                         + lag_costs[l2] + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
+                                b_inter, b_med = _leaf_costs(cur, ph, sl1, pad, y0, x0, y1, x1, w1y, w1x,
+                                                             maxval, cost, step, sl2 >= 0, sl2, v2y, v2x, tb)
+                                if min(b_inter + mi, b_med + mm) + bside < c_best:
+                                    c_best = min(b_inter + mi, b_med + mm) + bside
+                                    m_best = INTER if b_inter + mi <= b_med + mm else INTER_MED
+                                    leaf_v2[node, 0] = v2y
+                                    leaf_v2[node, 1] = v2x
+                                    leaf_base[node, 0] = w1y
+                                    leaf_base[node, 1] = w1x
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
