@@ -131,3 +131,28 @@ def test_bi_prediction_tries_every_partner_of_the_best_lag():
     assert pairs == {(1, 3)}
     # ... with the vectors that make it exact: zero
     assert not chart.mvy[cy, cx][bi].any() and not chart.mv2[:, cy, cx][:, bi].any()
+
+
+def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():
+    """A block whose best match lies 11 quarter samples away while its only candidate is zero:
+    the integer step reaches one sample (4), the half step 6, and quarter steps walk on to 11
+    (one quarter step stopped at 7)."""
+    from triadic.kernels import motion
+
+    y, x = np.mgrid[0:64, 0:96]
+    ref = np.round(128 + 100 * np.sin(x / 11.0) * np.cos(y / 13.0)).astype(np.int32)
+    planes = search.ReferencePlanes()
+    pad = 8
+    planes.add(0, ref, pad, 255, 1)
+    true_y, true_x = 0, 11
+    y0, x0 = 24, 32
+    cur = np.zeros_like(ref)
+    # the block as the quarter-sample plane shows it at the true vector (phase planes:
+    # phases[slot, vy & 3, vx & 3] holds row pad + y + vy >> 2, column pad + x + vx >> 2)
+    oy, ox = 4 * pad + true_y, 4 * pad + true_x
+    cur[y0:y0 + 16, x0:x0 + 16] = planes.phases[0, oy & 3, ox & 3, y0 + (oy >> 2):y0 + (oy >> 2) + 16,
+                                                x0 + (ox >> 2):x0 + (ox >> 2) + 16]
+    zero = np.zeros(1, np.int32)
+    vy, vx = motion._best_vector(cur, planes.phases, 0, pad, y0, x0, y0 + 16, x0 + 16, zero, zero,
+                                 np.int64(0), np.int64(0), 32)
+    assert (vy, vx) == (true_y, true_x)
