@@ -156,3 +156,47 @@ def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():
     vy, vx = motion._best_vector(cur, planes.phases, 0, pad, y0, x0, y0 + 16, x0 + 16, zero, zero,
                                  np.int64(0), np.int64(0), 32)
     assert (vy, vx) == (true_y, true_x)
+
+
+def test_descent_by_estimated_bits_matches_a_plain_descent():
+    """motion._descend skips the neighbours of its previous position and stops each costing at a
+    bound; neither may change where it ends: a plain walk (every neighbour, whole costs) agrees."""
+    from triadic.kernels import motion
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:64, 0:96]
+    ref = np.clip(np.round(128 + 90 * np.sin(x / 7.0 + y / 19.0) + rng.normal(0, 3, (64, 96))), 0, 255)
+    ref = ref.astype(np.int32)
+    cur = np.roll(ref, (1, 2), axis=(0, 1)) + rng.integers(-2, 3, ref.shape).astype(np.int32)
+    cur = np.clip(cur, 0, 255).astype(np.int32)
+    planes = search.ReferencePlanes()
+    planes.add(0, ref, 8, 255, 1)
+    cost = motion.COST
+    tb = np.empty((17, 17), np.int64)
+    i64 = np.int64
+    for y0, x0, start in ((16, 16, (0, 0)), (32, 48, (6, 5)), (8, 24, (-3, 9))):
+        args = (cur, planes.phases, i64(0), i64(8), i64(y0), i64(x0), i64(y0 + 16), i64(x0 + 16))
+
+        def costs(vy, vx):
+            return motion._leaf_costs(*args, i64(vy), i64(vx), i64(255), cost, i64(1), False, i64(0), i64(vy),
+                                      i64(vx), tb, motion._NO_LIMIT)
+
+        def bits(vy, vx):
+            a, b = costs(vy, vx)
+            return min(a + 300, b + 500) + 200 + motion._mvd_cost(i64(vy)) + motion._mvd_cost(i64(vx))
+
+        vy, vx = start
+        for _ in range(8):  # the plain walk
+            best, move = bits(vy, vx), (vy, vx)
+            for k in range(9):
+                ty, tx = vy + k // 3 - 1, vx + k % 3 - 1
+                if bits(ty, tx) < best:
+                    best, move = bits(ty, tx), (ty, tx)
+            if move == (vy, vx):
+                break
+            vy, vx = move
+        a, b = costs(*start)
+        got = motion._descend(*args, i64(start[0]), i64(start[1]), i64(0), i64(0), i64(200), i64(300), i64(500),
+                              i64(255), cost, i64(1), tb, a, b, i64(8))
+        assert got[:2] == (vy, vx) and got[2:] == costs(vy, vx)
+        assert (vy, vx) != start or start == (0, 0)

@@ -280,7 +280,7 @@ class FrameEncoder:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes, older, residual)
+                                             self._planes, older, residual, p.descent)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -314,7 +314,8 @@ class FrameEncoder:
                                               PAD, seg.prev_chart, seg.header.block_size,
                                               self.params.min_leaf, self.params.search_range,
                                               seg.maxima[0], seg.step, self._planes, self._older,
-                                              self._older_q if seg.step == 1 else self._last_q())
+                                              self._older_q if seg.step == 1 else self._last_q(),
+                                              self.params.descent)
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps

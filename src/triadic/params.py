@@ -162,15 +162,18 @@ MAX_ERRORS = (0, 1, 4, 13, 40, 121)
 MAX_REFERENCES = 4
 
 #: What each preset searches (encoder only; the decoder never needs to know): the motion search
-#: range in luma samples, how many earlier frames leaves may reference, the smallest leaf.
+#: range in luma samples, how many earlier frames leaves may reference, the smallest leaf, and
+#: how many quarter-sample steps each vector then takes by estimated bits rather than SAD.
 #: Every preset tries intra, INTER and INTER_MED per leaf and warps on leaves of WARP_MIN
 #: samples and more; bi-prediction needs two lags, so "fast" has none. Once the search got
 #: cheap, the residual coding took most of the time, and it grows with the rate: "fast" keeps
 #: 8-sample leaves (smaller files than 16 at about the same speed) and gains on "medium" by one lag.
+#: "slow" pays for the steps by estimated bits (0.8-3.5% smaller files than "medium", a search
+#: 2-3x as long); with them 4-sample leaves cost more side bits than they save (+0.2 to +0.4%).
 PRESETS = {
-    "fast": dict(search_range=8, lags=1, min_leaf=8),
-    "medium": dict(search_range=32, lags=4, min_leaf=8),
-    "slow": dict(search_range=64, lags=4, min_leaf=4),
+    "fast": dict(search_range=8, lags=1, min_leaf=8, descent=0),
+    "medium": dict(search_range=32, lags=4, min_leaf=8, descent=0),
+    "slow": dict(search_range=64, lags=4, min_leaf=8, descent=8),
 }
 DEFAULT_PRESET = "medium"
 
@@ -217,6 +220,12 @@ class EncodeParams:
     def min_leaf(self) -> int:
         """Smallest quadtree leaf the search tries, in luma samples."""
         return int(PRESETS[self.preset]["min_leaf"])
+
+    @property
+    def descent(self) -> int:
+        """The most quarter-sample steps each vector takes by estimated bits after the search
+        by SAD (0: none; kernels/motion.py, _descend)."""
+        return int(PRESETS[self.preset]["descent"])
 
     @property
     def dropped_planes(self) -> int:

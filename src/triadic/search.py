@@ -65,7 +65,7 @@ class ReferencePlanes:
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
                  prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
                  step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None,
-                 residual: np.ndarray | None = None) -> Chart:
+                 residual: np.ndarray | None = None, descent: int = 0) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
@@ -75,6 +75,8 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     contexts, lag shares), ``older`` (the chart before it: how modes follow modes) and
     ``residual`` (the previous frame's quantised luma residual) price the side information and,
     near-lossless, the residual as the coder will (lag_costs, mode_costs, residual_costs).
+    ``descent``: the most quarter-sample steps each vector then takes by estimated bits (the
+    preset's; motion.search_frame).
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
@@ -91,7 +93,7 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
         cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
         lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
         min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
-        WARP_MIN)
+        WARP_MIN, descent)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
 

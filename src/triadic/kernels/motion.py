@@ -28,6 +28,8 @@ assert (np.diff(COST) >= 0).all()  # search_frame's lower bounds take COST[0] as
 #: bigbuckbunny's vectors short of where the SAD is least, often by several quarter samples:
 #: walking on gave files 8% smaller for about the same search time (carphone 0.2%, bikes 0.6%).
 _QUARTER_STEPS = 8
+#: _leaf_costs' limit when the whole sums are wanted.
+_NO_LIMIT = np.int64(1) << 60
 
 
 @njit(cache=True, inline="always")
@@ -534,9 +536,10 @@ def _inside(ph, pad, y0, x0, y1, x1, vy, vx):
 # and decrements) cost more than the call itself (search_frame ~3% faster)
 @njit(cache=True, inline="always")
 def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2,
-                       v2y, v2x, tb):
+                       v2y, v2x, tb, limit):
     """``_leaf_costs`` of a block that has a top and left border, with every sample inside the
-    padded planes and every residual inside the cost table: no clamps, unsigned indices."""
+    padded planes and every residual inside the cost table: no clamps, unsigned indices. Each
+    row of T is sampled just before its costs, so a block stopped at ``limit`` samples no more."""
     bh = y1 - y0 + 1
     bw = x1 - x0 + 1
     oy = 4 * pad + vy
@@ -551,20 +554,21 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
     f2x = o2x & 3
     d2y = (o2y >> 2) + y0 - 1
     d2x = (o2x >> 2) + x0 - 1
+    c_inter = 0
+    c_med = 0
+    top = cost.size - 1
     for i in range(bh):
+        ui = np.uint64(i)
         r1 = np.uint64(i + dy)
         for j in range(bw):
-            tb[np.uint64(i), np.uint64(j)] = ph[slot, fy, fx, r1, np.uint64(j + dx)]
+            tb[ui, np.uint64(j)] = ph[slot, fy, fx, r1, np.uint64(j + dx)]
         if bi:
             r2 = np.uint64(i + d2y)
             for j in range(bw):
                 b = np.int64(ph[slot2, f2y, f2x, r2, np.uint64(j + d2x)])
-                tb[np.uint64(i), np.uint64(j)] = (tb[np.uint64(i), np.uint64(j)] + b + 1) >> 1
-    c_inter = 0
-    c_med = 0
-    top = cost.size - 1
-    for i in range(1, bh):
-        ui = np.uint64(i)
+                tb[ui, np.uint64(j)] = (tb[ui, np.uint64(j)] + b + 1) >> 1
+        if i == 0:
+            continue
         up = np.uint64(i - 1)
         cy = np.uint64(y0 - 1 + i)
         cu = np.uint64(y0 - 2 + i)
@@ -586,17 +590,22 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
             else:
                 c_inter += _cost(cost, v - t, step)
                 c_med += _causal_cost(cost, v - p, step)
+        if c_inter >= limit and c_med >= limit:
+            break
     return c_inter, c_med
 
 
 @njit(cache=True)
-def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x, tb):
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x, tb,
+                limit):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
 
     Callers pass every argument as a run-time int64 or bool (no literal, no int32), so that this
     kernel and _leaf_costs_inside compile once. ``tb``: a work buffer of at least
-    (y1 - y0 + 1, x1 - x0 + 1) (the search's, not one allocation per leaf and lag).
+    (y1 - y0 + 1, x1 - x0 + 1) (the search's, not one allocation per leaf and lag). A block
+    with a top and left border may stop once both sums reach ``limit`` (_NO_LIMIT: never; the
+    costs are not negative, so neither could end below it).
 
     Samples the block and its top/left border once; uses the source for the causal neighbours
     (exact when lossless; an estimate otherwise).
@@ -607,7 +616,7 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
     if y0 > 0 and x0 > 0 and maxval < cost.size and _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, vy, vx) \
             and (not bi or _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, v2y, v2x)):
         return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
-                                  bi, slot2, v2y, v2x, tb)
+                                  bi, slot2, v2y, v2x, tb, limit)
     for i in range(bh):
         y = y0 - 1 + i
         for j in range(bw):
@@ -637,6 +646,46 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
     return c_inter, c_med
 
 
+@njit(cache=True, inline="always")
+def _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, py, px, lag_bits, inter_bits, med_bits, maxval,
+             cost, step, tb, c_inter, c_med, steps):
+    """From vector (vy, vx), whose _leaf_costs are (c_inter, c_med), quarter-sample steps to
+    whichever of the 8 neighbours costs the fewest estimated bits (residual, mode symbol
+    ``inter_bits`` or ``med_bits``, lag ``lag_bits`` and vector), while one costs fewer than the
+    vector it is at, up to ``steps`` steps. Returns the vector and its _leaf_costs.
+
+    The vector search ranks by SAD, the temporal residual's; INTER_MED codes that residual
+    less its MED prediction, whose cost SAD says little about, and the cost of either is not
+    linear in the residual. On bigbuckbunny the steps move most leaves' vectors, and the
+    files shrink by a tenth. A neighbour of the previous position lost to it, so it is not
+    costed again; each costing stops once it cannot win (_leaf_costs' limit)."""
+    best = min(c_inter + inter_bits, c_med + med_bits) + lag_bits + _mvd_cost(vy - py) + _mvd_cost(vx - px)
+    oy = vy + 8  # the previous position: none yet (no neighbour of it is near)
+    ox = vx
+    for _ in range(steps):
+        cy = vy
+        cx = vx
+        for k in range(9):
+            ty = cy + k // 3 - 1
+            tx = cx + k % 3 - 1
+            if (ty == cy and tx == cx) or (abs(ty - oy) <= 1 and abs(tx - ox) <= 1):
+                continue
+            side = lag_bits + _mvd_cost(ty - py) + _mvd_cost(tx - px)
+            limit = best - side - min(inter_bits, med_bits)
+            if limit <= 0:
+                continue
+            a, b = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, ty, tx, maxval, cost, step,
+                               slot < 0, slot, ty, tx, tb, limit)
+            if min(a + inter_bits, b + med_bits) + side < best:
+                best = min(a + inter_bits, b + med_bits) + side
+                vy, vx, c_inter, c_med = ty, tx, a, b
+        if vy == cy and vx == cx:
+            break
+        oy = cy
+        ox = cx
+    return vy, vx, c_inter, c_med
+
+
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
                 maxval, cost, step, tb, limit):
@@ -658,7 +707,7 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
                                min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, step,
-                               slot < 0, slot, np.int64(vy), np.int64(vx), tb)  # one hypothesis
+                               slot < 0, slot, np.int64(vy), np.int64(vx), tb, _NO_LIMIT)
             c_inter += a
             c_med += b
     return c_inter, c_med
@@ -866,7 +915,7 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
 
 @njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
-                 search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min):
+                 search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -883,6 +932,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     ``mode_costs[prev_modes there, mode]`` for the mode symbol under its context (the previous
     chart's mode at the leaf), fixed estimates for the bi-prediction flag and a warp's family,
     _mvd_cost for vector components.
+
+    ``descent`` > 0 (the slow preset): each lag's vector then takes up to that many
+    quarter-sample steps by estimated bits (_descend).
 
     ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
@@ -1027,7 +1079,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             side = lag_costs[li] + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
-                                                         vy, vx, tb)  # one hypothesis
+                                                         vy, vx, tb, _NO_LIMIT)  # one hypothesis
+                            if descent > 0:
+                                vy, vx, c_inter, c_med = _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy,
+                                                                  vx, py, px, lag_costs[li], mi, mm, maxval,
+                                                                  cost, step, tb, c_inter, c_med, descent)
+                                leaf_vy[node, li] = vy
+                                leaf_vx[node, li] = vx
+                                side = lag_costs[li] + _mvd_cost(vy - py) + _mvd_cost(vx - px)
                             if c_inter + mi + side < c_best:
                                 c_best = c_inter + mi + side
                                 m_best = INTER
@@ -1091,7 +1150,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 bside = side1 + lag_costs[l2] + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x)
                                 b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0,
                                                              y1, x1, v1y, v1x, maxval, cost, step,
-                                                             sl2 >= 0, sl2, v2y, v2x, tb)  # two
+                                                             sl2 >= 0, sl2, v2y, v2x, tb, _NO_LIMIT)  # two
                                 if min(b_inter + mi, b_med + mm) + bside < c_best:
                                     c_best = min(b_inter + mi, b_med + mm) + bside
                                     m_best = INTER if b_inter + mi <= b_med + mm else INTER_MED
@@ -1116,7 +1175,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 bside = (256 + lag_costs[l1] + _mvd_cost(w1y - py) + _mvd_cost(w1x - px)
                                          + lag_costs[l2] + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
                                 b_inter, b_med = _leaf_costs(cur, ph, sl1, pad, y0, x0, y1, x1, w1y, w1x,
-                                                             maxval, cost, step, sl2 >= 0, sl2, v2y, v2x, tb)
+                                                             maxval, cost, step, sl2 >= 0, sl2, v2y, v2x, tb,
+                                                             _NO_LIMIT)
                                 if min(b_inter + mi, b_med + mm) + bside < c_best:
                                     c_best = min(b_inter + mi, b_med + mm) + bside
                                     m_best = INTER if b_inter + mi <= b_med + mm else INTER_MED
