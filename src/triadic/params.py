@@ -168,7 +168,7 @@ MAX_REFERENCES = 4
 #: samples and more; bi-prediction needs two lags, so "fast" has none. Once the search got
 #: cheap, the residual coding took most of the time, and it grows with the rate: "fast" keeps
 #: 8-sample leaves (smaller files than 16 at about the same speed) and gains on "medium" by one lag.
-#: "slow" pays for the steps by estimated bits (0.8-3.5% smaller files than "medium", a search
+#: "slow" pays for the steps by estimated bits (0.5-3.4% smaller files than "medium", a search
 #: 2-3x as long); with them 4-sample leaves cost more side bits than they save (+0.2 to +0.4%).
 PRESETS = {
     "fast": dict(search_range=8, lags=1, min_leaf=8, descent=0),
