@@ -1165,42 +1165,38 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             v1y = np.int64(leaf_vy[node, l1])
                             v1x = np.int64(leaf_vx[node, l1])
                             side1 = 256 + lag_costs[l1] + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
+                            b_best = c_best  # the best pair's bits, mode, second lag and vectors
+                            b_mode = m_best
+                            b_l2 = -1
+                            b_v1y, b_v1x, b_v2y, b_v2x = v1y, v1x, v1y, v1x
                             for l2 in range(nlags):
                                 if l2 == l1 or c_best <= floor + m_least + side1 + lag_costs[l2] + 2 * mvd_min:
                                     continue  # bi-prediction with this lag cannot win
                                 v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[l2],
                                                           np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
                                                           y0, x0, y1, x1, pad)
-                                b_bits, b_mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y,
-                                                          v2x, py, px, mi, mm, y0, x0, y1, x1, pad, maxval,
-                                                          cost, step, tb)
-                                if b_bits < c_best:
-                                    c_best = b_bits
-                                    m_best = b_mode
-                                    leaf_bi[node] = 1
-                                    leaf_lag2[node] = l2 + 1
-                                    leaf_v2[node, 0] = v2y
-                                    leaf_v2[node, 1] = v2x
-                                    leaf_base[node, 0] = v1y
-                                    leaf_base[node, 1] = v1x
-                            if leaf_bi[node]:
+                                bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x,
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, step, tb)
+                                if bits < b_best:
+                                    b_best, b_mode, b_l2, b_v2y, b_v2x = bits, mode, l2, v2y, v2x
+                            if b_l2 >= 0:
                                 # the winning pair's vectors refined jointly (both in turn): 0.1-0.6%
                                 # smaller files for almost no time, as only these leaves pay for it
                                 # (every partner's: another 0.1-0.4% for 12% more search)
-                                l2 = leaf_lag2[node] - 1
-                                w1y, w1x, v2y, v2x = _refine_pair(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[l2],
-                                                                  np.int64(leaf_v2[node, 0]),
-                                                                  np.int64(leaf_v2[node, 1]), y0, x0, y1, x1, pad)
-                                b_bits, b_mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, l2, v2y,
-                                                          v2x, py, px, mi, mm, y0, x0, y1, x1, pad, maxval,
-                                                          cost, step, tb)
-                                if b_bits < c_best:
-                                    c_best = b_bits
-                                    m_best = b_mode
-                                    leaf_v2[node, 0] = v2y
-                                    leaf_v2[node, 1] = v2x
-                                    leaf_base[node, 0] = w1y
-                                    leaf_base[node, 1] = w1x
+                                w1y, w1x, w2y, w2x = _refine_pair(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[b_l2],
+                                                                  b_v2y, b_v2x, y0, x0, y1, x1, pad)
+                                bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, b_l2, w2y, w2x,
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, step, tb)
+                                if bits < b_best:
+                                    b_best, b_mode, b_v1y, b_v1x, b_v2y, b_v2x = bits, mode, w1y, w1x, w2y, w2x
+                                c_best = b_best
+                                m_best = b_mode
+                                leaf_bi[node] = 1
+                                leaf_lag2[node] = b_l2 + 1
+                                leaf_v2[node, 0] = b_v2y
+                                leaf_v2[node, 1] = b_v2x
+                                leaf_base[node, 0] = b_v1y
+                                leaf_base[node, 1] = b_v1x
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
