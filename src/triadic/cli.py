@@ -130,13 +130,20 @@ def _max_error(text: str) -> int:
     return value
 
 
+def _describe_preset(name: str) -> str:
+    """A preset as --preset's help lists it, read off params.PRESETS (so it cannot go stale)."""
+    p = PRESETS[name]
+    refs = f"{p['lags']} reference{'s' if p['lags'] > 1 else ''}"
+    walk = f", vectors walked up to {p['descent']} steps by estimated bits" if p["descent"] else ""
+    default = "; the default" if name == DEFAULT_PRESET else ""
+    return f"{name} (leaves down to {p['min_leaf']}x{p['min_leaf']}, {refs}, +-{p['search_range']}{walk}{default})"
+
+
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=_positive, help="encode at most N frames")
     p.add_argument("--keyint", type=_positive, default=60, help="keyframe (segment) interval (default 60)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                   help="search effort: fast (leaves down to 8x8, 1 reference, +-8), medium (leaves "
-                        "down to 8x8, 4 references, +-32; the default), slow (down to 4x4, "
-                        "4 references, +-64)")
+                   help="search effort: " + ", ".join(_describe_preset(name) for name in PRESETS))
     p.add_argument("--refs", type=_positive, metavar="M", dest="references",
                    help=f"reference frames the search may use, 1 to {MAX_REFERENCES} (default: the preset's)")
     p.add_argument("--block-size", type=int, choices=(8, 16, 32, 64), default=16, metavar="N",
