@@ -13,7 +13,9 @@ Side information is coded with ANS under adaptive counts, in this order: split f
 mode there; not coded on keyframes, whose leaves are all intra), the intra leaves' predictor flags
 (MED or the weighted predictor; context: the previous frame's flag there), lags of inter leaves, warp families of inter leaves of at least WARP_MIN samples,
 warp parameters, then base vector differences against the median of the left, top and top-right
-neighbours' cell vectors (class symbols plus raw mantissa bits).
+neighbours' cell vectors (class symbols plus raw mantissa bits), bi-prediction flags, second lags
+and vectors, and last the frame's H.264 quantiser (or none) and, with one, each INTER leaf's
+transform: none, or levels in 4x4 or 8x8 blocks (kernels/transform.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from numba import njit
 
 from .errors import CorruptStreamError
-from .kernels.predict import AFFINE, INTRA, INTRA_WP, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
+from .kernels import transform
+from .kernels.predict import AFFINE, INTER, INTRA, INTRA_WP, NUM_FAMILIES, NUM_MODES, SIMILARITY, TRANSLATION, cell_offset, warp_vector
 from .kernels import context as ck
 from .kernels import triples
 from .model import MAX_LAGS, ContextModel, SymbolCounts, stripe_size, stripes
@@ -57,11 +60,15 @@ class Chart:
     lags2: np.ndarray = None  # the second reference's lag (0 without one)
     mv2: np.ndarray = None    # (2, gh, gw): the second reference's vector (y, x)
     wp: np.ndarray = None     # 1 where an intra leaf uses the weighted predictor instead of MED
+    transform: np.ndarray = None  # levels leaves: kernels/transform.T4 or T8 (NONE elsewhere)
+    qp: int = -1              # the H.264 quantiser of the levels leaves (-1: the frame has none)
 
     def __post_init__(self) -> None:
         shape = self.depth.shape
         if self.wp is None:
             object.__setattr__(self, "wp", np.zeros(shape, np.int8))
+        if self.transform is None:
+            object.__setattr__(self, "transform", np.zeros(shape, np.int8))
         if self.bi is None:
             object.__setattr__(self, "bi", np.zeros(shape, np.int8))
         if self.lags2 is None:
@@ -557,5 +564,35 @@ def code_chart(coder, model: ContextModel, chart: Chart | None, prev: Chart | No
         _fill_leaves(out.lags2, depth, n, sel_y, sel_x, lag2.astype(np.int8))
         _fill_leaves(out.mv2[0], depth, n, sel_y, sel_x, vectors[0].astype(np.int32))
         _fill_leaves(out.mv2[1], depth, n, sel_y, sel_x, vectors[1].astype(np.int32))
+    # 8. levels leaves: the frame's H.264 quantiser (0: none, else qp + 1), then each INTER
+    #    leaf's transform (kernels/transform.py)
+    if references:
+        side += _code_levels_leaves(coder, model, chart, out, depth, n, ly, lx, modes)
+    if chart is None:
         out._keep_plane_modes()
     return out, side
+
+
+def _code_levels_leaves(coder, model: ContextModel, chart: Chart | None, out: Chart, depth: np.ndarray,
+                        n: int, ly: np.ndarray, lx: np.ndarray, modes: np.ndarray) -> float:
+    """The chart's last part: its quantiser symbol and the INTER leaves' transforms."""
+    one = np.zeros(1, dtype=np.int64)
+    qp_symbol, side = _code_symbols(coder, model.levels_qp, one,
+                                    np.array([out.qp + 1]) if chart is not None else None)
+    qp = int(qp_symbol[0]) - 1
+    if qp < 0:
+        return side
+    inter = np.flatnonzero(modes == INTER)
+    ctx = np.zeros(inter.size, dtype=np.int64)
+    got, bits = _code_symbols(coder, model.transform, ctx,
+                              out.transform[ly[inter], lx[inter]] if chart is not None else None)
+    side += bits
+    if chart is None:
+        if got.size and int(got.max()) > transform.T8:
+            raise CorruptStreamError("unknown transform")
+        small = (n >> depth[ly[inter], lx[inter]].astype(np.int64)) * CELL < 8
+        if np.any(small & (got == transform.T8)):
+            raise CorruptStreamError("an 8x8 transform in a leaf smaller than 8x8")
+        object.__setattr__(out, "qp", qp)
+        _fill_leaves(out.transform, depth, n, ly[inter], lx[inter], got.astype(np.int8))
+    return side

@@ -27,6 +27,7 @@ from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
 from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
+from .kernels.transform import levels_to_residual, mark_levels, residual_to_levels
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, validate_frame
 from .planes import PlaneStats, code_residual
@@ -105,6 +106,7 @@ class _Segment:
         if ts is None:  # the encoder passes the T it already predicted with
             ts = self.motion_compensated(chart)
         out_q, out_kb = [], []
+        residuals = []  # decoding: the residuals as samples (a levels leaf's plane holds levels)
         dummy = np.zeros((1, 1), np.int32)
         for c, shape in enumerate(self.shapes):
             sy, sx = self.shifts[c]
@@ -129,21 +131,30 @@ class _Segment:
             log.residual_bits += sum(stats.bits.values()) - residual_before
             out_q.append(q)
             out_kb.append(kb)
+            if c == 0 and chart.qp >= 0 and qs is None:
+                q = q.copy()
+                if not levels_to_residual(q, chart.transform, CELL, chart.qp):
+                    raise CorruptStreamError("a levels block is out of range")
+            residuals.append(q)
             if on_residual is not None:
                 on_residual(c, q, chart, ts)
         if summarise:
             log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
-        return chart, out_q
+        return chart, residuals
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
         """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes),
-        marked at motion boundaries (kernels/context.py, EDGE)."""
+        marked at motion boundaries (kernels/context.py, EDGE); luma levels leaves' samples have
+        classes of their own."""
         sy, sx = self.shifts[c]
         h, w = self.shapes[c]
-        return ck.sample_classes(chart.plane_modes(), chart.lags, chart.mvy, chart.mvx, CELL >> sy, CELL >> sx,
-                                 h, w)
+        cls = ck.sample_classes(chart.plane_modes(), chart.lags, chart.mvy, chart.mvx, CELL >> sy, CELL >> sx,
+                                h, w)
+        if c == 0 and chart.qp >= 0:
+            mark_levels(cls, chart.transform, CELL, ck.LEVELS_4X4, ck.LEVELS_8X8)
+        return cls
 
     def push_reference(self, planes: list[np.ndarray]) -> None:
         """The reconstructed frame joins the window."""
@@ -318,9 +329,12 @@ class FrameEncoder:
                                               self.params.descent)
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
-        vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         # lossless: the reconstruction is the source (the luma's, once, for the search and below)
         luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
+        if not keyframe and luma is not None:
+            chart = self._search.choose_levels(chart, luma, self._planes, self._window(self.count, seg.available),
+                                               PAD, seg.maxima[0], seg.step)
+        vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         if searching and luma is not None:
             self._search_next(luma, vectors, next_frame, self._last_q())
         chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
@@ -331,6 +345,9 @@ class FrameEncoder:
             if seg.step == 1:
                 rec = luma if c == 0 else np.ascontiguousarray(plane, dtype=np.int32)
                 q = self._residual(rec, *seg.plane_args(c, chart, ts)[:-1])
+                if c == 0 and chart.qp >= 0 and not residual_to_levels(q, rec, ts[0][0], chart.transform, CELL,
+                                                                       chart.qp):
+                    raise AssertionError("a levels leaf the search chose has no exact levels")
             else:
                 q, rec = _encode_plane(plane, *seg.plane_args(c, chart, ts))
                 if c == 0 and searching:
@@ -468,7 +485,7 @@ class FrameDecoder:
                             summarise=self.measure)
         coder.finish()
         for c, q in enumerate(qs):
-            if not self._in_range(c, q, seg.prev_kb[c]):
+            if not self._in_range(c, q, seg.prev_kb[c] if c or chart.qp < 0 else None):
                 raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
         recs = [started[c].result() if c in started else _decode_plane(q, *seg.plane_args(c, chart, seg.ts))
                 for c, q in enumerate(qs)]

@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from .kernels import context as ck
+from .kernels.transform import MAX_QP
 from .params import MAX_REFERENCES
 
 #: A binary context's counts are halved once they pass this total (the adaptation rate).
@@ -105,6 +106,8 @@ class ContextModel:
         self.bi = BinaryCounts(1, limit=1 << 10)
         self.family = SymbolCounts(1, 3)
         self.intra_wp = BinaryCounts(3, limit=1 << 10)  # context: the previous frame's flag there, or 2
+        self.levels_qp = SymbolCounts(1, 2 + MAX_QP)  # the frame's H.264 quantiser + 1, or 0 (chart.py)
+        self.transform = SymbolCounts(1, 3)  # an INTER leaf's: none, 4x4 or 8x8 levels
         if USE_PRIORS:
             for name, table in _priors().items():
                 counts = getattr(self, name).counts

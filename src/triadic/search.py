@@ -97,6 +97,42 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
 
+#: Estimated bits (1/256) of splitting a leaf into four for levels leaves: a split flag and three
+#: more leaves' mode, lag and vector.
+_LEVELS_SPLIT_COST = 256 * 28
+
+
+def choose_levels(chart: Chart, cur: np.ndarray, planes: ReferencePlanes, lag_slots: np.ndarray, pad: int,
+                  maxval: int, step: int) -> Chart:
+    """``chart`` with levels leaves (kernels/transform.py) where the frame is an H.264 decode.
+
+    Lossless only. The frame's quantiser is the one at which the most residual blocks of the
+    INTER leaves are exact H.264 inverse transforms (motion.detect_qp; none: the chart as it
+    is). Then every INTER leaf looks, near its vector, for the one the source's encoder used,
+    whose residual is levels, and takes it where the levels cost less (motion.levels_leaves);
+    a leaf that the source's encoder cut into four may be split for it.
+    """
+    if step != 1 or lag_slots.size == 0:
+        return chart
+    ly, lx = chart.leaves()
+    n = chart.root // CELL
+    cur = np.ascontiguousarray(cur, dtype=np.int32)
+    slots = lag_slots.astype(np.int64)
+    qp = motion.detect_qp(cur, planes.phases, slots, pad, ly, lx, chart.depth, chart.modes,
+                          chart.lags, chart.mvy, chart.mvx, chart.family, chart.bi, n, CELL)
+    qp = int(qp)
+    if qp < 0:
+        return chart
+    depth, lags, mvy, mvx, base = (chart.depth.copy(), chart.lags.copy(), chart.mvy.copy(), chart.mvx.copy(),
+                                   chart.base.copy())
+    tgrid = motion.levels_leaves(cur, planes.phases, slots, pad, ly, lx, depth, chart.modes, lags, mvy, mvx,
+                                 chart.family, base, chart.bi, n, CELL, chart.max_depth, qp, motion.COST,
+                                 maxval, _LEVELS_SPLIT_COST)
+    if not tgrid.any():
+        return chart
+    return dataclasses.replace(chart, depth=depth, lags=lags, mvy=mvy, mvx=mvx, base=base, transform=tgrid, qp=qp)
+
+
 def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:
     """The search's table of estimated bits (1/256) of a residual by its magnitude (quantised
     with ``step``): half motion.COST's fixed curve, half the magnitudes' frequencies in

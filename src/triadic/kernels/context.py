@@ -36,6 +36,10 @@ _PHASE_OF = tuple(tuple(PHASES.index((py, px)) for px in range(2)) for py in ran
 #: vector): motion boundaries, where residuals run larger. Sign contexts read the mode only.
 SIGN_CLASSES = 4
 EDGE = 4
+#: The classes of the samples of levels leaves (kernels/transform.py), whose plane holds H.264
+#: levels: the two combinations of intra modes with EDGE, which the sample classes never take.
+LEVELS_4X4 = 0 | EDGE
+LEVELS_8X8 = 3 | EDGE
 SAMPLE_CLASSES = 2 * SIGN_CLASSES
 #: Per phase, how many states the count of known nonzero neighbour digits at plane k takes:
 #: phase 0 knows none; later phases count 0, 1, 2, 3+.

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
+from . import transform
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
                       _med, _wp_predict, _wp_rows, _wp_sample, _wp_start_row, _wp_update, cell_offset,
@@ -1399,3 +1400,250 @@ def leaf_predictors(costs, cy, cx, sizes, wp):
         for y in range(cy[i], y1):
             for x in range(cx[i], x1):
                 wp[y, x] = flag
+
+
+# --------------------------------------------------------------------------------------------------
+# Levels leaves (kernels/transform.py): footage decoded from H.264
+# --------------------------------------------------------------------------------------------------
+
+#: Quantisers detect_qp tries: below 8 the lattice of H.264's 4x4 levels is so fine that blocks
+#: of any residual fall on it (random 4x4 blocks of |r| <= 3: 1.6% at 6, 0.5% at 7, 0.1% at 8,
+#: none from 9 on), and levels would hardly cost less than the samples anyway.
+LEVELS_QP_MIN = 8
+#: 4x4 blocks detect_qp tests at most (spread over the frame), and the exact ones it needs at a
+#: quantiser, in all and per thousand tested, to call the frame an H.264 decode at it.
+_DETECT_BLOCKS = 2048
+_DETECT_LEAST = 6
+#: ... counting only blocks with at least this many nonzero residuals, and more than one level.
+_DETECT_BUSY = 8
+_DETECT_PER_MILLE = 5
+#: Vector offsets (quarter samples, each component) a leaf tries around its own vector, scaled
+#: to each lag, looking for the vector the source's encoder used.
+_LEVELS_REACH = 2
+
+
+@njit(cache=True, inline="always")
+def _prediction_residual(cur, ph, slot, pad, y0, x0, size, vy, vx, r):
+    """r (size * size, row by row) = cur - the quarter-sample prediction at (vy, vx); returns
+    whether any is nonzero."""
+    nz = False
+    for i in range(size):
+        for j in range(size):
+            v = np.int64(cur[y0 + i, x0 + j]) - _up_sample(ph, slot, y0 + i, x0 + j, vy, vx, pad)
+            r[i * size + j] = v
+            nz |= v != 0
+    return nz
+
+
+@njit(cache=True)
+def detect_qp(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, mvx, family, bi, n, cell):
+    """The H.264 quantiser at which the most 4x4 blocks of the INTER leaves' residuals (at their
+    own vectors) are exact inverse transforms of levels, or -1 when too few are at any (the
+    frame is not an H.264 decode, or its vectors are not the encoder's). Blocks of a single
+    level do not count: a uniform offset of the block (a DC level) falls on the lattice of many
+    quantisers."""
+    h, w = cur.shape
+    hits = np.zeros(transform.MAX_QP + 1, dtype=np.int64)
+    r = np.empty(16, np.int64)
+    blk = np.empty((4, 4), np.int32)
+    lv = np.empty(16, np.int64)
+    total = 0
+    for i in range(leaf_y.size):
+        total += (n >> depth[leaf_y[i], leaf_x[i]]) ** 2
+    stride = max(1, total // _DETECT_BLOCKS)  # every stride-th 4x4 cell of the leaves
+    seen = 0
+    tested = 0
+    for i in range(leaf_y.size):
+        cy = leaf_y[i]
+        cx = leaf_x[i]
+        size = n >> depth[cy, cx]
+        usable = modes[cy, cx] == INTER and family[cy, cx] == TRANSLATION and bi[cy, cx] == 0
+        for yy in range(cy, cy + size):
+            for xx in range(cx, cx + size):
+                seen += 1
+                if seen % stride or not usable:
+                    continue
+                y0 = yy * cell
+                x0 = xx * cell
+                if y0 + 4 > h or x0 + 4 > w:
+                    continue
+                _prediction_residual(cur, ph, lag_slots[lags[cy, cx] - 1], pad, y0, x0, 4, mvy[cy, cx],
+                                     mvx[cy, cx], r)
+                busy = 0
+                for k in range(16):
+                    busy += r[k] != 0
+                if busy < _DETECT_BUSY:
+                    continue  # a sparse residual is on the lattice of too many quantisers
+                tested += 1
+                for k in range(16):
+                    blk[k >> 2, k & 3] = r[k]
+                for qp in range(LEVELS_QP_MIN, transform.MAX_QP + 1):
+                    if transform.block_levels(blk, 0, 0, 4, qp, lv):
+                        nonzero = 0
+                        for k in range(16):
+                            nonzero += lv[k] != 0
+                        hits[qp] += nonzero > 1
+    best = -1
+    for qp in range(LEVELS_QP_MIN, transform.MAX_QP + 1):
+        if (hits[qp] >= _DETECT_LEAST and 1000 * hits[qp] >= _DETECT_PER_MILLE * tested
+                and (best < 0 or hits[qp] > hits[best])):
+            best = qp
+    return best
+
+
+@njit(cache=True, inline="always")
+def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half, r, blk, lv):
+    """Estimated bits (1/256) of a size x size block's residual at (vy, vx) as levels in tsize x
+    tsize blocks, or -1 when one of them is not an exact inverse transform (or has a level
+    beyond ``half``, which the plane coder's raw fallback could not hold)."""
+    total = 0
+    for by in range(0, size, tsize):
+        for bx in range(0, size, tsize):
+            nz = _prediction_residual(cur, ph, slot, pad, y0 + by, x0 + bx, tsize, vy, vx, r)
+            if not nz:
+                continue
+            for k in range(tsize * tsize):
+                blk[k // tsize, k % tsize] = r[k]
+            if not transform.block_levels(blk, 0, 0, tsize, qp, lv):
+                return -1
+            for k in range(tsize * tsize):
+                a = abs(lv[k])
+                if a >= half:
+                    return -1
+                total += cost[a]
+    return total
+
+
+@njit(cache=True)
+def _best_levels(cur, ph, lag_slots, pad, y0, x0, size, lag, vy, vx, qp, cost, half, r, blk, lv):
+    """The cheapest (estimated bits, lag, vy, vx, transform) giving a size x size block exact
+    levels: the block's own lag and vector, then every lag's vector scaled from it, each within
+    _LEVELS_REACH quarter samples. Cost -1: none."""
+    best = np.int64(-1)
+    b_lag = lag
+    b_vy = vy
+    b_vx = vx
+    b_t = transform.NONE
+    nlags = lag_slots.size
+    for li in range(nlags):
+        sy = (vy * (li + 1) * 2 + lag) // (2 * lag)  # the vector scaled to lag li + 1, rounded
+        sx = (vx * (li + 1) * 2 + lag) // (2 * lag)
+        for dy in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
+            for dx in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
+                ty = sy + dy
+                tx = sx + dx
+                for t in (transform.T8, transform.T4):
+                    tsize = 8 if t == transform.T8 else 4
+                    if size < tsize:
+                        continue
+                    c = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, ty, tx, qp, tsize, cost,
+                                     half, r, blk, lv)
+                    if c >= 0 and (best < 0 or c < best):
+                        best = c
+                        b_lag = li + 1
+                        b_vy = ty
+                        b_vx = tx
+                        b_t = t
+    return best, b_lag, b_vy, b_vx, b_t
+
+
+@njit(cache=True)
+def _samples_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, cost, r):
+    """Estimated bits (1/256) of a block's residual at (vy, vx) as samples (INTER)."""
+    h, w = cur.shape
+    ny = min(size, h - y0)
+    nx = min(size, w - x0)
+    total = 0
+    for i in range(ny):
+        for j in range(nx):
+            a = abs(np.int64(cur[y0 + i, x0 + j]) - _up_sample(ph, slot, y0 + i, x0 + j, vy, vx, pad))
+            total += cost[a] if a < cost.size else cost[cost.size - 1]
+    return total
+
+
+@njit(cache=True)
+def _set_leaf(grid_lags, mvy, mvx, base, tgrid, cy, cx, size, lag, vy, vx, t):
+    for yy in range(cy, cy + size):
+        for xx in range(cx, cx + size):
+            grid_lags[yy, xx] = lag
+            mvy[yy, xx] = vy
+            mvx[yy, xx] = vx
+            base[0, yy, xx] = vy
+            base[1, yy, xx] = vx
+            tgrid[yy, xx] = t
+
+
+@njit(cache=True)
+def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, mvx, family, base, bi,
+                  n, cell, max_depth, qp, cost, maxval, split_bits):
+    """Turn INTER leaves into levels leaves where that costs less (in place on the chart grids;
+    ``transform`` returned): per single-vector translation leaf, the lag, vector and transform
+    (_best_levels) whose levels are exact and cheapest, when cheaper than the leaf's residual as
+    samples. A leaf of 16 samples or more that has none may split into four, each child a levels
+    leaf if it can be one and a copy of the parent otherwise, when the children are cheaper by
+    more than ``split_bits`` (the side information of three more leaves and a split flag)."""
+    h, w = cur.shape
+    gh, gw = depth.shape
+    tgrid = np.zeros((gh, gw), dtype=np.int8)
+    r = np.empty(64, np.int64)
+    blk = np.empty((8, 8), np.int32)
+    lv = np.empty(64, np.int64)
+    half = (maxval + 1) // 2
+    for i in range(leaf_y.size):
+        cy = leaf_y[i]
+        cx = leaf_x[i]
+        if modes[cy, cx] != INTER or family[cy, cx] != TRANSLATION or bi[cy, cx] != 0:
+            continue
+        d = depth[cy, cx]
+        size = n >> d  # in cells
+        y0 = cy * cell
+        x0 = cx * cell
+        s = size * cell
+        if y0 + s > h or x0 + s > w or s < 4:
+            continue  # (a leaf over the frame's edge keeps its samples)
+        lag = np.int64(lags[cy, cx])
+        vy = np.int64(mvy[cy, cx])
+        vx = np.int64(mvx[cy, cx])
+        slot = lag_slots[lag - 1]
+        now = _samples_cost(cur, ph, slot, pad, y0, x0, s, vy, vx, cost, r)
+        c, l2, v2y, v2x, t = _best_levels(cur, ph, lag_slots, pad, y0, x0, s, lag, vy, vx, qp, cost, half,
+                                          r, blk, lv)
+        if c >= 0 and c < now:
+            _set_leaf(lags, mvy, mvx, base, tgrid, cy, cx, size, l2, v2y, v2x, t)
+            continue
+        if s < 16 or d >= max_depth:
+            continue
+        half_size = size // 2
+        hs = half_size * cell
+        split = 0
+        parts = np.zeros((4, 5), dtype=np.int64)  # per child: lag, vy, vx, transform, cost
+        for k in range(4):
+            sy0 = y0 + (k >> 1) * hs
+            sx0 = x0 + (k & 1) * hs
+            cc, l2, v2y, v2x, t = _best_levels(cur, ph, lag_slots, pad, sy0, sx0, hs, lag, vy, vx, qp, cost,
+                                               half, r, blk, lv)
+            here = _samples_cost(cur, ph, slot, pad, sy0, sx0, hs, vy, vx, cost, r)
+            if cc >= 0 and cc < here:
+                parts[k, 0] = l2
+                parts[k, 1] = v2y
+                parts[k, 2] = v2x
+                parts[k, 3] = t
+                parts[k, 4] = cc
+            else:
+                parts[k, 0] = lag
+                parts[k, 1] = vy
+                parts[k, 2] = vx
+                parts[k, 3] = transform.NONE
+                parts[k, 4] = here
+            split += parts[k, 4]
+        if split + split_bits >= now:
+            continue
+        for k in range(4):
+            ccy = cy + (k >> 1) * half_size
+            ccx = cx + (k & 1) * half_size
+            for yy in range(ccy, ccy + half_size):
+                for xx in range(ccx, ccx + half_size):
+                    depth[yy, xx] = d + 1
+            _set_leaf(lags, mvy, mvx, base, tgrid, ccy, ccx, half_size, parts[k, 0], parts[k, 1], parts[k, 2],
+                      parts[k, 3])
+    return tgrid

@@ -1,0 +1,327 @@
+"""H.264's residual transforms, for footage that was decoded from H.264 (levels leaves).
+
+A picture decoded from H.264 is, sample for sample, the encoder's prediction plus the inverse
+transform of its quantised levels. Where triadic's prediction T is that very prediction (the
+same reference, the same quarter-sample vector: kernels/interp.py is H.264's interpolation), the
+residual x - T is an inverse transform of levels, and coding the levels instead of the samples
+costs far less: at H.264's quantiser 10 a level stands for about two units of every sample of
+its block. Such a chart leaf is a *levels leaf* (chart.py): its residual plane holds levels, laid
+out as the transform's coefficients (coefficient (i, j) of a block at row i, column j of it),
+and ``levels_to_residual`` turns them back into samples before reconstruction.
+
+The decoder's side is the standard's, integer for integer (ITU-T H.264, 8.5.12 for 4x4 blocks
+and 8.5.13 for 8x8 blocks, flat scaling matrices, no DC transform): dequantisation by
+LevelScale(qP % 6, i, j) << (qP / 6), the butterflies with their shifts, then (x + 32) >> 6.
+The encoder's side (``residual_to_levels``) finds levels with x264's forward transforms and
+quantisers and keeps them only where the decoder's inverse gives back the residual exactly.
+"""
+
+import numpy as np
+from numba import njit
+
+#: Transform of a levels leaf (chart.Chart.transform, per 4x4 cell): none, 4x4 or 8x8 blocks.
+NONE = 0
+T4 = 1
+T8 = 2
+#: H.264's quantiser range (8-bit samples).
+MAX_QP = 51
+#: Levels beyond this are refused by the decoder (a damaged stream; H.264's own are far smaller).
+MAX_LEVEL = 1 << 16
+
+# normAdjust4x4 (8.5.9): by qP % 6, for positions (even, even), (odd, odd), the rest.
+_V4 = np.array([[10, 16, 13], [11, 18, 14], [13, 20, 16], [14, 23, 18], [16, 25, 20], [18, 29, 23]],
+               dtype=np.int64)
+# x264's quant4_scale: the forward multipliers of the same three classes.
+_MF4 = np.array([[13107, 5243, 8066], [11916, 4660, 7490], [10082, 4194, 6554], [9362, 3647, 5825],
+                 [8192, 3355, 5243], [7282, 2893, 4559]], dtype=np.int64)
+# normAdjust8x8 (8.5.9): by qP % 6, for the six position classes of _class8.
+_V8 = np.array([[20, 18, 32, 19, 25, 24], [22, 19, 35, 21, 28, 26], [26, 23, 42, 24, 33, 31],
+                [28, 25, 45, 26, 35, 33], [32, 28, 51, 30, 40, 38], [36, 32, 58, 34, 46, 43]],
+               dtype=np.int64)
+# x264's quant8_scale.
+_MF8 = np.array([[13107, 11428, 20972, 12222, 16777, 15481], [11916, 10826, 19174, 11058, 14980, 14290],
+                 [10082, 8943, 15978, 9675, 12710, 11985], [9362, 8228, 14913, 8931, 11984, 11259],
+                 [8192, 7346, 13159, 7740, 10486, 9777], [7282, 6428, 11570, 6830, 9118, 8640]],
+                dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def _class4(i, j):
+    if (i & 1) == 0 and (j & 1) == 0:
+        return 0
+    if (i & 1) == 1 and (j & 1) == 1:
+        return 1
+    return 2
+
+
+@njit(cache=True, inline="always")
+def _class8(i, j):
+    if i % 4 == 0 and j % 4 == 0:
+        return 0
+    if i % 2 == 1 and j % 2 == 1:
+        return 1
+    if i % 4 == 2 and j % 4 == 2:
+        return 2
+    if (i % 4 == 0 and j % 2 == 1) or (i % 2 == 1 and j % 4 == 0):
+        return 3
+    if (i % 4 == 0 and j % 4 == 2) or (i % 4 == 2 and j % 4 == 0):
+        return 4
+    return 5
+
+
+@njit(cache=True, inline="always")
+def _dequant4(level, qp, i, j):
+    scale = 16 * _V4[qp % 6, _class4(i, j)]
+    if qp >= 24:
+        return (level * scale) << (qp // 6 - 4)
+    return (level * scale + (1 << (3 - qp // 6))) >> (4 - qp // 6)
+
+
+@njit(cache=True, inline="always")
+def _dequant8(level, qp, i, j):
+    scale = 16 * _V8[qp % 6, _class8(i, j)]
+    if qp >= 36:
+        return (level * scale) << (qp // 6 - 6)
+    return (level * scale + (1 << (5 - qp // 6))) >> (6 - qp // 6)
+
+
+@njit(cache=True, inline="always")
+def _butterfly4(d0, d1, d2, d3, out, k, stride):
+    e0 = d0 + d2
+    e1 = d0 - d2
+    e2 = (d1 >> 1) - d3
+    e3 = d1 + (d3 >> 1)
+    out[k] = e0 + e3
+    out[k + stride] = e1 + e2
+    out[k + 2 * stride] = e1 - e2
+    out[k + 3 * stride] = e0 - e3
+
+
+@njit(cache=True, inline="always")
+def _butterfly8(d, at, stride, out, k, ostride):
+    d0 = d[at]
+    d1 = d[at + stride]
+    d2 = d[at + 2 * stride]
+    d3 = d[at + 3 * stride]
+    d4 = d[at + 4 * stride]
+    d5 = d[at + 5 * stride]
+    d6 = d[at + 6 * stride]
+    d7 = d[at + 7 * stride]
+    a0 = d0 + d4
+    a4 = d0 - d4
+    a2 = (d2 >> 1) - d6
+    a6 = d2 + (d6 >> 1)
+    b0 = a0 + a6
+    b2 = a4 + a2
+    b4 = a4 - a2
+    b6 = a0 - a6
+    a1 = -d3 + d5 - d7 - (d7 >> 1)
+    a3 = d1 + d7 - d3 - (d3 >> 1)
+    a5 = -d1 + d7 + d5 + (d5 >> 1)
+    a7 = d3 + d5 + d1 + (d1 >> 1)
+    b1 = a1 + (a7 >> 2)
+    b7 = a7 - (a1 >> 2)
+    b3 = a3 + (a5 >> 2)
+    b5 = (a3 >> 2) - a5
+    out[k] = b0 + b7
+    out[k + ostride] = b2 + b5
+    out[k + 2 * ostride] = b4 + b3
+    out[k + 3 * ostride] = b6 + b1
+    out[k + 4 * ostride] = b6 - b1
+    out[k + 5 * ostride] = b4 - b3
+    out[k + 6 * ostride] = b2 - b5
+    out[k + 7 * ostride] = b0 - b7
+
+
+@njit(cache=True)
+def inverse4(levels, qp, out):
+    """The residual of a 4x4 block of levels (int64, 16 values row by row) into ``out`` (16)."""
+    d = np.empty(16, np.int64)
+    for k in range(16):
+        d[k] = _dequant4(levels[k], qp, k >> 2, k & 3)
+    t = np.empty(16, np.int64)
+    for i in range(4):  # rows
+        _butterfly4(d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3], t, 4 * i, 1)
+    for j in range(4):  # columns
+        _butterfly4(t[j], t[4 + j], t[8 + j], t[12 + j], out, j, 4)
+    for k in range(16):
+        out[k] = (out[k] + 32) >> 6
+
+
+@njit(cache=True)
+def inverse8(levels, qp, out):
+    """The residual of an 8x8 block of levels (int64, 64 values row by row) into ``out`` (64)."""
+    d = np.empty(64, np.int64)
+    for k in range(64):
+        d[k] = _dequant8(levels[k], qp, k >> 3, k & 7)
+    t = np.empty(64, np.int64)
+    for i in range(8):
+        _butterfly8(d, 8 * i, 1, t, 8 * i, 1)
+    for j in range(8):
+        _butterfly8(t, j, 8, out, j, 8)
+    for k in range(64):
+        out[k] = (out[k] + 32) >> 6
+
+
+@njit(cache=True)
+def _forward4(r, levels, qp):
+    """x264's 4x4 forward transform and quantiser (round to nearest): levels of residual r."""
+    t = np.empty(16, np.int64)
+    for i in range(4):
+        s03 = r[4 * i] + r[4 * i + 3]
+        s12 = r[4 * i + 1] + r[4 * i + 2]
+        d03 = r[4 * i] - r[4 * i + 3]
+        d12 = r[4 * i + 1] - r[4 * i + 2]
+        t[4 * i] = s03 + s12
+        t[4 * i + 1] = 2 * d03 + d12
+        t[4 * i + 2] = s03 - s12
+        t[4 * i + 3] = d03 - 2 * d12
+    shift = 15 + qp // 6
+    for j in range(4):
+        s03 = t[j] + t[12 + j]
+        s12 = t[4 + j] + t[8 + j]
+        d03 = t[j] - t[12 + j]
+        d12 = t[4 + j] - t[8 + j]
+        col = (s03 + s12, 2 * d03 + d12, s03 - s12, d03 - 2 * d12)
+        for i in range(4):
+            v = col[i] * _MF4[qp % 6, _class4(i, j)]
+            a = (abs(v) + (np.int64(1) << (shift - 1))) >> shift
+            levels[4 * i + j] = a if v >= 0 else -a
+
+
+#: H.264's 8x8 core transform times 8 (its inverse's basis vectors are these rows over 8); the
+#: rows are orthogonal, with squared norms _N8.
+_C8 = np.array([[8, 8, 8, 8, 8, 8, 8, 8], [12, 10, 6, 3, -3, -6, -10, -12], [8, 4, -4, -8, -8, -4, 4, 8],
+                [10, -3, -12, -6, 6, 12, 3, -10], [8, -8, -8, 8, 8, -8, -8, 8], [6, -12, 3, 10, -10, -3, 12, -6],
+                [4, -8, 8, -4, -4, 8, -8, 4], [3, -6, 10, -12, 12, -10, 6, -3]], dtype=np.int64)
+_N8 = np.array([512, 578, 320, 578, 512, 578, 320, 578], dtype=np.int64)
+
+
+@njit(cache=True)
+def _forward8(r, levels, qp):
+    """Levels of an 8x8 residual r by inverting the linear part of the standard's inverse exactly
+    (integers only): its basis is _C8's rows over 8, so the dequantised coefficient d_ij that
+    gives 64 r is 4096 W_ij / (n_i n_j), W = _C8 r _C8^T, and the level is d_ij over the
+    dequantisation's scale, rounded to nearest. (x264's own forward transform and quantiser
+    round twice on the way and miss a third of the blocks at quantiser 10.)"""
+    t = np.zeros(64, np.int64)
+    for i in range(8):
+        for j in range(8):
+            s = np.int64(0)
+            for k in range(8):
+                s += _C8[i, k] * r[8 * k + j]
+            t[8 * i + j] = s
+    for i in range(8):
+        for j in range(8):
+            s = np.int64(0)
+            for k in range(8):
+                s += t[8 * i + k] * _C8[j, k]
+            scale = 16 * _V8[qp % 6, _class8(i, j)]
+            if qp >= 36:  # d = L scale << (qp / 6 - 6)
+                num = 4096 * s
+                den = _N8[i] * _N8[j] * (scale << (qp // 6 - 6))
+            else:  # d = (L scale + rounding) >> (6 - qp / 6)
+                num = 4096 * s << (6 - qp // 6)
+                den = _N8[i] * _N8[j] * scale
+            a = (2 * abs(num) + den) // (2 * den)
+            levels[8 * i + j] = a if num >= 0 else -a
+
+
+@njit(cache=True)
+def block_levels(q, y0, x0, size, qp, levels):
+    """Levels of the size x size block (4 or 8) of residual plane ``q`` at (y0, x0) whose inverse
+    transform gives the block back exactly, into ``levels`` (row by row). Returns False when
+    there are none (as far as rounding the forward transform finds)."""
+    n = size * size
+    r = np.empty(n, np.int64)
+    for k in range(n):
+        r[k] = q[y0 + k // size, x0 + k % size]
+    back = np.empty(n, np.int64)
+    if size == 4:
+        _forward4(r, levels, qp)
+        inverse4(levels, qp, back)
+    else:
+        _forward8(r, levels, qp)
+        inverse8(levels, qp, back)
+    for k in range(n):
+        if back[k] != r[k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def levels_to_residual(q, transform, cell, qp):
+    """In place: the levels of every levels leaf's blocks of plane ``q`` (``transform`` per
+    ``cell`` x ``cell`` cell: T4 or T8; 8x8 blocks start at cells of even row and column) become
+    the residual samples they stand for. Returns False if a level is beyond MAX_LEVEL or an 8x8
+    block would reach past the plane (a damaged stream)."""
+    h, w = q.shape
+    gh, gw = transform.shape
+    lv = np.empty(64, np.int64)
+    out = np.empty(64, np.int64)
+    for cy in range(gh):
+        for cx in range(gw):
+            t = transform[cy, cx]
+            if t == NONE:
+                continue
+            size = 4 if t == T4 else 8
+            if t == T8 and ((cy & 1) or (cx & 1)):
+                continue  # the cell is part of the 8x8 block of the cell above and/or left of it
+            y0 = cy * cell
+            x0 = cx * cell
+            if y0 + size > h or x0 + size > w:
+                return False
+            n = size * size
+            for k in range(n):
+                v = np.int64(q[y0 + k // size, x0 + k % size])
+                if abs(v) > MAX_LEVEL:
+                    return False
+                lv[k] = v
+            if size == 4:
+                inverse4(lv, qp, out)
+            else:
+                inverse8(lv, qp, out)
+            for k in range(n):
+                q[y0 + k // size, x0 + k % size] = out[k]
+    return True
+
+
+@njit(cache=True)
+def residual_to_levels(q, x, t, transform, cell, qp):
+    """The encoder's side of levels_to_residual, in place: every levels block of plane ``q``
+    becomes the levels of its residual x - t (not q, which the lossless kernel may have wrapped
+    into range). Returns False if a block has no exact levels (the search chose it: a bug)."""
+    gh, gw = transform.shape
+    blk = np.empty((8, 8), np.int32)
+    lv = np.empty(64, np.int64)
+    for cy in range(gh):
+        for cx in range(gw):
+            tt = transform[cy, cx]
+            if tt == NONE or (tt == T8 and ((cy & 1) or (cx & 1))):
+                continue
+            size = 4 if tt == T4 else 8
+            y0 = cy * cell
+            x0 = cx * cell
+            for k in range(size * size):
+                i = k // size
+                j = k % size
+                blk[i, j] = x[y0 + i, x0 + j] - t[y0 + i, x0 + j]
+            if not block_levels(blk, 0, 0, size, qp, lv):
+                return False
+            for k in range(size * size):
+                q[y0 + k // size, x0 + k % size] = lv[k]
+    return True
+
+
+@njit(cache=True)
+def mark_levels(cls, transform, cell, t4_class, t8_class):
+    """In place: the context class of every sample of a levels leaf (a class of its own per
+    transform size, kernels/context.py)."""
+    h, w = cls.shape
+    for y in range(h):
+        for x in range(w):
+            tt = transform[y // cell, x // cell]
+            if tt == T4:
+                cls[y, x] = t4_class
+            elif tt == T8:
+                cls[y, x] = t8_class
