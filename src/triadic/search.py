@@ -123,14 +123,15 @@ def choose_levels(chart: Chart, cur: np.ndarray, planes: ReferencePlanes, lag_sl
     qp = int(qp)
     if qp < 0:
         return chart
-    depth, lags, mvy, mvx, base = (chart.depth.copy(), chart.lags.copy(), chart.mvy.copy(), chart.mvx.copy(),
-                                   chart.base.copy())
-    tgrid = motion.levels_leaves(cur, planes.phases, slots, pad, ly, lx, depth, chart.modes, lags, mvy, mvx,
-                                 chart.family, base, chart.bi, n, CELL, chart.max_depth, qp, motion.COST,
-                                 maxval, _LEVELS_SPLIT_COST)
+    grids = {name: getattr(chart, name).copy()
+             for name in ("depth", "modes", "lags", "mvy", "mvx", "family", "base", "warp", "bi", "lags2", "mv2")}
+    tgrid = motion.levels_leaves(cur, planes.phases, slots, pad, ly, lx, grids["depth"], grids["modes"],
+                                 grids["lags"], grids["mvy"], grids["mvx"], grids["family"], grids["base"],
+                                 grids["warp"], grids["bi"], grids["lags2"], grids["mv2"], n, CELL, chart.max_depth,
+                                 qp, motion.COST, maxval, _LEVELS_SPLIT_COST)
     if not tgrid.any():
         return chart
-    return dataclasses.replace(chart, depth=depth, lags=lags, mvy=mvy, mvx=mvx, base=base, transform=tgrid, qp=qp)
+    return dataclasses.replace(chart, **grids, transform=tgrid, qp=qp)
 
 
 def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:

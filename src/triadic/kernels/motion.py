@@ -1515,36 +1515,64 @@ def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half
 
 
 @njit(cache=True)
-def _best_levels(cur, ph, lag_slots, pad, y0, x0, size, lag, vy, vx, qp, cost, half, r, blk, lv):
-    """The cheapest (estimated bits, lag, vy, vx, transform) giving a size x size block exact
-    levels: the block's own lag and vector, then every lag's vector scaled from it, each within
-    _LEVELS_REACH quarter samples. Cost -1: none."""
-    best = np.int64(-1)
-    b_lag = lag
-    b_vy = vy
-    b_vx = vx
-    b_t = transform.NONE
+def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv):
+    """The first (estimated bits, lag, vy, vx, transform) giving a size x size block exact
+    levels, trying every candidate (lag, vy, vx) of ``cands[:ncands]`` scaled to each lag, on
+    rings of quarter-sample offsets around it out to _LEVELS_REACH, nearest rings first (a
+    residual falls on the lattice by chance hardly ever from quantiser 9 on: the first exact
+    vector is the source's). Cost -1: none."""
     nlags = lag_slots.size
-    for li in range(nlags):
-        sy = (vy * (li + 1) * 2 + lag) // (2 * lag)  # the vector scaled to lag li + 1, rounded
-        sx = (vx * (li + 1) * 2 + lag) // (2 * lag)
-        for dy in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
-            for dx in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
-                ty = sy + dy
-                tx = sx + dx
-                for t in (transform.T8, transform.T4):
-                    tsize = 8 if t == transform.T8 else 4
-                    if size < tsize:
-                        continue
-                    c = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, ty, tx, qp, tsize, cost,
-                                     half, r, blk, lv)
-                    if c >= 0 and (best < 0 or c < best):
-                        best = c
-                        b_lag = li + 1
-                        b_vy = ty
-                        b_vx = tx
-                        b_t = t
-    return best, b_lag, b_vy, b_vx, b_t
+    for ring in range(_LEVELS_REACH + 1):
+        for c in range(ncands):
+            lag = cands[c, 0]
+            for li in range(nlags):
+                sy = (cands[c, 1] * (li + 1) * 2 + lag) // (2 * lag)  # scaled to lag li + 1, rounded
+                sx = (cands[c, 2] * (li + 1) * 2 + lag) // (2 * lag)
+                for dy in range(-ring, ring + 1):
+                    for dx in range(-ring, ring + 1):
+                        if max(abs(dy), abs(dx)) != ring:
+                            continue
+                        for t in (transform.T8, transform.T4):
+                            tsize = 8 if t == transform.T8 else 4
+                            if size < tsize:
+                                continue
+                            got = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, sy + dy, sx + dx, qp,
+                                               tsize, cost, half, r, blk, lv)
+                            if got >= 0:
+                                return got, li + 1, sy + dy, sx + dx, t
+    return np.int64(-1), np.int64(1), np.int64(0), np.int64(0), transform.NONE
+
+
+@njit(cache=True)
+def _levels_candidates(cy, cx, size, modes, lags, mvy, mvx, cands):
+    """The vectors a block at cell (cy, cx), size cells wide, tries for levels: its own (when
+    inter), then its left, top, top-right and top-left neighbours' (distinct ones). Returns
+    how many."""
+    gh, gw = modes.shape
+    m = 0
+    cy = np.int64(cy)
+    cx = np.int64(cx)
+    size = np.int64(size)
+    ys = (cy, cy, cy - 1, cy - 1, cy - 1)
+    xs = (cx, cx - 1, cx, cx + size, cx - 1)
+    for k in range(5):
+        yy = ys[k]
+        xx = xs[k]
+        if yy < 0 or xx < 0 or yy >= gh or xx >= gw or modes[yy, xx] == INTRA:
+            continue
+        lag = np.int64(lags[yy, xx])
+        vy = np.int64(mvy[yy, xx])
+        vx = np.int64(mvx[yy, xx])
+        seen = False
+        for e in range(m):
+            if cands[e, 0] == lag and cands[e, 1] == vy and cands[e, 2] == vx:
+                seen = True
+        if not seen:
+            cands[m, 0] = lag
+            cands[m, 1] = vy
+            cands[m, 2] = vx
+            m += 1
+    return m
 
 
 @njit(cache=True)
@@ -1562,10 +1590,21 @@ def _samples_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, cost, r):
 
 
 @njit(cache=True)
-def _set_leaf(grid_lags, mvy, mvx, base, tgrid, cy, cx, size, lag, vy, vx, t):
+def _make_levels_leaf(modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2, tgrid, cy, cx, size, lag, vy, vx,
+                      t):
+    """Cells (cy, cx).. of a size-cell leaf become one INTER translation leaf at (lag, vy, vx)
+    with transform t."""
     for yy in range(cy, cy + size):
         for xx in range(cx, cx + size):
-            grid_lags[yy, xx] = lag
+            modes[yy, xx] = INTER
+            family[yy, xx] = TRANSLATION
+            bi[yy, xx] = 0
+            lags2[yy, xx] = 0
+            mv2[0, yy, xx] = 0
+            mv2[1, yy, xx] = 0
+            for j in range(4):
+                warp[j, yy, xx] = 0
+            lags[yy, xx] = lag
             mvy[yy, xx] = vy
             mvx[yy, xx] = vx
             base[0, yy, xx] = vy
@@ -1574,26 +1613,28 @@ def _set_leaf(grid_lags, mvy, mvx, base, tgrid, cy, cx, size, lag, vy, vx, t):
 
 
 @njit(cache=True)
-def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, mvx, family, base, bi,
-                  n, cell, max_depth, qp, cost, maxval, split_bits):
-    """Turn INTER leaves into levels leaves where that costs less (in place on the chart grids;
-    ``transform`` returned): per single-vector translation leaf, the lag, vector and transform
-    (_best_levels) whose levels are exact and cheapest, when cheaper than the leaf's residual as
-    samples. A leaf of 16 samples or more that has none may split into four, each child a levels
-    leaf if it can be one and a copy of the parent otherwise, when the children are cheaper by
-    more than ``split_bits`` (the side information of three more leaves and a split flag)."""
+def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, mvx, family, base, warp, bi,
+                  lags2, mv2, n, cell, max_depth, qp, cost, maxval, split_bits):
+    """Turn leaves into levels leaves (in place on the chart grids; ``transform`` returned), in
+    coding order: per leaf, the first vector near its own or its neighbours' whose residual is
+    exact levels (_find_levels). A single-vector INTER translation leaf takes it only when the
+    levels cost less than its residual as samples; other leaves (INTER_MED, intra, warped or
+    bi-predicted), whose costs the estimate does not know, take it whenever there is one. A
+    leaf of 16 samples or more with none may split into four, each child a levels leaf if it
+    can be one and a copy of the parent otherwise, when at least one child is and the levels
+    children cost less than the parent's samples there by more than ``split_bits`` (the side
+    information of three more leaves and a split flag)."""
     h, w = cur.shape
     gh, gw = depth.shape
     tgrid = np.zeros((gh, gw), dtype=np.int8)
     r = np.empty(64, np.int64)
     blk = np.empty((8, 8), np.int32)
     lv = np.empty(64, np.int64)
+    cands = np.empty((5, 3), dtype=np.int64)
     half = (maxval + 1) // 2
     for i in range(leaf_y.size):
         cy = leaf_y[i]
         cx = leaf_x[i]
-        if modes[cy, cx] != INTER or family[cy, cx] != TRANSLATION or bi[cy, cx] != 0:
-            continue
         d = depth[cy, cx]
         size = n >> d  # in cells
         y0 = cy * cell
@@ -1601,42 +1642,53 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
         s = size * cell
         if y0 + s > h or x0 + s > w or s < 4:
             continue  # (a leaf over the frame's edge keeps its samples)
+        mode = modes[cy, cx]
+        plain = mode == INTER and family[cy, cx] == TRANSLATION and bi[cy, cx] == 0
+        m = _levels_candidates(cy, cx, size, modes, lags, mvy, mvx, cands)
+        if m == 0:
+            continue
+        c, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, y0, x0, s, cands, m, qp, cost, half, r, blk,
+                                          lv)
+        now = _samples_cost(cur, ph, lag_slots[lags[cy, cx] - 1], pad, y0, x0, s, mvy[cy, cx], mvx[cy, cx], cost,
+                            r) if plain else np.int64(1) << 60
+        if c >= 0 and c < now:
+            _make_levels_leaf(modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2, tgrid, cy, cx, size, l2,
+                              v2y, v2x, t)
+            continue
+        if s < 16 or d >= max_depth or not plain:
+            continue
+        half_size = size // 2
+        hs = half_size * cell
         lag = np.int64(lags[cy, cx])
         vy = np.int64(mvy[cy, cx])
         vx = np.int64(mvx[cy, cx])
         slot = lag_slots[lag - 1]
-        now = _samples_cost(cur, ph, slot, pad, y0, x0, s, vy, vx, cost, r)
-        c, l2, v2y, v2x, t = _best_levels(cur, ph, lag_slots, pad, y0, x0, s, lag, vy, vx, qp, cost, half,
-                                          r, blk, lv)
-        if c >= 0 and c < now:
-            _set_leaf(lags, mvy, mvx, base, tgrid, cy, cx, size, l2, v2y, v2x, t)
-            continue
-        if s < 16 or d >= max_depth:
-            continue
-        half_size = size // 2
-        hs = half_size * cell
+        parts = np.zeros((4, 4), dtype=np.int64)  # per child: lag, vy, vx, transform
         split = 0
-        parts = np.zeros((4, 5), dtype=np.int64)  # per child: lag, vy, vx, transform, cost
+        found = 0
         for k in range(4):
-            sy0 = y0 + (k >> 1) * hs
-            sx0 = x0 + (k & 1) * hs
-            cc, l2, v2y, v2x, t = _best_levels(cur, ph, lag_slots, pad, sy0, sx0, hs, lag, vy, vx, qp, cost,
-                                               half, r, blk, lv)
+            ccy = cy + (k >> 1) * half_size
+            ccx = cx + (k & 1) * half_size
+            sy0 = ccy * cell
+            sx0 = ccx * cell
             here = _samples_cost(cur, ph, slot, pad, sy0, sx0, hs, vy, vx, cost, r)
+            m = _levels_candidates(ccy, ccx, half_size, modes, lags, mvy, mvx, cands)
+            cc, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, sy0, sx0, hs, cands, m, qp, cost, half, r,
+                                               blk, lv)
             if cc >= 0 and cc < here:
                 parts[k, 0] = l2
                 parts[k, 1] = v2y
                 parts[k, 2] = v2x
                 parts[k, 3] = t
-                parts[k, 4] = cc
+                split += cc
+                found += 1
             else:
                 parts[k, 0] = lag
                 parts[k, 1] = vy
                 parts[k, 2] = vx
                 parts[k, 3] = transform.NONE
-                parts[k, 4] = here
-            split += parts[k, 4]
-        if split + split_bits >= now:
+                split += here
+        if found == 0 or split + split_bits >= now:
             continue
         for k in range(4):
             ccy = cy + (k >> 1) * half_size
@@ -1644,6 +1696,6 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
             for yy in range(ccy, ccy + half_size):
                 for xx in range(ccx, ccx + half_size):
                     depth[yy, xx] = d + 1
-            _set_leaf(lags, mvy, mvx, base, tgrid, ccy, ccx, half_size, parts[k, 0], parts[k, 1], parts[k, 2],
-                      parts[k, 3])
+            _make_levels_leaf(modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2, tgrid, ccy, ccx, half_size,
+                              parts[k, 0], parts[k, 1], parts[k, 2], parts[k, 3])
     return tgrid
