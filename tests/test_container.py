@@ -266,10 +266,10 @@ def test_extra_header_bytes_at_known_minor_are_rejected():
     assert_corrupt(ref_file(PAYLOADS, KEYFRAMES, extra=b"?"), match="unexpected bytes")
 
 
-@pytest.mark.parametrize("major", [5, 6, 0xFFFF])
+@pytest.mark.parametrize("major", [6, 7, 0xFFFF])
 def test_newer_major_is_rejected(major):
     data = ref_file(PAYLOADS, KEYFRAMES, major=major)
-    with pytest.raises(VersionError, match=rf"newer triadic \(format v{major}\); this one reads v4"):
+    with pytest.raises(VersionError, match=rf"newer triadic \(format v{major}\); this one reads v5"):
         ContainerReader(data)
     with pytest.raises(VersionError) as info:
         ContainerReader(data)
@@ -281,9 +281,9 @@ def test_newer_major_is_rejected(major):
         ContainerReader(bytes(damaged))
 
 
-@pytest.mark.parametrize("major", [1, 2, 3])
+@pytest.mark.parametrize("major", [1, 2, 3, 4])
 def test_older_major_is_rejected_naming_the_release_that_reads_it(major):
-    with pytest.raises(VersionError, match=rf"older triadic \(format v{major}, read by triadic 0.{major}\); this one reads v4"):
+    with pytest.raises(VersionError, match=rf"older triadic \(format v{major}, read by triadic 0.{major}\); this one reads v5"):
         ContainerReader(ref_file(PAYLOADS, KEYFRAMES, major=major))
 
 

@@ -23,6 +23,7 @@ import pathlib
 import numpy as np
 import pytest
 
+import h264like
 import triadic
 from triadic import container as tc
 from triadic.params import Frame
@@ -85,6 +86,7 @@ CASES = {
     "yuv444p-near4": (lambda: _frames("yuv444p", 16, 24, 3, 5), dict(max_error=4)),
     "gray16le-noise": (lambda: _noise("gray16le", 9, 7, 2, 6), dict(keyint=1)),
     "carphone-3": (_clip, dict(keyint=2)),
+    "h264like-levels": (lambda: h264like.frames(h=32, w=48, count=3), dict()),
 }
 
 

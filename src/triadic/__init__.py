@@ -13,7 +13,7 @@ from .io import open_source as read_frames
 from .io import sample_clip
 from .params import Frame, PixelFormat, pixel_format
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "encode", "decode", "info", "check", "analyse", "read_frames", "sample_clip",

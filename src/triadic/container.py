@@ -53,11 +53,12 @@ __all__ = [
 MAGIC = b"\x89TRI\r\n\x1a\n"
 
 #: A decoder rejects a file whose major version it does not know ...
-VERSION_MAJOR = 4
+VERSION_MAJOR = 5
 #: ... and reads a file with a higher minor version, ignoring header bytes it does not know.
 VERSION_MINOR = 0
 #: Earlier major versions a triadic release wrote, and which release reads them.
-OLDER_VERSIONS = {1: "read by triadic 0.1", 2: "read by triadic 0.2", 3: "read by triadic 0.3"}
+OLDER_VERSIONS = {1: "read by triadic 0.1", 2: "read by triadic 0.2", 3: "read by triadic 0.3",
+                  4: "read by triadic 0.4"}
 
 #: Header fields may grow in later minor versions, but never past this (a sanity bound on reads).
 MAX_HEADER_LENGTH = 1 << 16
