@@ -47,7 +47,7 @@ DEFAULT_FIELDS = dict(
 )
 
 
-def ref_header(major=4, minor=0, extra=b"", pix_fmt_bytes=None, **fields) -> bytes:
+def ref_header(major=5, minor=0, extra=b"", pix_fmt_bytes=None, **fields) -> bytes:
     f = {**DEFAULT_FIELDS, **fields}
     pix = f["pix_fmt"].encode("ascii") if pix_fmt_bytes is None else pix_fmt_bytes
     body = (
@@ -168,7 +168,7 @@ def test_writer_matches_reference_bytes(small):
 def test_golden_bytes(small):
     """Pins the exact bitstream; a change here is a format change (bump the version)."""
     digest = hashlib.sha256(small).hexdigest()
-    assert digest == "4c9c00b09187786a8d3b27694b3f39874126305e89392107bbf9fd9e452834a8", small.hex()
+    assert digest == "1b593e8b664b54b45ee7eccc0ed1df8373746ab34b6409a2ec55f7aeca0b3b6e", small.hex()
 
 
 def test_zero_frames(tmp_path):
