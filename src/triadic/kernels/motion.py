@@ -1417,9 +1417,11 @@ _DETECT_LEAST = 6
 #: ... counting only blocks with at least this many nonzero residuals, and more than one level.
 _DETECT_BUSY = 8
 _DETECT_PER_MILLE = 5
-#: Vector offsets (quarter samples, each component) a leaf tries around its own vector, scaled
-#: to each lag, looking for the vector the source's encoder used.
+#: Vector offsets (quarter samples, each component) a leaf tries around its own and its
+#: neighbours' vectors, scaled to each lag, looking for the vector the source's encoder used ...
 _LEVELS_REACH = 2
+#: ... and how many of those, the least SAD first, it tests for exact levels.
+_LEVELS_TRIED = 16
 
 
 @njit(cache=True, inline="always")
@@ -1427,6 +1429,19 @@ def _prediction_residual(cur, ph, slot, pad, y0, x0, size, vy, vx, r):
     """r (size * size, row by row) = cur - the quarter-sample prediction at (vy, vx); returns
     whether any is nonzero."""
     nz = False
+    oy = 4 * pad + vy
+    ox = 4 * pad + vx
+    if (4 * y0 + oy >= 0 and 4 * (y0 + size - 1) + oy < 4 * ph.shape[3] and 4 * x0 + ox >= 0
+            and 4 * (x0 + size - 1) + ox < 4 * ph.shape[4]):  # inside the padded plane: one phase, no clamps
+        fy = oy & 3
+        fx = ox & 3
+        for i in range(size):
+            ry = np.uint64(y0 + i + (oy >> 2))
+            for j in range(size):
+                v = np.int64(cur[y0 + i, x0 + j]) - np.int64(ph[slot, fy, fx, ry, np.uint64(x0 + j + (ox >> 2))])
+                r[i * size + j] = v
+                nz |= v != 0
+        return nz
     for i in range(size):
         for j in range(size):
             v = np.int64(cur[y0 + i, x0 + j]) - _up_sample(ph, slot, y0 + i, x0 + j, vy, vx, pad)
@@ -1514,32 +1529,83 @@ def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half
     return total
 
 
+@njit(cache=True, inline="always")
+def _satd(cur, ph, slot, pad, y0, x0, size, vy, vx, r, limit):
+    """Sum of the absolute 4x4 Hadamard transforms of a block's residual at (vy, vx) (what x264
+    ranks sub-sample vectors by), stopped once past ``limit``."""
+    total = 0
+    for by in range(0, size, 4):
+        for bx in range(0, size, 4):
+            _prediction_residual(cur, ph, slot, pad, y0 + by, x0 + bx, 4, vy, vx, r)
+            for i in range(4):  # rows
+                a0 = r[4 * i] + r[4 * i + 1]
+                a1 = r[4 * i] - r[4 * i + 1]
+                a2 = r[4 * i + 2] + r[4 * i + 3]
+                a3 = r[4 * i + 2] - r[4 * i + 3]
+                r[4 * i] = a0 + a2
+                r[4 * i + 1] = a1 + a3
+                r[4 * i + 2] = a0 - a2
+                r[4 * i + 3] = a1 - a3
+            for j in range(4):  # columns
+                a0 = r[j] + r[4 + j]
+                a1 = r[j] - r[4 + j]
+                a2 = r[8 + j] + r[12 + j]
+                a3 = r[8 + j] - r[12 + j]
+                total += abs(a0 + a2) + abs(a1 + a3) + abs(a0 - a2) + abs(a1 - a3)
+            if total >= limit:
+                return total
+    return total
+
+
 @njit(cache=True)
-def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv):
-    """The first (estimated bits, lag, vy, vx, transform) giving a size x size block exact
-    levels, trying every candidate (lag, vy, vx) of ``cands[:ncands]`` scaled to each lag, on
-    rings of quarter-sample offsets around it out to _LEVELS_REACH, nearest rings first (a
-    residual falls on the lattice by chance hardly ever from quantiser 9 on: the first exact
-    vector is the source's). Cost -1: none."""
+def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv, best):
+    """The (estimated bits, lag, vy, vx, transform) of the vector giving a size x size block exact
+    levels, or cost -1 when none does: of every candidate (lag, vy, vx) of ``cands[:ncands]``
+    scaled to each lag, and the vectors within _LEVELS_REACH quarter samples of it, the
+    _LEVELS_TRIED of least SAD are tested, least first (the source's encoder chose its vector for
+    a small residual; a residual falls on the lattice by chance hardly ever from quantiser 9 on,
+    so the first exact vector is the source's). ``best`` is a work array of _LEVELS_TRIED rows."""
     nlags = lag_slots.size
-    for ring in range(_LEVELS_REACH + 1):
-        for c in range(ncands):
-            lag = cands[c, 0]
-            for li in range(nlags):
-                sy = (cands[c, 1] * (li + 1) * 2 + lag) // (2 * lag)  # scaled to lag li + 1, rounded
-                sx = (cands[c, 2] * (li + 1) * 2 + lag) // (2 * lag)
-                for dy in range(-ring, ring + 1):
-                    for dx in range(-ring, ring + 1):
-                        if max(abs(dy), abs(dx)) != ring:
-                            continue
-                        for t in (transform.T8, transform.T4):
-                            tsize = 8 if t == transform.T8 else 4
-                            if size < tsize:
-                                continue
-                            got = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, sy + dy, sx + dx, qp,
-                                               tsize, cost, half, r, blk, lv)
-                            if got >= 0:
-                                return got, li + 1, sy + dy, sx + dx, t
+    kept = 0
+    for c in range(ncands):
+        lag = cands[c, 0]
+        for li in range(nlags):
+            sy = (cands[c, 1] * (li + 1) * 2 + lag) // (2 * lag)  # scaled to lag li + 1, rounded
+            sx = (cands[c, 2] * (li + 1) * 2 + lag) // (2 * lag)
+            for dy in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
+                for dx in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
+                    ty = sy + dy
+                    tx = sx + dx
+                    seen = False
+                    for k in range(kept):
+                        if best[k, 1] == li and best[k, 2] == ty and best[k, 3] == tx:
+                            seen = True
+                            break
+                    if seen:
+                        continue
+                    limit = best[kept - 1, 0] if kept == _LEVELS_TRIED else _NO_LIMIT
+                    sad = _satd(cur, ph, lag_slots[li], pad, y0, x0, size, ty, tx, r, limit)
+                    if sad >= limit:
+                        continue
+                    k = min(kept, _LEVELS_TRIED - 1)  # insert, keeping the rows sorted by SAD
+                    while k > 0 and best[k - 1, 0] > sad:
+                        best[k] = best[k - 1]
+                        k -= 1
+                    best[k, 0] = sad
+                    best[k, 1] = li
+                    best[k, 2] = ty
+                    best[k, 3] = tx
+                    kept = min(kept + 1, _LEVELS_TRIED)
+    for k in range(kept):
+        li = best[k, 1]
+        for t in (transform.T8, transform.T4):
+            tsize = 8 if t == transform.T8 else 4
+            if size < tsize:
+                continue
+            got = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, best[k, 2], best[k, 3], qp, tsize, cost,
+                               half, r, blk, lv)
+            if got >= 0:
+                return got, li + 1, best[k, 2], best[k, 3], t
     return np.int64(-1), np.int64(1), np.int64(0), np.int64(0), transform.NONE
 
 
@@ -1631,6 +1697,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
     blk = np.empty((8, 8), np.int32)
     lv = np.empty(64, np.int64)
     cands = np.empty((5, 3), dtype=np.int64)
+    tried = np.empty((_LEVELS_TRIED, 4), dtype=np.int64)
     half = (maxval + 1) // 2
     for i in range(leaf_y.size):
         cy = leaf_y[i]
@@ -1648,7 +1715,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
         if m == 0:
             continue
         c, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, y0, x0, s, cands, m, qp, cost, half, r, blk,
-                                          lv)
+                                          lv, tried)
         now = _samples_cost(cur, ph, lag_slots[lags[cy, cx] - 1], pad, y0, x0, s, mvy[cy, cx], mvx[cy, cx], cost,
                             r) if plain else np.int64(1) << 60
         if c >= 0 and c < now:
@@ -1674,7 +1741,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
             here = _samples_cost(cur, ph, slot, pad, sy0, sx0, hs, vy, vx, cost, r)
             m = _levels_candidates(ccy, ccx, half_size, modes, lags, mvy, mvx, cands)
             cc, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, sy0, sx0, hs, cands, m, qp, cost, half, r,
-                                               blk, lv)
+                                               blk, lv, tried)
             if cc >= 0 and cc < here:
                 parts[k, 0] = l2
                 parts[k, 1] = v2y

@@ -31,18 +31,10 @@ MAX_LEVEL = 1 << 16
 # normAdjust4x4 (8.5.9): by qP % 6, for positions (even, even), (odd, odd), the rest.
 _V4 = np.array([[10, 16, 13], [11, 18, 14], [13, 20, 16], [14, 23, 18], [16, 25, 20], [18, 29, 23]],
                dtype=np.int64)
-# x264's quant4_scale: the forward multipliers of the same three classes.
-_MF4 = np.array([[13107, 5243, 8066], [11916, 4660, 7490], [10082, 4194, 6554], [9362, 3647, 5825],
-                 [8192, 3355, 5243], [7282, 2893, 4559]], dtype=np.int64)
 # normAdjust8x8 (8.5.9): by qP % 6, for the six position classes of _class8.
 _V8 = np.array([[20, 18, 32, 19, 25, 24], [22, 19, 35, 21, 28, 26], [26, 23, 42, 24, 33, 31],
                 [28, 25, 45, 26, 35, 33], [32, 28, 51, 30, 40, 38], [36, 32, 58, 34, 46, 43]],
                dtype=np.int64)
-# x264's quant8_scale.
-_MF8 = np.array([[13107, 11428, 20972, 12222, 16777, 15481], [11916, 10826, 19174, 11058, 14980, 14290],
-                 [10082, 8943, 15978, 9675, 12710, 11985], [9362, 8228, 14913, 8931, 11984, 11259],
-                 [8192, 7346, 13159, 7740, 10486, 9777], [7282, 6428, 11570, 6830, 9118, 8640]],
-                dtype=np.int64)
 
 
 @njit(cache=True, inline="always")
@@ -163,30 +155,37 @@ def inverse8(levels, qp, out):
         out[k] = (out[k] + 32) >> 6
 
 
+#: H.264's 4x4 core transform times 2 (its inverse's basis vectors are these rows over 2, the
+#: d1 / 2 and d3 / 2 of the butterflies included); the rows are orthogonal, with squared norms _N4.
+_C4 = np.array([[2, 2, 2, 2], [2, 1, -1, -2], [2, -2, -2, 2], [1, -2, 2, -1]], dtype=np.int64)
+_N4 = np.array([16, 10, 16, 10], dtype=np.int64)
+
+
 @njit(cache=True)
 def _forward4(r, levels, qp):
-    """x264's 4x4 forward transform and quantiser (round to nearest): levels of residual r."""
-    t = np.empty(16, np.int64)
+    """Levels of a 4x4 residual r as _forward8 finds them: the dequantised coefficient that gives
+    64 r is 256 W_ij / (n_i n_j), W = _C4 r _C4^T, over the dequantisation's scale, rounded."""
+    t = np.zeros(16, np.int64)
     for i in range(4):
-        s03 = r[4 * i] + r[4 * i + 3]
-        s12 = r[4 * i + 1] + r[4 * i + 2]
-        d03 = r[4 * i] - r[4 * i + 3]
-        d12 = r[4 * i + 1] - r[4 * i + 2]
-        t[4 * i] = s03 + s12
-        t[4 * i + 1] = 2 * d03 + d12
-        t[4 * i + 2] = s03 - s12
-        t[4 * i + 3] = d03 - 2 * d12
-    shift = 15 + qp // 6
-    for j in range(4):
-        s03 = t[j] + t[12 + j]
-        s12 = t[4 + j] + t[8 + j]
-        d03 = t[j] - t[12 + j]
-        d12 = t[4 + j] - t[8 + j]
-        col = (s03 + s12, 2 * d03 + d12, s03 - s12, d03 - 2 * d12)
-        for i in range(4):
-            v = col[i] * _MF4[qp % 6, _class4(i, j)]
-            a = (abs(v) + (np.int64(1) << (shift - 1))) >> shift
-            levels[4 * i + j] = a if v >= 0 else -a
+        for j in range(4):
+            s = np.int64(0)
+            for k in range(4):
+                s += _C4[i, k] * r[4 * k + j]
+            t[4 * i + j] = s
+    for i in range(4):
+        for j in range(4):
+            s = np.int64(0)
+            for k in range(4):
+                s += t[4 * i + k] * _C4[j, k]
+            scale = 16 * _V4[qp % 6, _class4(i, j)]
+            if qp >= 24:  # d = L scale << (qp / 6 - 4)
+                num = 256 * s
+                den = _N4[i] * _N4[j] * (scale << (qp // 6 - 4))
+            else:  # d = (L scale + rounding) >> (4 - qp / 6)
+                num = 256 * s << (4 - qp // 6)
+                den = _N4[i] * _N4[j] * scale
+            a = (2 * abs(num) + den) // (2 * den)
+            levels[4 * i + j] = a if num >= 0 else -a
 
 
 #: H.264's 8x8 core transform times 8 (its inverse's basis vectors are these rows over 8); the
@@ -239,14 +238,55 @@ def block_levels(q, y0, x0, size, qp, levels):
     back = np.empty(n, np.int64)
     if size == 4:
         _forward4(r, levels, qp)
-        inverse4(levels, qp, back)
     else:
         _forward8(r, levels, qp)
-        inverse8(levels, qp, back)
-    for k in range(n):
-        if back[k] != r[k]:
+    miss = _misses(r, levels, qp, size, back)
+    if miss == 0:
+        return True
+    if miss > _NEAR_MISS:
+        return False
+    # a near miss: the inverse's shifts round, so the nearest levels of its linear part are not
+    # always the ones; change one level by one at a time while the misses fall (a block of the
+    # source's is found in a step or two; other residuals are far from the lattice and never
+    # get here)
+    for _ in range(_NEAR_MISS):
+        best = miss
+        best_k = -1
+        best_d = 0
+        for k in range(n):
+            for d in (-1, 1):
+                levels[k] += d
+                m = _misses(r, levels, qp, size, back)
+                levels[k] -= d
+                if m < best:
+                    best = m
+                    best_k = k
+                    best_d = d
+        if best_k < 0:
             return False
-    return True
+        levels[best_k] += best_d
+        miss = best
+        if miss == 0:
+            return True
+    return False
+
+
+#: block_levels refines a first guess whose inverse misses at most this much (the sum of
+#: |residual - inverse| over the block); further off, a block is not on the lattice.
+_NEAR_MISS = 4
+
+
+@njit(cache=True)
+def _misses(r, levels, qp, size, back):
+    """Sum over the block of |r - the inverse transform of ``levels``| (work array ``back``)."""
+    if size == 4:
+        inverse4(levels, qp, back)
+    else:
+        inverse8(levels, qp, back)
+    total = 0
+    for k in range(size * size):
+        total += abs(back[k] - r[k])
+    return total
 
 
 @njit(cache=True, nogil=True)
