@@ -570,7 +570,8 @@ def salvage(src) -> Iterator[tuple[int, Frame | None]]:
 @dataclass
 class FrameAnalysis:
     """One decoded frame with what produced it: the chart, the residual of every codec plane
-    (int32; after the colour transform, before reconstruction) and the frame's cost log."""
+    as coded (int32; after the colour transform, before reconstruction; in the luma of levels
+    leaves, their H.264 levels) and the frame's cost log."""
 
     frame: Frame
     residuals: list[np.ndarray]

@@ -108,9 +108,10 @@ def choose_levels(chart: Chart, cur: np.ndarray, planes: ReferencePlanes, lag_sl
 
     Lossless only. The frame's quantiser is the one at which the most residual blocks of the
     INTER leaves are exact H.264 inverse transforms (motion.detect_qp; none: the chart as it
-    is). Then every INTER leaf looks, near its vector, for the one the source's encoder used,
-    whose residual is levels, and takes it where the levels cost less (motion.levels_leaves);
-    a leaf that the source's encoder cut into four may be split for it.
+    is). Then every leaf looks, near its own and its neighbours' vectors at every lag, for the
+    vector the source's encoder used, whose residual is levels, and takes it where the levels
+    cost less (motion.levels_leaves); a leaf that the source's encoder cut into four may be
+    split for it. The split's side information is a guess (_LEVELS_SPLIT_COST), not tuned.
     """
     if step != 1 or lag_slots.size == 0:
         return chart
