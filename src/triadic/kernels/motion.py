@@ -1420,7 +1420,7 @@ _DETECT_PER_MILLE = 5
 #: Vector offsets (quarter samples, each component) a leaf tries around its own and its
 #: neighbours' vectors, scaled to each lag, looking for the vector the source's encoder used ...
 _LEVELS_REACH = 2
-#: ... and how many of those, the least SAD first, it tests for exact levels.
+#: ... and how many of those, the least SATD first, it tests for exact levels.
 _LEVELS_TRIED = 16
 
 

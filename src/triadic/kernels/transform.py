@@ -12,8 +12,9 @@ and ``levels_to_residual`` turns them back into samples before reconstruction.
 The decoder's side is the standard's, integer for integer (ITU-T H.264, 8.5.12 for 4x4 blocks
 and 8.5.13 for 8x8 blocks, flat scaling matrices, no DC transform): dequantisation by
 LevelScale(qP % 6, i, j) << (qP / 6), the butterflies with their shifts, then (x + 32) >> 6.
-The encoder's side (``residual_to_levels``) finds levels with x264's forward transforms and
-quantisers and keeps them only where the decoder's inverse gives back the residual exactly.
+The encoder's side (``block_levels``, ``residual_to_levels``) finds levels by inverting the
+inverse transform's linear part, refines near misses a level at a time, and keeps them only
+where the decoder's inverse gives back the residual exactly.
 """
 
 import numpy as np
@@ -155,41 +156,11 @@ def inverse8(levels, qp, out):
         out[k] = (out[k] + 32) >> 6
 
 
-#: H.264's 4x4 core transform times 2 (its inverse's basis vectors are these rows over 2, the
-#: d1 / 2 and d3 / 2 of the butterflies included); the rows are orthogonal, with squared norms _N4.
+#: H.264's core transforms, scaled to integers: the basis vectors of the standard's inverse
+#: transform (its butterflies without their rounding) are the rows of _C4 over 2 (the d1 / 2 and
+#: d3 / 2 included) and of _C8 over 8. The rows are orthogonal, with squared norms _N4 and _N8.
 _C4 = np.array([[2, 2, 2, 2], [2, 1, -1, -2], [2, -2, -2, 2], [1, -2, 2, -1]], dtype=np.int64)
 _N4 = np.array([16, 10, 16, 10], dtype=np.int64)
-
-
-@njit(cache=True)
-def _forward4(r, levels, qp):
-    """Levels of a 4x4 residual r as _forward8 finds them: the dequantised coefficient that gives
-    64 r is 256 W_ij / (n_i n_j), W = _C4 r _C4^T, over the dequantisation's scale, rounded."""
-    t = np.zeros(16, np.int64)
-    for i in range(4):
-        for j in range(4):
-            s = np.int64(0)
-            for k in range(4):
-                s += _C4[i, k] * r[4 * k + j]
-            t[4 * i + j] = s
-    for i in range(4):
-        for j in range(4):
-            s = np.int64(0)
-            for k in range(4):
-                s += t[4 * i + k] * _C4[j, k]
-            scale = 16 * _V4[qp % 6, _class4(i, j)]
-            if qp >= 24:  # d = L scale << (qp / 6 - 4)
-                num = 256 * s
-                den = _N4[i] * _N4[j] * (scale << (qp // 6 - 4))
-            else:  # d = (L scale + rounding) >> (4 - qp / 6)
-                num = 256 * s << (4 - qp // 6)
-                den = _N4[i] * _N4[j] * scale
-            a = (2 * abs(num) + den) // (2 * den)
-            levels[4 * i + j] = a if num >= 0 else -a
-
-
-#: H.264's 8x8 core transform times 8 (its inverse's basis vectors are these rows over 8); the
-#: rows are orthogonal, with squared norms _N8.
 _C8 = np.array([[8, 8, 8, 8, 8, 8, 8, 8], [12, 10, 6, 3, -3, -6, -10, -12], [8, 4, -4, -8, -8, -4, 4, 8],
                 [10, -3, -12, -6, 6, 12, 3, -10], [8, -8, -8, 8, 8, -8, -8, 8], [6, -12, 3, 10, -10, -3, 12, -6],
                 [4, -8, 8, -4, -4, 8, -8, 4], [3, -6, 10, -12, 12, -10, 6, -3]], dtype=np.int64)
@@ -197,33 +168,38 @@ _N8 = np.array([512, 578, 320, 578, 512, 578, 320, 578], dtype=np.int64)
 
 
 @njit(cache=True)
-def _forward8(r, levels, qp):
-    """Levels of an 8x8 residual r by inverting the linear part of the standard's inverse exactly
-    (integers only): its basis is _C8's rows over 8, so the dequantised coefficient d_ij that
-    gives 64 r is 4096 W_ij / (n_i n_j), W = _C8 r _C8^T, and the level is d_ij over the
-    dequantisation's scale, rounded to nearest. (x264's own forward transform and quantiser
-    round twice on the way and miss a third of the blocks at quantiser 10.)"""
-    t = np.zeros(64, np.int64)
-    for i in range(8):
-        for j in range(8):
+def _forward(r, levels, qp, size):
+    """Levels of a size x size residual r (4 or 8), by inverting the linear part of the
+    standard's inverse exactly, in integers: with C the scaled basis (_C4 or _C8, gain g = 2 or
+    8) and n_i its rows' squared norms, the dequantised coefficient that gives 64 r is
+    64 g^2 W_ij / (n_i n_j), W = C r C^T; the level is that over the dequantisation's scale,
+    rounded to nearest. (x264's forward transforms and quantisers round on the way, and miss 4%
+    of the 4x4 and a third of the 8x8 blocks of levels at quantiser 10.)"""
+    c = _C4 if size == 4 else _C8
+    norms = _N4 if size == 4 else _N8
+    gain = 256 if size == 4 else 4096  # 64 g^2
+    base = 4 if size == 4 else 6  # the dequantisation's shift: qP / 6 - base (qP >= 6 base), else rounding
+    t = np.zeros(size * size, np.int64)
+    for i in range(size):
+        for j in range(size):
             s = np.int64(0)
-            for k in range(8):
-                s += _C8[i, k] * r[8 * k + j]
-            t[8 * i + j] = s
-    for i in range(8):
-        for j in range(8):
+            for k in range(size):
+                s += c[i, k] * r[size * k + j]
+            t[size * i + j] = s
+    for i in range(size):
+        for j in range(size):
             s = np.int64(0)
-            for k in range(8):
-                s += t[8 * i + k] * _C8[j, k]
-            scale = 16 * _V8[qp % 6, _class8(i, j)]
-            if qp >= 36:  # d = L scale << (qp / 6 - 6)
-                num = 4096 * s
-                den = _N8[i] * _N8[j] * (scale << (qp // 6 - 6))
-            else:  # d = (L scale + rounding) >> (6 - qp / 6)
-                num = 4096 * s << (6 - qp // 6)
-                den = _N8[i] * _N8[j] * scale
+            for k in range(size):
+                s += t[size * i + k] * c[j, k]
+            scale = 16 * (_V4[qp % 6, _class4(i, j)] if size == 4 else _V8[qp % 6, _class8(i, j)])
+            if qp >= 6 * base:  # d = L scale << (qP / 6 - base)
+                num = gain * s
+                den = norms[i] * norms[j] * (scale << (qp // 6 - base))
+            else:  # d = (L scale + rounding) >> (base - qP / 6)
+                num = gain * s << (base - qp // 6)
+                den = norms[i] * norms[j] * scale
             a = (2 * abs(num) + den) // (2 * den)
-            levels[8 * i + j] = a if num >= 0 else -a
+            levels[size * i + j] = a if num >= 0 else -a
 
 
 @njit(cache=True)
@@ -236,10 +212,7 @@ def block_levels(q, y0, x0, size, qp, levels):
     for k in range(n):
         r[k] = q[y0 + k // size, x0 + k % size]
     back = np.empty(n, np.int64)
-    if size == 4:
-        _forward4(r, levels, qp)
-    else:
-        _forward8(r, levels, qp)
+    _forward(r, levels, qp, size)
     miss = _misses(r, levels, qp, size, back)
     if miss == 0:
         return True
