@@ -47,6 +47,7 @@ MAX_FUZZ_PIXELS = 64 * 64
 # --------------------------------------------------------------------------------------------------
 
 def _seed_specs():
+    import h264like
     from conftest import make_frames
 
     # (name, frames, encode parameters): every colour path, odd sizes, inter frames with motion,
@@ -64,6 +65,7 @@ def _seed_specs():
         ("yuv444p-near", make_frames("yuv444p", 16, 16, 3, seed=3), dict(keyint=3, max_error=4)),
         ("gray16le-noise", make_frames("gray16le", 7, 9, 2, seed=4, kind="noise"), dict(keyint=2)),
         ("yuv422p10le", make_frames("yuv422p10le", 12, 10, 3, seed=5), dict(keyint=60, block_size=8)),
+        ("h264like-levels", h264like.frames(h=16, w=32, count=3), dict()),  # levels leaves
     ]
 
 
