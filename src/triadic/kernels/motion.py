@@ -1561,10 +1561,11 @@ def _satd(cur, ph, slot, pad, y0, x0, size, vy, vx, r, limit):
 def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv, best):
     """The (estimated bits, lag, vy, vx, transform) of the vector giving a size x size block exact
     levels, or cost -1 when none does: of every candidate (lag, vy, vx) of ``cands[:ncands]``
-    scaled to each lag, and the vectors within _LEVELS_REACH quarter samples of it, the
-    _LEVELS_TRIED of least SAD are tested, least first (the source's encoder chose its vector for
-    a small residual; a residual falls on the lattice by chance hardly ever from quantiser 9 on,
-    so the first exact vector is the source's). ``best`` is a work array of _LEVELS_TRIED rows."""
+    scaled to each lag, and the vectors within _LEVELS_REACH quarter samples of it (each
+    measured once), the _LEVELS_TRIED of least SATD are tested, least first (the source's encoder
+    chose its vector for a small residual; a residual falls on the lattice by chance hardly ever
+    from quantiser 9 on, so the first exact vector is the source's). ``best`` is a work array of
+    _LEVELS_TRIED rows."""
     nlags = lag_slots.size
     kept = 0
     for c in range(ncands):
@@ -1576,9 +1577,11 @@ def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost,
                 for dx in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
                     ty = sy + dy
                     tx = sx + dx
-                    seen = False
-                    for k in range(kept):
-                        if best[k, 1] == li and best[k, 2] == ty and best[k, 3] == tx:
+                    seen = False  # in the window of an earlier candidate at this lag: measured there
+                    for e in range(c):
+                        lag_e = cands[e, 0]
+                        if (abs(ty - (cands[e, 1] * (li + 1) * 2 + lag_e) // (2 * lag_e)) <= _LEVELS_REACH
+                                and abs(tx - (cands[e, 2] * (li + 1) * 2 + lag_e) // (2 * lag_e)) <= _LEVELS_REACH):
                             seen = True
                             break
                     if seen:
