@@ -1557,6 +1557,13 @@ def _satd(cur, ph, slot, pad, y0, x0, size, vy, vx, r, limit):
     return total
 
 
+@njit(cache=True, inline="always")
+def _scaled(v, lag, to):
+    """A vector component at lag ``lag`` scaled to lag ``to``, rounded (as chart.py predicts a
+    second vector from the first)."""
+    return (2 * v * to + lag) // (2 * lag)
+
+
 @njit(cache=True)
 def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv, best):
     """The (estimated bits, lag, vy, vx, transform) of the vector giving a size x size block exact
@@ -1571,8 +1578,8 @@ def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost,
     for c in range(ncands):
         lag = cands[c, 0]
         for li in range(nlags):
-            sy = (cands[c, 1] * (li + 1) * 2 + lag) // (2 * lag)  # scaled to lag li + 1, rounded
-            sx = (cands[c, 2] * (li + 1) * 2 + lag) // (2 * lag)
+            sy = _scaled(cands[c, 1], lag, li + 1)
+            sx = _scaled(cands[c, 2], lag, li + 1)
             for dy in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
                 for dx in range(-_LEVELS_REACH, _LEVELS_REACH + 1):
                     ty = sy + dy
@@ -1580,8 +1587,8 @@ def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost,
                     seen = False  # in the window of an earlier candidate at this lag: measured there
                     for e in range(c):
                         lag_e = cands[e, 0]
-                        if (abs(ty - (cands[e, 1] * (li + 1) * 2 + lag_e) // (2 * lag_e)) <= _LEVELS_REACH
-                                and abs(tx - (cands[e, 2] * (li + 1) * 2 + lag_e) // (2 * lag_e)) <= _LEVELS_REACH):
+                        if (abs(ty - _scaled(cands[e, 1], lag_e, li + 1)) <= _LEVELS_REACH
+                                and abs(tx - _scaled(cands[e, 2], lag_e, li + 1)) <= _LEVELS_REACH):
                             seen = True
                             break
                     if seen:

@@ -63,19 +63,25 @@ def _class8(i, j):
 
 
 @njit(cache=True, inline="always")
-def _dequant4(level, qp, i, j):
-    scale = 16 * _V4[qp % 6, _class4(i, j)]
-    if qp >= 24:
-        return (level * scale) << (qp // 6 - 4)
-    return (level * scale + (1 << (3 - qp // 6))) >> (4 - qp // 6)
+def _level_scale(qp, i, j, size):
+    """LevelScale(qP % 6, i, j) of a size x size block (flat scaling matrices: 16 normAdjust)."""
+    return 16 * (_V4[qp % 6, _class4(i, j)] if size == 4 else _V8[qp % 6, _class8(i, j)])
 
 
 @njit(cache=True, inline="always")
-def _dequant8(level, qp, i, j):
-    scale = 16 * _V8[qp % 6, _class8(i, j)]
-    if qp >= 36:
-        return (level * scale) << (qp // 6 - 6)
-    return (level * scale + (1 << (5 - qp // 6))) >> (6 - qp // 6)
+def _shift_base(size):
+    """The dequantisation shifts by qP / 6 - base: base 4 for 4x4 blocks, 6 for 8x8."""
+    return 4 if size == 4 else 6
+
+
+@njit(cache=True, inline="always")
+def _dequant(level, qp, i, j, size):
+    """The standard's scaling of level (i, j) of a size x size block (8.5.12.1, 8.5.13.1)."""
+    scale = _level_scale(qp, i, j, size)
+    base = _shift_base(size)
+    if qp >= 6 * base:
+        return (level * scale) << (qp // 6 - base)
+    return (level * scale + (1 << (base - 1 - qp // 6))) >> (base - qp // 6)
 
 
 @njit(cache=True, inline="always")
@@ -131,7 +137,7 @@ def inverse4(levels, qp, out):
     """The residual of a 4x4 block of levels (int64, 16 values row by row) into ``out`` (16)."""
     d = np.empty(16, np.int64)
     for k in range(16):
-        d[k] = _dequant4(levels[k], qp, k >> 2, k & 3)
+        d[k] = _dequant(levels[k], qp, k >> 2, k & 3, 4)
     t = np.empty(16, np.int64)
     for i in range(4):  # rows
         _butterfly4(d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3], t, 4 * i, 1)
@@ -146,7 +152,7 @@ def inverse8(levels, qp, out):
     """The residual of an 8x8 block of levels (int64, 64 values row by row) into ``out`` (64)."""
     d = np.empty(64, np.int64)
     for k in range(64):
-        d[k] = _dequant8(levels[k], qp, k >> 3, k & 7)
+        d[k] = _dequant(levels[k], qp, k >> 3, k & 7, 8)
     t = np.empty(64, np.int64)
     for i in range(8):
         _butterfly8(d, 8 * i, 1, t, 8 * i, 1)
@@ -178,7 +184,7 @@ def _forward(r, levels, qp, size):
     c = _C4 if size == 4 else _C8
     norms = _N4 if size == 4 else _N8
     gain = 256 if size == 4 else 4096  # 64 g^2
-    base = 4 if size == 4 else 6  # the dequantisation's shift: qP / 6 - base (qP >= 6 base), else rounding
+    base = _shift_base(size)
     t = np.zeros(size * size, np.int64)
     for i in range(size):
         for j in range(size):
@@ -191,7 +197,7 @@ def _forward(r, levels, qp, size):
             s = np.int64(0)
             for k in range(size):
                 s += t[size * i + k] * c[j, k]
-            scale = 16 * (_V4[qp % 6, _class4(i, j)] if size == 4 else _V8[qp % 6, _class8(i, j)])
+            scale = _level_scale(qp, i, j, size)
             if qp >= 6 * base:  # d = L scale << (qP / 6 - base)
                 num = gain * s
                 den = norms[i] * norms[j] * (scale << (qp // 6 - base))
