@@ -131,6 +131,46 @@ def test_bi_prediction_tries_every_partner_of_the_best_lag():
     assert pairs == {(1, 3)}
     # ... with the vectors that make it exact: zero
     assert not chart.mvy[cy, cx][bi].any() and not chart.mv2[:, cy, cx][:, bi].any()
+    # and a search told not to try bi-prediction chooses none
+    alone = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255, bi=False)
+    assert not alone.bi.any() and (alone.lags[cy, cx] > 0).all()
+
+
+def test_bi_prediction_is_tried_where_the_frame_before_took_it():
+    """The search tries bi-prediction on a segment's frame 2 and every BI_PROBE-th frame after
+    it, and otherwise only when the frame before bi-predicted at least BI_KEEP_PERCENT of its
+    cells."""
+    empty = Chart.empty(64, 64, ROOT)
+    some = dataclasses.replace(empty, bi=np.zeros_like(empty.bi))
+    some.bi.flat[: -(-some.bi.size * search.BI_KEEP_PERCENT // 100)] = 1  # just enough cells
+    few = dataclasses.replace(empty, bi=some.bi.copy())
+    few.bi.flat[np.flatnonzero(few.bi)[0]] = 0  # one cell fewer
+    probes = [p for p in range(1, 20) if search.try_bi_prediction(p, None)]
+    assert probes == list(range(2, 20, search.BI_PROBE))
+    assert search.try_bi_prediction(3, some) and not search.try_bi_prediction(3, few)
+    assert not search.try_bi_prediction(3, empty)
+    assert search.try_bi_prediction(2 + search.BI_PROBE, empty)
+
+
+def test_an_encode_that_stops_trying_bi_prediction_gives_the_same_bytes_with_a_search_thread(tmp_path,
+                                                                                            monkeypatch):
+    """Frames that are their predecessor shifted take no bi-prediction, so the search stops
+    trying it between probe frames; the search thread must make the same decisions."""
+    import triadic
+
+    decisions = []
+    rule = search.try_bi_prediction
+    monkeypatch.setattr(search, "try_bi_prediction", lambda *a: decisions.append(rule(*a)) or decisions[-1])
+    base = make_frames("gray", 48, 64, 1, seed=3, kind="noise")[0].planes[0]
+    frames = [triadic.Frame(planes=(np.ascontiguousarray(np.roll(base, k, axis=1)),), pix_fmt="gray")
+              for k in range(9)]
+    one, two = tmp_path / "one.tri", tmp_path / "two.tri"
+    triadic.encode(frames, one, jobs=1)
+    serial, decisions[:] = decisions[:], []
+    triadic.encode(frames, two, jobs=2)
+    assert decisions == serial and True in serial and False in serial
+    assert one.read_bytes() == two.read_bytes()
+    assert all(f.equals(g) for f, g in zip(triadic.decode(one), frames))
 
 
 def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():

@@ -239,6 +239,7 @@ class FrameEncoder:
         self._ahead = None  # the search thread
         self._older: Chart | None = None  # the chart before the segment's previous one
         self._older_q: np.ndarray | None = None  # and the luma residual before the previous one
+        self._searched: Chart | None = None  # the search's chart of the previous frame
         self._next: _Ahead | None = None
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -286,12 +287,13 @@ class FrameEncoder:
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
         p = self.params
         older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
+        bi = self._search.try_bi_prediction((self.count + 1) % p.keyint, self._searched)
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes, older, residual, p.descent)
+                                             self._planes, older, residual, p.descent, bi)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -326,7 +328,9 @@ class FrameEncoder:
                                               self.params.min_leaf, self.params.search_range,
                                               seg.maxima[0], seg.step, self._planes, self._older,
                                               self._older_q if seg.step == 1 else self._last_q(),
-                                              self.params.descent)
+                                              self.params.descent,
+                                              self._search.try_bi_prediction(self.count % keyint, self._searched))
+        self._searched = None if keyframe else chart
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         # lossless: the reconstruction is the source (the luma's, once, for the search and below)

@@ -943,7 +943,8 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
 
 @njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
-                 search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent):
+                 search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent,
+                 bi_pred):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -962,7 +963,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     _mvd_cost for vector components.
 
     ``descent`` > 0 (the slow preset): each lag's vector then takes up to that many
-    quarter-sample steps by estimated bits (_descend).
+    quarter-sample steps by estimated bits (_descend). ``bi_pred`` False: no bi-prediction is
+    tried (search.try_bi_prediction says when it is worth its time).
 
     ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
@@ -1157,7 +1159,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 leaf_base[node, 0] = wby
                                 leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
-                        if (nlags >= 2 and searched == nlags and m_best != INTRA
+                        if (bi_pred and nlags >= 2 and searched == nlags and m_best != INTRA
                                 and leaf_family[node] == TRANSLATION):
                             # bi-prediction: the best lag's vector averaged with each other lag's,
                             # the second refined jointly with the first (the partner that is
