@@ -131,36 +131,62 @@ def test_bi_prediction_tries_every_partner_of_the_best_lag():
     assert pairs == {(1, 3)}
     # ... with the vectors that make it exact: zero
     assert not chart.mvy[cy, cx][bi].any() and not chart.mv2[:, cy, cx][:, bi].any()
-    # and a search told not to try bi-prediction chooses none
-    alone = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255, bi=False)
+    # and a search told not to try bi-prediction chooses none, nor lag 3 where it is not to
+    alone = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255,
+                                plan=(np.ones(3, np.bool_), False))
     assert not alone.bi.any() and (alone.lags[cy, cx] > 0).all()
+    no3 = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255,
+                              plan=(np.array([True, True, False]), True))
+    assert not (no3.lags == 3).any() and not (no3.lags2 == 3).any()
+    alone1 = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255,
+                                 plan=(np.zeros(3, np.bool_), True))
+    assert not alone1.bi.any() and set(np.unique(alone1.lags[cy, cx])) <= {0, 1}  # lag 1 always
 
 
-def test_bi_prediction_is_tried_where_the_frame_before_took_it():
-    """The search tries bi-prediction on a segment's frame 2 and every BI_PROBE-th frame after
-    it, and otherwise only when the frame before bi-predicted at least BI_KEEP_PERCENT of its
-    cells."""
+def test_lags_and_bi_prediction_are_tried_where_the_frame_before_took_them():
+    """A segment's frame 2 and every PROBE_EVERY-th frame after it try every lag and
+    bi-prediction; other frames try a lag, or bi-prediction, only when the frame before took it
+    for at least KEEP_PERCENT of its cells (a bi-predicted cell takes both its lags), or could
+    not take it (a lag it did not have)."""
     empty = Chart.empty(64, 64, ROOT)
-    some = dataclasses.replace(empty, bi=np.zeros_like(empty.bi))
-    some.bi.flat[: -(-some.bi.size * search.BI_KEEP_PERCENT // 100)] = 1  # just enough cells
-    few = dataclasses.replace(empty, bi=some.bi.copy())
-    few.bi.flat[np.flatnonzero(few.bi)[0]] = 0  # one cell fewer
-    probes = [p for p in range(1, 20) if search.try_bi_prediction(p, None)]
-    assert probes == list(range(2, 20, search.BI_PROBE))
-    assert search.try_bi_prediction(3, some) and not search.try_bi_prediction(3, few)
-    assert not search.try_bi_prediction(3, empty)
-    assert search.try_bi_prediction(2 + search.BI_PROBE, empty)
+    need = -(-empty.lags.size * search.KEEP_PERCENT // 100)  # just enough cells
+    lags = np.zeros_like(empty.lags)
+    lags.flat[:need] = 3
+    lags.flat[need:2 * need - 1] = 4  # one cell short
+    bi = np.zeros_like(empty.bi)
+    bi.flat[:need] = 1
+    lags2 = np.zeros_like(empty.lags2)
+    lags2.flat[:need] = 2
+    last = dataclasses.replace(empty, lags=lags, bi=bi, lags2=lags2)
+    on, try_bi = search.search_plan(5, last, 4)
+    assert on.tolist() == [True, True, True, False] and try_bi
+    bi.flat[0] = 0
+    on, try_bi = search.search_plan(5, dataclasses.replace(last, bi=bi), 4)
+    assert on.tolist() == [True, False, True, False] and not try_bi  # lag 2 only as a bi partner
+    on, try_bi = search.search_plan(5, empty, 4)
+    assert on.tolist() == [True, False, False, False] and not try_bi
+    for position in range(1, 20):
+        on, try_bi = search.search_plan(position, empty, 4)
+        probe = position % search.PROBE_EVERY == 2
+        assert try_bi == probe
+        # lag 1 always; the lags the frame before did not have (it had position - 1)
+        assert on.tolist() == [probe or lag == 1 or lag >= position for lag in range(1, 5)]
 
 
-def test_an_encode_that_stops_trying_bi_prediction_gives_the_same_bytes_with_a_search_thread(tmp_path,
-                                                                                            monkeypatch):
-    """Frames that are their predecessor shifted take no bi-prediction, so the search stops
-    trying it between probe frames; the search thread must make the same decisions."""
+def test_an_encode_that_stops_trying_lags_gives_the_same_bytes_with_a_search_thread(tmp_path, monkeypatch):
+    """Frames that are their predecessor shifted take neither bi-prediction nor lags after the
+    first, so the search stops trying them between probe frames; the search thread must make
+    the same decisions."""
     import triadic
 
     decisions = []
-    rule = search.try_bi_prediction
-    monkeypatch.setattr(search, "try_bi_prediction", lambda *a: decisions.append(rule(*a)) or decisions[-1])
+    rule = search.search_plan
+
+    def plan(*args):
+        decisions.append(rule(*args))
+        return decisions[-1]
+
+    monkeypatch.setattr(search, "search_plan", plan)
     base = make_frames("gray", 48, 64, 1, seed=3, kind="noise")[0].planes[0]
     frames = [triadic.Frame(planes=(np.ascontiguousarray(np.roll(base, k, axis=1)),), pix_fmt="gray")
               for k in range(9)]
@@ -168,7 +194,10 @@ def test_an_encode_that_stops_trying_bi_prediction_gives_the_same_bytes_with_a_s
     triadic.encode(frames, one, jobs=1)
     serial, decisions[:] = decisions[:], []
     triadic.encode(frames, two, jobs=2)
-    assert decisions == serial and True in serial and False in serial
+    summary = [(on.tolist(), bi) for on, bi in serial]
+    assert summary == [(on.tolist(), bi) for on, bi in decisions]
+    assert any(bi for _, bi in summary) and not all(bi for _, bi in summary)
+    assert any(len(on) > 1 and not all(on) for on, _ in summary)
     assert one.read_bytes() == two.read_bytes()
     assert all(f.equals(g) for f, g in zip(triadic.decode(one), frames))
 

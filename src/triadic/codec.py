@@ -287,13 +287,13 @@ class FrameEncoder:
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
         p = self.params
         older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
-        bi = self._search.try_bi_prediction((self.count + 1) % p.keyint, self._searched)
+        plan = self._search.search_plan((self.count + 1) % p.keyint, self._searched, window.size)
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
                                              p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes, older, residual, p.descent, bi)
+                                             self._planes, older, residual, p.descent, plan)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -323,13 +323,15 @@ class FrameEncoder:
         elif ahead is not None:
             chart = ahead.chart.result()
         else:
-            chart = self._search.choose_chart(planes[0], seg.refs[0], self._window(self.count, seg.available),
-                                              PAD, seg.prev_chart, seg.header.block_size,
-                                              self.params.min_leaf, self.params.search_range,
-                                              seg.maxima[0], seg.step, self._planes, self._older,
+            window = self._window(self.count, seg.available)
+            chart = self._search.choose_chart(planes[0], seg.refs[0], window, PAD, seg.prev_chart,
+                                              seg.header.block_size, self.params.min_leaf,
+                                              self.params.search_range, seg.maxima[0], seg.step,
+                                              self._planes, self._older,
                                               self._older_q if seg.step == 1 else self._last_q(),
                                               self.params.descent,
-                                              self._search.try_bi_prediction(self.count % keyint, self._searched))
+                                              self._search.search_plan(self.count % keyint, self._searched,
+                                                                       window.size))
         self._searched = None if keyframe else chart
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)

@@ -65,7 +65,8 @@ class ReferencePlanes:
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
                  prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
                  step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None,
-                 residual: np.ndarray | None = None, descent: int = 0, bi: bool = True) -> Chart:
+                 residual: np.ndarray | None = None, descent: int = 0,
+                 plan: tuple[np.ndarray, bool] | None = None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
@@ -76,8 +77,8 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     ``residual`` (the previous frame's quantised luma residual) price the side information and,
     near-lossless, the residual as the coder will (lag_costs, mode_costs, residual_costs).
     ``descent``: the most quarter-sample steps each vector then takes by estimated bits (the
-    preset's; motion.search_frame). ``bi``: whether leaves may try bi-prediction
-    (try_bi_prediction).
+    preset's; motion.search_frame). ``plan``: which lags the search tries, and whether it tries
+    bi-prediction (search_plan; None: everything).
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
@@ -94,30 +95,41 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
         cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
         lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
         min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
-        WARP_MIN, descent, bi)
+        WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)))
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
 
-#: Every how many frames of a segment the search tries bi-prediction whatever the frame before
-#: chose (the segment's frame 2, the first with two references, is one of them), and the share of the cells the frame
-#: before must have bi-predicted for the search to try it on other frames (percent).
-BI_PROBE = 4
-BI_KEEP_PERCENT = 1
+#: Every how many frames of a segment the search tries every lag and bi-prediction whatever the
+#: frame before chose (the segment's frame 2, the first with two references, is one of them), and
+#: the share of the cells (percent) that must have taken a lag or bi-prediction in the frame
+#: before for the search to try it on the other frames.
+PROBE_EVERY = 4
+KEEP_PERCENT = 1
 
 
-def try_bi_prediction(position: int, last: Chart | None) -> bool:
-    """Whether the search of the frame at ``position`` in its segment (0: the keyframe) tries
-    bi-prediction, given ``last``, the chart the search chose for the frame before (before
-    levels and intra leaves are chosen; None: not searched).
+def search_plan(position: int, last: Chart | None, lags: int) -> tuple[np.ndarray, bool]:
+    """Which of ``lags`` lags the search of the frame at ``position`` in its segment (0: the
+    keyframe) tries (lag 1 always), and whether it tries bi-prediction, given ``last``, the chart
+    the search chose for the frame before (before levels and intra leaves; None: not searched).
 
-    Bi-prediction is a fifth of the search's time, and some footage hardly takes it: on
-    bigbuckbunny at most 0.25% of a frame's cells, against 20-50% on carphone and 0.6-11% on
-    bikes. So a frame tries it when at least BI_KEEP_PERCENT of the cells of the frame before
-    took it, and every BI_PROBE-th frame in any case. The rule reads only what every encoder of
-    the segment has in the same order, so the bytes do not depend on the search thread."""
-    if position % BI_PROBE == 2:
-        return True
-    return last is not None and 100 * np.count_nonzero(last.bi) >= BI_KEEP_PERCENT * last.bi.size
+    Each lag after the first is about a sixth of the search's time, bi-prediction a fifth, and
+    some footage hardly takes them: bigbuckbunny predicts at most 0.4% of a frame's cells from
+    lag 2, 3 or 4 and bi-predicts at most 0.25%, where carphone and bikes take each lag for
+    1-50% of their cells and bi-predict 0.6-50% of them. So a frame tries a lag, or
+    bi-prediction, when at least KEEP_PERCENT of the cells of the frame before took it (a
+    bi-predicted cell takes both its lags) or it was not there for the frame before, and every
+    PROBE_EVERY-th frame tries everything. The
+    rule reads only what every encoder of the segment has in the same order, so the bytes do
+    not depend on the search thread."""
+    if position % PROBE_EVERY == 2 or last is None:
+        return np.ones(lags, np.bool_), position % PROBE_EVERY == 2
+    bi = last.bi == 1
+    enough = KEEP_PERCENT * last.lags.size
+    # (lag ``position`` and beyond were not there for the frame before to take)
+    on = np.array([l == 1 or l >= position
+                   or 100 * np.count_nonzero((last.lags == l) | (bi & (last.lags2 == l))) >= enough
+                   for l in range(1, lags + 1)], np.bool_)
+    return on, 100 * np.count_nonzero(bi) >= enough
 
 
 #: Estimated bits (1/256) of splitting a leaf into four for levels leaves: a split flag and three

@@ -944,7 +944,7 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
 @njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
                  search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent,
-                 bi_pred):
+                 lag_on, bi_pred):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -963,8 +963,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     _mvd_cost for vector components.
 
     ``descent`` > 0 (the slow preset): each lag's vector then takes up to that many
-    quarter-sample steps by estimated bits (_descend). ``bi_pred`` False: no bi-prediction is
-    tried (search.try_bi_prediction says when it is worth its time).
+    quarter-sample steps by estimated bits (_descend). Only the lags li with ``lag_on[li]`` are
+    searched (lag 1 always), and bi-prediction only with ``bi_pred`` (search.search_plan says
+    when they are worth their time).
 
     ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
     ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
@@ -1074,6 +1075,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 # repeated lazily)
                                 searched = li
                                 break
+                            if li > 0 and not lag_on[li]:
+                                continue
                             slot = lag_slots[li]
                             if d == 0:
                                 if li == 0:
@@ -1174,7 +1177,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             b_l2 = -1
                             b_v1y, b_v1x, b_v2y, b_v2x = v1y, v1x, v1y, v1x
                             for l2 in range(nlags):
-                                if l2 == l1 or c_best <= floor + m_least + side1 + lag_costs[l2] + 2 * mvd_min:
+                                if (l2 == l1 or not lag_on[l2]
+                                        or c_best <= floor + m_least + side1 + lag_costs[l2] + 2 * mvd_min):
                                     continue  # bi-prediction with this lag cannot win
                                 v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[l2],
                                                           np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
