@@ -103,7 +103,7 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
 #: frame before chose (the segment's frame 2, the first with two references, is one of them), and
 #: the share of the cells (percent) that must have taken a lag or bi-prediction in the frame
 #: before for the search to try it on the other frames.
-PROBE_EVERY = 4
+PROBE_EVERY = 8
 KEEP_PERCENT = 1
 
 
