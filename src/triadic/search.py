@@ -4,7 +4,8 @@ Per root block, a quadtree down to the preset's smallest leaf; per leaf, intra o
 reference lag, a quarter-sample vector and INTER or INTER_MED, bi-prediction, and warps for
 leaves of at least WARP_MIN samples; bottom-up pruning keeps a split only when it pays for its
 side information (kernels/motion.py), priced from what the previous frames' charts and
-residual cost (lag_costs, mode_costs, residual_costs). ``ReferencePlanes`` keeps what the search
+residual cost (lag_costs, mode_costs, residual_costs); lags after the first and bi-prediction
+only where the frame before took them (search_plan). ``ReferencePlanes`` keeps what the search
 derives from each reference (its quarter-sample plane split by phase, its half-resolution plane),
 computed once when the frame joins the window. The decoder never imports this module.
 """
