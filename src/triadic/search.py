@@ -118,10 +118,9 @@ def search_plan(position: int, last: Chart | None, lags: int) -> tuple[np.ndarra
     lag 2, 3 or 4 and bi-predicts at most 0.25%, where carphone and bikes take each lag for
     1-50% of their cells and bi-predict 0.6-50% of them. So a frame tries a lag, or
     bi-prediction, when at least KEEP_PERCENT of the cells of the frame before took it (a
-    bi-predicted cell takes both its lags) or it was not there for the frame before, and every
-    PROBE_EVERY-th frame tries everything. The
-    rule reads only what every encoder of the segment has in the same order, so the bytes do
-    not depend on the search thread."""
+    bi-predicted cell takes both its lags) or the frame before did not have that lag, and every
+    PROBE_EVERY-th frame tries everything. The rule reads only what every encoder of the segment
+    has in the same order, so the bytes do not depend on the search thread."""
     if position % PROBE_EVERY == 2 or last is None:
         return np.ones(lags, np.bool_), position % PROBE_EVERY == 2
     bi = last.bi == 1
