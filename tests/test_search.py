@@ -269,3 +269,50 @@ def test_descent_by_estimated_bits_matches_a_plain_descent():
                               i64(255), cost, i64(1), tb, a, b, i64(8))
         assert got[:2] == (vy, vx) and got[2:] == costs(vy, vx)
         assert (vy, vx) != start or start == (0, 0)
+
+
+def _coarse_by_definition(cur2, ref2, y0, x0, y1, x1, r2):
+    """The coarse search's winner by its definition: the first displacement in raster order with
+    the least SAD of the block's 2x2-averaged samples against the reference, edges extended."""
+    cy0, cx0 = y0 // 2, x0 // 2
+    cy1, cx1 = max(cy0 + 1, (y1 + 1) // 2), max(cx0 + 1, (x1 + 1) // 2)
+    h, w = ref2.shape
+    block = cur2[cy0:cy1, cx0:cx1].astype(np.int64)
+    ys, xs = np.arange(cy0, cy1), np.arange(cx0, cx1)
+    best, winner = None, None
+    for dy in range(-r2, r2 + 1):
+        for dx in range(-r2, r2 + 1):
+            moved = ref2[np.clip(ys + dy, 0, h - 1)][:, np.clip(xs + dx, 0, w - 1)]
+            sad = int(np.abs(block - moved).sum())
+            if best is None or sad < best:
+                best, winner = sad, (2 * dy, 2 * dx)
+    return winner
+
+
+@pytest.mark.parametrize("kind", ["noise", "shifted", "flat"])
+def test_coarse_search_finds_the_least_sad(kind):
+    """_coarse_vector skips displacements by lower bounds on their SAD (block and quadrant sums);
+    what it returns is still the full search's first least-SAD displacement, whatever the seed,
+    for whole, edge and partial blocks."""
+    from triadic.kernels import motion
+
+    rng = np.random.default_rng(7)
+    h2, w2, r2 = 23, 29, 5
+    ref2 = rng.integers(0, 256, (h2, w2)).astype(np.int32)
+    if kind == "shifted":  # the block's samples are in the reference, moved: an exact match exists
+        cur2 = np.roll(ref2, (2, -3), axis=(0, 1))
+    elif kind == "flat":  # ties everywhere: the raster order decides
+        ref2[:] = 100
+        cur2 = np.full_like(ref2, 100)
+        cur2[::3] = 101
+    else:
+        cur2 = rng.integers(0, 256, (h2, w2)).astype(np.int32)
+    refs2 = ref2[None]
+    sums = motion._box_sums(ref2, r2)
+    lb = np.empty(2 * r2 + 1, dtype=np.int64)
+    for y0, x0, y1, x1 in [(16, 16, 32, 32), (0, 0, 16, 16), (32, 40, 46, 58), (8, 2, 12, 5), (44, 0, 46, 16)]:
+        want = _coarse_by_definition(cur2, ref2, y0, x0, y1, x1, r2)
+        for seed in [(0, 0), (-5, 5), (3, -1), (9, 9)]:
+            got = motion._coarse_vector(cur2, refs2, 0, y0, x0, y1, x1, r2, np.int64(seed[0]), np.int64(seed[1]),
+                                        sums, lb)
+            assert tuple(int(g) for g in got) == want, (kind, (y0, x0, y1, x1), seed)

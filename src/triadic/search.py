@@ -182,7 +182,7 @@ def residual_costs(step: int, residual: np.ndarray | None) -> np.ndarray:
     if step == _FIXED_STEP or residual is None or not residual.size:
         return motion.COST
     top = _MEASURED_MAGNITUDES
-    counts = np.bincount(np.minimum(np.abs(residual.astype(np.int64)).ravel(), top), minlength=top + 1)
+    counts = motion.magnitude_counts(np.ascontiguousarray(residual), top)
     share = (counts + 0.5) / (counts.sum() + 0.5 * (top + 1))
     bits = -np.log2(share) + (np.arange(top + 1) > 0)
     return motion.blended_cost_table(bits, motion.COST, _MEASURED_WEIGHT)

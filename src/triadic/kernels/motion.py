@@ -46,6 +46,18 @@ def _cost(cost, r, step):
     return cost[a] if a < cost.size else cost[cost.size - 1]
 
 
+@njit(cache=True, nogil=True)
+def magnitude_counts(residual, top):
+    """How many samples of ``residual`` have each magnitude 0 .. top - 1, and how many at least
+    ``top`` (the last of the top + 1 counts): np.bincount(np.minimum(|residual|, top)) in one pass
+    without the temporaries (search.residual_costs, every frame)."""
+    counts = np.zeros(top + 1, dtype=np.int64)
+    flat = residual.ravel()
+    for i in range(flat.size):
+        counts[min(abs(np.int64(flat[i])), top)] += 1
+    return counts
+
+
 @njit(cache=True)
 def blended_cost_table(bits, cost, weight):
     """A residual cost table as long as ``cost``: per magnitude a, ``weight`` times the measured
@@ -469,6 +481,13 @@ def _box_sums(plane, pad):
     return out
 
 
+@njit(cache=True, inline="always")
+def _rect_sum(sums, ya, yb, xa, xb):
+    """The sum of the samples in rows [ya, yb) and columns [xa, xb) of a summed-area table's
+    plane (_box_sums)."""
+    return (sums[yb, xb] - sums[ya, xb]) - (sums[yb, xa] - sums[ya, xa])
+
+
 @njit(cache=True)
 def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums, lb):
     """Integer full search on 2x2-averaged planes; the winner in full-resolution samples.
@@ -477,11 +496,15 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums, 
     in coarse samples (e.g. the previous block's winner), is measured first: a low bound from
     the start lets most of the raster stop after a few rows. Each displacement is then kept
     only if its SAD is below the best or equal to it and earlier in the raster, so the winner
-    does not depend on the seed. ``sums``: _box_sums(refs2[slot], r2); a displacement whose
-    block sum differs from the block's own by more than the best SAD is not measured (the
-    difference of the sums bounds the SAD from below, so it could neither win nor tie). Those
-    bounds are computed a row of displacements at a time into ``lb`` (2 r2 + 1 int64s; a loop
-    that vectorises), the test against the best then one read each."""
+    does not depend on the seed.
+
+    Displacements that could neither win nor tie are not measured, by two lower bounds on the
+    SAD (successive elimination, as in multilevel SEA): the difference between the block's sum
+    and the displaced block's, then the differences of their four quadrants' sums added up
+    (the triangle inequality: each is at most the SAD). ``sums``: _box_sums(refs2[slot], r2).
+    The first bound goes a row of displacements at a time into ``lb`` (2 r2 + 1 int64s; a loop
+    that vectorises), and a row none of whose bounds is within the best is passed over whole;
+    the quadrants' bound is worked out only where the first leaves the displacement in."""
     cy0 = y0 // 2
     cx0 = x0 // 2
     cy1 = max(cy0 + 1, (y1 + 1) // 2)
@@ -489,20 +512,44 @@ def _coarse_vector(cur2, refs2, slot, y0, x0, y1, x1, r2, seed_y, seed_x, sums, 
     gy = min(max(seed_y, -r2), r2)
     gx = min(max(seed_x, -r2), r2)
     best = _sad(cur2, refs2, slot, cy0, cx0, cy1, cx1, gy, gx, np.int64(1) << 60)
-    own = np.int64(0)
+    my = (cy0 + cy1) // 2  # the quadrants: rows [cy0, my), [my, cy1), columns likewise
+    mx = (cx0 + cx1) // 2
+    q00 = q01 = q10 = q11 = np.int64(0)
     for y in range(cy0, cy1):
-        for x in range(cx0, cx1):
-            own += cur2[y, x]
+        left = np.int64(0)
+        right = np.int64(0)
+        for x in range(cx0, mx):
+            left += cur2[y, x]
+        for x in range(mx, cx1):
+            right += cur2[y, x]
+        if y < my:
+            q00 += left
+            q01 += right
+        else:
+            q10 += left
+            q11 += right
+    own = q00 + q01 + q10 + q11
     nd = 2 * r2 + 1
     for dy in range(-r2, r2 + 1):
         ya = np.uint64(cy0 + dy + r2)  # the block's rows in the extended plane
+        ym = np.uint64(my + dy + r2)
         yb = np.uint64(cy1 + dy + r2)
+        least = np.int64(1) << 62
         for k in range(nd):  # displacement dx = k - r2: the block's columns from cx0 + k to cx1 + k
-            xa = np.uint64(cx0 + k)
-            xb = np.uint64(cx1 + k)
-            lb[np.uint64(k)] = abs(own - ((sums[yb, xb] - sums[ya, xb]) - (sums[yb, xa] - sums[ya, xa])))
+            b = abs(own - _rect_sum(sums, ya, yb, np.uint64(cx0 + k), np.uint64(cx1 + k)))
+            lb[np.uint64(k)] = b
+            least = min(least, b)
+        if least > best:
+            continue
         for k in range(nd):
             if lb[k] > best:
+                continue
+            xa = np.uint64(cx0 + k)
+            xm = np.uint64(mx + k)
+            xb = np.uint64(cx1 + k)
+            if (abs(q00 - _rect_sum(sums, ya, ym, xa, xm)) + abs(q01 - _rect_sum(sums, ya, ym, xm, xb))
+                    + abs(q10 - _rect_sum(sums, ym, yb, xa, xm)) + abs(q11 - _rect_sum(sums, ym, yb, xm, xb))
+                    > best):
                 continue
             dx = k - r2
             # the bound best + 1 stops only displacements that cost more than the best: a sum
