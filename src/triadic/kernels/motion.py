@@ -1158,9 +1158,12 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             leaf_vx[node, li] = vx
                             known[node, li] = True
                             side = lag_costs[li] + _mvd_cost(vy - py) + _mvd_cost(vx - px)
+                            # one hypothesis; its sums may stop once neither mode could beat the
+                            # best leaf so far (the slow preset's descent starts from both costs)
+                            limit = c_best - side - m_least if descent == 0 else _NO_LIMIT
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
                                                          vy, vx, maxval, cost, step, slot < 0, slot,
-                                                         vy, vx, tb, _NO_LIMIT)  # one hypothesis
+                                                         vy, vx, tb, limit)
                             if descent > 0:
                                 vy, vx, c_inter, c_med = _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy,
                                                                   vx, py, px, lag_costs[li], mi, mm, maxval,
