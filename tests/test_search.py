@@ -247,7 +247,7 @@ def test_descent_by_estimated_bits_matches_a_plain_descent():
         args = (cur, planes.phases, i64(0), i64(8), i64(y0), i64(x0), i64(y0 + 16), i64(x0 + 16))
 
         def costs(vy, vx):
-            return motion._leaf_costs(*args, i64(vy), i64(vx), i64(255), cost, i64(1), False, i64(0), i64(vy),
+            return motion._leaf_costs(*args, i64(vy), i64(vx), i64(255), cost, cost, i64(1), False, i64(0), i64(vy),
                                       i64(vx), tb, motion._NO_LIMIT)
 
         def bits(vy, vx):
@@ -266,7 +266,7 @@ def test_descent_by_estimated_bits_matches_a_plain_descent():
             vy, vx = move
         a, b = costs(*start)
         got = motion._descend(*args, i64(start[0]), i64(start[1]), i64(0), i64(0), i64(200), i64(300), i64(500),
-                              i64(255), cost, i64(1), tb, a, b, i64(8))
+                              i64(255), cost, cost, i64(1), tb, a, b, i64(8))
         assert got[:2] == (vy, vx) and got[2:] == costs(vy, vx)
         assert (vy, vx) != start or start == (0, 0)
 
@@ -316,3 +316,19 @@ def test_coarse_search_finds_the_least_sad(kind):
             got = motion._coarse_vector(cur2, refs2, 0, y0, x0, y1, x1, r2, np.int64(seed[0]), np.int64(seed[1]),
                                         sums, lb)
             assert tuple(int(g) for g in got) == want, (kind, (y0, x0, y1, x1), seed)
+
+
+@pytest.mark.parametrize("step", [1, 3, 9, 27, 81, 243])
+def test_quantised_costs_are_the_costs_with_the_step(step):
+    """search_frame costs near-lossless residuals from motion.quantised_costs's tables with step
+    1: for every magnitude (and sign) a sample can have, the same bits as _cost and _causal_cost
+    with the step, from the fixed curve and from a measured table alike."""
+    from triadic.kernels import motion
+
+    measured = search.residual_costs(9, np.array([0] * 50 + [1] * 30 + [-2] * 15 + [5] * 5))
+    for table in (motion.COST, measured):
+        plain, causal = motion.quantised_costs(table, step)
+        assert plain.size == causal.size == table.size
+        for r in list(range(-300, 301)) + [65535, -65535]:
+            assert motion._cost(plain, r, 1) == motion._cost(table, r, step)
+            assert motion._causal_cost(causal, r, 1) == motion._causal_cost(table, r, step)

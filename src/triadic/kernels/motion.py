@@ -75,6 +75,20 @@ def blended_cost_table(bits, cost, weight):
     return out
 
 
+@njit(cache=True)
+def quantised_costs(cost, step):
+    """(_cost(cost, a, step), _causal_cost(cost, a, step)) for every magnitude a of ``cost``'s
+    range: with step 1 (and the magnitude capped at the tables' last entry), each table costs
+    a residual as those two do with ``step``."""
+    n = cost.size
+    plain = np.empty(n, dtype=np.int64)
+    causal = np.empty(n, dtype=np.int64)
+    for a in range(n):
+        plain[a] = _cost(cost, a, step)
+        causal[a] = _causal_cost(cost, a, step)
+    return plain, causal
+
+
 @njit(cache=True, inline="always")
 def _causal_cost(cost, r, step):
     """Like _cost for a prediction from causal neighbours of this frame, which the search takes
@@ -590,7 +604,7 @@ def _inside(ph, pad, y0, x0, y1, x1, vy, vx):
 # inlined into _leaf_costs: a call's reference counting of its four arrays (atomic increments
 # and decrements) cost more than the call itself (search_frame ~3% faster)
 @njit(cache=True, inline="always")
-def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2,
+def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, causal, step, bi, slot2,
                        v2y, v2x, tb, limit):
     """``_leaf_costs`` of a block that has a top and left border, with every sample inside the
     padded planes and every residual inside the cost table: no clamps, unsigned indices. (T is
@@ -641,17 +655,17 @@ def _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost,
                 a = min(abs(v - t), top)
                 b = min(abs(v - p), top)
                 c_inter += cost[np.uint64(a)]
-                c_med += cost[np.uint64(b)]
+                c_med += causal[np.uint64(b)]
             else:
                 c_inter += _cost(cost, v - t, step)
-                c_med += _causal_cost(cost, v - p, step)
+                c_med += _causal_cost(causal, v - p, step)
         if c_inter >= limit and c_med >= limit:
             break
     return c_inter, c_med
 
 
 @njit(cache=True)
-def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, bi, slot2, v2y, v2x, tb,
+def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, causal, step, bi, slot2, v2y, v2x, tb,
                 limit):
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
@@ -670,7 +684,7 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
     # tb[i, j]: sample at (y0 - 1 + i, x0 - 1 + j)
     if y0 > 0 and x0 > 0 and maxval < cost.size and _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, vy, vx) \
             and (not bi or _inside(ph, pad, y0 - 1, x0 - 1, y1, x1, v2y, v2x)):
-        return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step,
+        return _leaf_costs_inside(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, causal, step,
                                   bi, slot2, v2y, v2x, tb, limit)
     for i in range(bh):
         y = y0 - 1 + i
@@ -697,13 +711,13 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, step, 
                 d = _med(dl, du, cur[y - 1, x - 1] - tb[i - 1, j - 1])
             else:
                 d = dl + du
-            c_med += _causal_cost(cost, cur[y, x] - _clamp(t + d, 0, maxval), step)
+            c_med += _causal_cost(causal, cur[y, x] - _clamp(t + d, 0, maxval), step)
     return c_inter, c_med
 
 
 @njit(cache=True, inline="always")
 def _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, py, px, lag_bits, inter_bits, med_bits, maxval,
-             cost, step, tb, c_inter, c_med, steps):
+             cost, causal, step, tb, c_inter, c_med, steps):
     """From vector (vy, vx), whose _leaf_costs are (c_inter, c_med), quarter-sample steps to
     whichever of the 8 neighbours costs the fewest estimated bits (residual, mode symbol
     ``inter_bits`` or ``med_bits``, lag ``lag_bits`` and vector), while one costs fewer than the
@@ -730,7 +744,7 @@ def _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, py, px, lag_bits, inter
             limit = best - side - min(inter_bits, med_bits)
             if limit <= 0:
                 continue
-            a, b = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, ty, tx, maxval, cost, step,
+            a, b = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, ty, tx, maxval, cost, causal, step,
                                slot < 0, slot, ty, tx, tb, limit)
             if min(a + inter_bits, b + med_bits) + side < best:
                 best = min(a + inter_bits, b + med_bits) + side
@@ -744,7 +758,7 @@ def _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, py, px, lag_bits, inter
 
 @njit(cache=True)
 def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, p,
-                maxval, cost, step, tb, limit):
+                maxval, cost, causal, step, tb, limit):
     """INTER and INTER_MED cost of a warped leaf: every cell at its own rendered vector. Stops
     once both sums reach ``limit`` (costs are not negative, so neither could end below it)."""
     c_inter = 0
@@ -762,7 +776,7 @@ def _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, by, bx, 
             vy, vx = warp_vector(by, bx, p[0], p[1], p[2], p[3], cell_offset(cy, cy0, size, cell),
                                  cell_offset(cx, cx0, size, cell))
             a, b = _leaf_costs(cur, ph, slot, pad, yy0, xx0, min(yy0 + cell, h),
-                               min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, step,
+                               min(xx0 + cell, w), np.int64(vy), np.int64(vx), maxval, cost, causal, step,
                                slot < 0, slot, np.int64(vy), np.int64(vx), tb, _NO_LIMIT)
             c_inter += a
             c_med += b
@@ -787,7 +801,7 @@ def _fit_warp(qy, qx, half):
 
 @njit(cache=True)
 def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, py, px, lag_bits,
-               inter_bits, med_bits, maxval, cost, step, c_best, p_out, tb):
+               inter_bits, med_bits, maxval, cost, causal, step, c_best, p_out, tb):
     """Similarity and affine for a leaf whose four quadrants have vectors (qy, qx); ``lag_bits``,
     ``inter_bits`` and ``med_bits`` are the estimated bits of its lag and of its mode symbol as
     INTER or INTER_MED.
@@ -812,7 +826,7 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
         for j in range(4 if fam == AFFINE else 2):
             wside += _mvd_cost(p[j if fam == AFFINE else 2 * j])
         w_inter, w_med = _warp_costs(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w,
-                                     wby, wbx, p, maxval, cost, step, tb,
+                                     wby, wbx, p, maxval, cost, causal, step, tb,
                                      c_best - wside - min(inter_bits, med_bits))
         better = False
         if w_inter + inter_bits + wside < c_best:
@@ -919,7 +933,7 @@ def _refine_pair(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
 
 @njit(cache=True, inline="always")
 def _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x, py, px, inter_bits, med_bits, y0, x0,
-             y1, x1, pad, maxval, cost, step, tb):
+             y1, x1, pad, maxval, cost, causal, step, tb):
     """Estimated bits of a leaf bi-predicted from lag index l1 at (v1y, v1x) and l2 at (v2y, v2x)
     (the residual, the mode symbol ``inter_bits`` or ``med_bits``, the bi flag, both lags and
     both vectors, the second coded against the first scaled by the lags' ratio), and its mode."""
@@ -928,7 +942,7 @@ def _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x, py, px, 
     side = (256 + lag_costs[l1] + lag_costs[l2] + _mvd_cost(v1y - py) + _mvd_cost(v1x - px)
             + _mvd_cost(v2y - p2y) + _mvd_cost(v2x - p2x))
     sl2 = lag_slots[l2]
-    b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0, y1, x1, v1y, v1x, maxval, cost, step,
+    b_inter, b_med = _leaf_costs(cur, ph, lag_slots[l1], pad, y0, x0, y1, x1, v1y, v1x, maxval, cost, causal, step,
                                  sl2 >= 0, sl2, v2y, v2x, tb, _NO_LIMIT)
     if b_inter + inter_bits <= b_med + med_bits:
         return b_inter + inter_bits + side, INTER
@@ -1049,7 +1063,16 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     qy = np.zeros(4, dtype=np.int64)
     cand_y = np.zeros(4, dtype=np.int32)
     cand_x = np.zeros(4, dtype=np.int32)
-    intra_g = _intra_cells(cur, cell, gh, gw, maxval, cost, step)
+    mvd_div = np.int64(_MVD_DIV_FINE if step <= 3 else _MVD_DIV)  # _best_vector's vector weight
+    # near-lossless: a residual's estimated bits by its magnitude, quantised with ``step``, as
+    # tables worked out once a frame (a read per sample instead of a division): INTER's
+    # (_cost) and the causal predictions' (_causal_cost); costed from them with step 1 below.
+    # Lossless: ``cost`` itself for both
+    causal = cost
+    if step > 1:
+        cost, causal = quantised_costs(cost, step)
+        step = np.int64(1)
+    intra_g = _intra_cells(cur, cell, gh, gw, maxval, causal, step)
     qx = np.zeros(4, dtype=np.int64)
     leaf_bi = np.zeros(total, dtype=np.int8)
     leaf_lag2 = np.zeros(total, dtype=np.int8)
@@ -1076,7 +1099,6 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
     # first), so that mode is not tried
     cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
-    mvd_div = np.int64(_MVD_DIV_FINE if step <= 3 else _MVD_DIV)  # _best_vector's vector weight
     mvd_min = _mvd_cost(np.int64(0))
     known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
@@ -1162,12 +1184,12 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             # best leaf so far (the slow preset's descent starts from both costs)
                             limit = c_best - side - m_least if descent == 0 else _NO_LIMIT
                             c_inter, c_med = _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1,
-                                                         vy, vx, maxval, cost, step, slot < 0, slot,
+                                                         vy, vx, maxval, cost, causal, step, slot < 0, slot,
                                                          vy, vx, tb, limit)
                             if descent > 0:
                                 vy, vx, c_inter, c_med = _descend(cur, ph, slot, pad, y0, x0, y1, x1, vy,
                                                                   vx, py, px, lag_costs[li], mi, mm, maxval,
-                                                                  cost, step, tb, c_inter, c_med, descent)
+                                                                  cost, causal, step, tb, c_inter, c_med, descent)
                                 leaf_vy[node, li] = vy
                                 leaf_vx[node, li] = vx
                                 side = lag_costs[li] + _mvd_cost(vy - py) + _mvd_cost(vx - px)
@@ -1203,7 +1225,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                                             cand_x[:1], vy, vx, search_range, mvd_div)
                             c_w, m_w, f_w, wby, wbx = _try_warps(
                                 cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
-                                cell, h, w, qy, qx, py, px, lag_costs[li], mi, mm, maxval, cost, step, c_best,
+                                cell, h, w, qy, qx, py, px, lag_costs[li], mi, mm, maxval, cost, causal, step, c_best,
                                 leaf_warp[node], tb)
                             if m_w >= 0:
                                 c_best = c_w
@@ -1234,7 +1256,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                                           np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
                                                           y0, x0, y1, x1, pad)
                                 bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x,
-                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, step, tb)
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal, step, tb)
                                 if bits < b_best:
                                     b_best, b_mode, b_l2, b_v2y, b_v2x = bits, mode, l2, v2y, v2x
                             if b_l2 >= 0:
@@ -1244,7 +1266,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 w1y, w1x, w2y, w2x = _refine_pair(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[b_l2],
                                                                   b_v2y, b_v2x, y0, x0, y1, x1, pad)
                                 bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, b_l2, w2y, w2x,
-                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, step, tb)
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal, step, tb)
                                 if bits < b_best:
                                     b_best, b_mode, b_v1y, b_v1x, b_v2y, b_v2x = bits, mode, w1y, w1x, w2y, w2x
                                 c_best = b_best
@@ -1292,7 +1314,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                         c_w, m_w, f_w, wby, wbx = _try_warps(
                             cur, ph, lag_slots[li], pad, y0, x0, ry + iy * size, rx + ix * size,
                             size, cell, h, w, qy, qx, py, px, lag_costs[li], mc[INTER], mc[INTER_MED],
-                            maxval, cost, step, leaf_cost[node], leaf_warp[node], tb)
+                            maxval, cost, causal, step, leaf_cost[node], leaf_warp[node], tb)
                         if m_w >= 0:
                             leaf_cost[node] = c_w
                             leaf_mode[node] = m_w
