@@ -670,6 +670,8 @@ def _leaf_costs(cur, ph, slot, pad, y0, x0, y1, x1, vy, vx, maxval, cost, causal
     """Estimated residual bits (1/256) of INTER and INTER_MED at one vector (or, with ``bi``,
     the mean of two references at two vectors).
 
+    ``cost`` prices INTER's residuals with _cost and ``causal`` INTER_MED's with _causal_cost
+    (the same table lossless; near-lossless, search_frame's quantised_costs with step 1).
     Callers pass every argument as a run-time int64 or bool (no literal, no int32), so that this
     kernel and _leaf_costs_inside compile once. ``tb``: a work buffer of at least
     (y1 - y0 + 1, x1 - x0 + 1) (the search's, not one allocation per leaf and lag). A block
@@ -1256,7 +1258,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                                           np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
                                                           y0, x0, y1, x1, pad)
                                 bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x,
-                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal, step, tb)
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal,
+                                                      step, tb)
                                 if bits < b_best:
                                     b_best, b_mode, b_l2, b_v2y, b_v2x = bits, mode, l2, v2y, v2x
                             if b_l2 >= 0:
@@ -1266,7 +1269,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 w1y, w1x, w2y, w2x = _refine_pair(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[b_l2],
                                                                   b_v2y, b_v2x, y0, x0, y1, x1, pad)
                                 bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, b_l2, w2y, w2x,
-                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal, step, tb)
+                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal,
+                                                      step, tb)
                                 if bits < b_best:
                                     b_best, b_mode, b_v1y, b_v1x, b_v2y, b_v2x = bits, mode, w1y, w1x, w2y, w2x
                                 c_best = b_best
