@@ -275,6 +275,15 @@ class FrameEncoder:
         """The luma residual of the segment's last coded frame (None at its start)."""
         return self.segment.prev_q[0] if self.segment.prev_q is not None else None
 
+    def _choose_chart(self, cur: np.ndarray, refs: np.ndarray, window: np.ndarray, prev: Chart | None,
+                      older: Chart | None, residual: np.ndarray | None, plan) -> Chart:
+        """search.choose_chart of luma plane ``cur`` with this encoder's settings and planes
+        (``window``: the reference slots, ``plan``: search.search_plan's)."""
+        seg, p = self.segment, self.params
+        return self._search.choose_chart(cur, refs, window, PAD, prev, seg.header.block_size, p.min_leaf,
+                                         p.search_range, seg.maxima[0], seg.step, self._planes, older, residual,
+                                         p.descent, plan)
+
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame,
                      residual: np.ndarray | None = None) -> None:
         """Start searching the frame after this one (same segment) in the search thread, with the
@@ -285,15 +294,12 @@ class FrameEncoder:
         seg = self.segment
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
-        p = self.params
         older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
-        plan = self._search.search_plan((self.count + 1) % p.keyint, self._searched, window.size)
+        plan = self._search.search_plan((self.count + 1) % self.params.keyint, self._searched, window.size)
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
-            return self._search.choose_chart(planes[0], luma, window, PAD, chart, seg.header.block_size,
-                                             p.min_leaf, p.search_range, seg.maxima[0], seg.step,
-                                             self._planes, older, residual, p.descent, plan)
+            return self._choose_chart(planes[0], luma, window, chart, older, residual, plan)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -324,14 +330,9 @@ class FrameEncoder:
             chart = ahead.chart.result()
         else:
             window = self._window(self.count, seg.available)
-            chart = self._search.choose_chart(planes[0], seg.refs[0], window, PAD, seg.prev_chart,
-                                              seg.header.block_size, self.params.min_leaf,
-                                              self.params.search_range, seg.maxima[0], seg.step,
-                                              self._planes, self._older,
-                                              self._older_q if seg.step == 1 else self._last_q(),
-                                              self.params.descent,
-                                              self._search.search_plan(self.count % keyint, self._searched,
-                                                                       window.size))
+            chart = self._choose_chart(planes[0], seg.refs[0], window, seg.prev_chart, self._older,
+                                       self._older_q if seg.step == 1 else self._last_q(),
+                                       self._search.search_plan(self.count % keyint, self._searched, window.size))
         self._searched = None if keyframe else chart
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)

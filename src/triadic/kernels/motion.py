@@ -79,13 +79,23 @@ def blended_cost_table(bits, cost, weight):
 def quantised_costs(cost, step):
     """(_cost(cost, a, step), _causal_cost(cost, a, step)) for every magnitude a of ``cost``'s
     range: with step 1 (and the magnitude capped at the tables' last entry), each table costs
-    a residual as those two do with ``step``."""
+    a residual as those two do with ``step``.
+
+    Filled run by run, without a division per entry (search_frame builds them every frame):
+    magnitude a quantises to j = (a + half) // step for INTER and (a + 2 half) // step for the
+    causal predictions (half = step // 2), so each j holds ``step`` consecutive magnitudes."""
     n = cost.size
+    top = n - 1
+    half = step // 2
     plain = np.empty(n, dtype=np.int64)
     causal = np.empty(n, dtype=np.int64)
-    for a in range(n):
-        plain[a] = _cost(cost, a, step)
-        causal[a] = _causal_cost(cost, a, step)
+    for table, offset in ((plain, half), (causal, 2 * half)):
+        j = 0
+        while j * step - offset < n:
+            price = cost[min(j, top)]
+            for a in range(max(j * step - offset, 0), min((j + 1) * step - offset, n)):
+                table[a] = price
+            j += 1
     return plain, causal
 
 
