@@ -160,6 +160,31 @@ def test_h264_like_footage_is_coded_as_levels(tmp_path, monkeypatch):
     assert report["bpppf"] < 0.9 * without["bpppf"]
 
 
+def test_bi_prediction_is_not_tried_after_a_frame_with_levels(tmp_path, monkeypatch):
+    """The search tries bi-prediction on a probe frame (the segment's frame 2) of footage without
+    levels, but not after a frame with levels leaves (search.search_plan), with the search
+    thread as without it."""
+    seen = []
+    rule = search.search_plan
+
+    def plan(position, last, lags, levels=False):
+        seen.append((position, levels, rule(position, last, lags, levels)[1]))
+        return rule(position, last, lags, levels)
+
+    monkeypatch.setattr(search, "search_plan", plan)
+    frames = h264like.frames(count=4)
+    _encode(tmp_path, frames, jobs=1)
+    assert seen == [(1, False, False), (2, True, False), (3, True, False)]
+    seen.clear()
+    _encode(tmp_path, frames, "b.tri", jobs=2)
+    assert sorted(seen) == [(1, False, False), (2, True, False), (3, True, False)]
+    seen.clear()
+    moving = [triadic.Frame((np.ascontiguousarray(np.roll(f.planes[0], 3 * k, axis=1)),), "gray")
+              for k, f in enumerate(h264like.frames(count=1) * 4)]
+    _encode(tmp_path, moving, "c.tri", jobs=1)
+    assert seen[1] == (2, False, True)  # the probe frame, without levels before it
+
+
 def test_levels_are_not_taken_for_other_footage(tmp_path):
     """Content that never went through H.264 (a synthetic texture moving by whole and half
     samples, with noise) finds no quantiser: the charts have no levels leaves."""

@@ -160,6 +160,8 @@ def test_lags_and_bi_prediction_are_tried_where_the_frame_before_took_them():
     last = dataclasses.replace(empty, lags=lags, bi=bi, lags2=lags2)
     on, try_bi = search.search_plan(5, last, 4)
     assert on.tolist() == [True, True, True, False] and try_bi
+    on, try_bi = search.search_plan(5, last, 4, levels=True)
+    assert on.tolist() == [True, True, True, False] and not try_bi  # bi-predicted cells still count
     bi.flat[0] = 0
     on, try_bi = search.search_plan(5, dataclasses.replace(last, bi=bi), 4)
     assert on.tolist() == [True, False, True, False] and not try_bi  # lag 2 only as a bi partner
@@ -171,6 +173,9 @@ def test_lags_and_bi_prediction_are_tried_where_the_frame_before_took_them():
         assert try_bi == probe
         # lag 1 always; the lags the frame before did not have (it had position - 1)
         assert on.tolist() == [probe or lag == 1 or lag >= position for lag in range(1, 5)]
+        # after a frame with levels leaves, the same lags and never bi-prediction
+        after_levels = search.search_plan(position, empty, 4, levels=True)
+        assert after_levels[0].tolist() == on.tolist() and not after_levels[1]
 
 
 def test_an_encode_that_stops_trying_lags_gives_the_same_bytes_with_a_search_thread(tmp_path, monkeypatch):

@@ -240,6 +240,7 @@ class FrameEncoder:
         self._older: Chart | None = None  # the chart before the segment's previous one
         self._older_q: np.ndarray | None = None  # and the luma residual before the previous one
         self._searched: Chart | None = None  # the search's chart of the previous frame
+        self._levels = False  # whether the previous frame took levels leaves (search.search_plan)
         self._next: _Ahead | None = None
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -295,7 +296,8 @@ class FrameEncoder:
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
         older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
-        plan = self._search.search_plan((self.count + 1) % self.params.keyint, self._searched, window.size)
+        plan = self._search.search_plan((self.count + 1) % self.params.keyint, self._searched, window.size,
+                                        self._levels)
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
@@ -332,7 +334,8 @@ class FrameEncoder:
             window = self._window(self.count, seg.available)
             chart = self._choose_chart(planes[0], seg.refs[0], window, seg.prev_chart, self._older,
                                        self._older_q if seg.step == 1 else self._last_q(),
-                                       self._search.search_plan(self.count % keyint, self._searched, window.size))
+                                       self._search.search_plan(self.count % keyint, self._searched, window.size,
+                                                                self._levels))
         self._searched = None if keyframe else chart
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
@@ -341,6 +344,7 @@ class FrameEncoder:
         if not keyframe and luma is not None:
             chart = self._search.choose_levels(chart, luma, self._planes, self._window(self.count, seg.available),
                                                PAD, seg.maxima[0], seg.step)
+        self._levels = chart.qp >= 0
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         if searching and luma is not None:
             self._search_next(luma, vectors, next_frame, self._last_q())
