@@ -163,7 +163,7 @@ def test_h264_like_footage_is_coded_as_levels(tmp_path, monkeypatch):
 def test_bi_prediction_is_not_tried_after_a_frame_with_levels(tmp_path, monkeypatch):
     """The search tries bi-prediction on a probe frame (the segment's frame 2) of footage without
     levels, but not after a frame with levels leaves (search.search_plan), with the search
-    thread as without it."""
+    thread as without it; the slow preset still does."""
     seen = []
     rule = search.search_plan
 
@@ -178,6 +178,9 @@ def test_bi_prediction_is_not_tried_after_a_frame_with_levels(tmp_path, monkeypa
     seen.clear()
     _encode(tmp_path, frames, "b.tri", jobs=2)
     assert sorted(seen) == [(1, False, False), (2, True, False), (3, True, False)]
+    seen.clear()
+    _encode(tmp_path, frames, "s.tri", jobs=1, preset="slow")  # whose descent makes them pay
+    assert seen[1] == (2, False, True)
     seen.clear()
     moving = [triadic.Frame((np.ascontiguousarray(np.roll(f.planes[0], 3 * k, axis=1)),), "gray")
               for k, f in enumerate(h264like.frames(count=1) * 4)]
