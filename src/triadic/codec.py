@@ -285,6 +285,13 @@ class FrameEncoder:
                                          p.search_range, seg.maxima[0], seg.step, self._planes, older, residual,
                                          p.descent, plan)
 
+    def _search_plan(self, position: int, lags: int) -> tuple[np.ndarray, bool]:
+        """search.search_plan of the frame at ``position`` in its segment, with ``lags``
+        references, after the frame the last search was for. After a frame with levels leaves,
+        the slow preset tries bi-prediction all the same: its leaves start from vectors walked by
+        estimated bits, and pay there (carphone 2.889 bpppf with them, 2.914 without)."""
+        return self._search.search_plan(position, self._searched, lags, self._levels and self.params.descent == 0)
+
     def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame,
                      residual: np.ndarray | None = None) -> None:
         """Start searching the frame after this one (same segment) in the search thread, with the
@@ -296,8 +303,7 @@ class FrameEncoder:
         window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
         older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
-        plan = self._search.search_plan((self.count + 1) % self.params.keyint, self._searched, window.size,
-                                        self._levels)
+        plan = self._search_plan((self.count + 1) % self.params.keyint, window.size)
 
         def search() -> Chart:
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
@@ -334,8 +340,7 @@ class FrameEncoder:
             window = self._window(self.count, seg.available)
             chart = self._choose_chart(planes[0], seg.refs[0], window, seg.prev_chart, self._older,
                                        self._older_q if seg.step == 1 else self._last_q(),
-                                       self._search.search_plan(self.count % keyint, self._searched, window.size,
-                                                                self._levels))
+                                       self._search_plan(self.count % keyint, window.size))
         self._searched = None if keyframe else chart
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
@@ -344,9 +349,7 @@ class FrameEncoder:
         if not keyframe and luma is not None:
             chart = self._search.choose_levels(chart, luma, self._planes, self._window(self.count, seg.available),
                                                PAD, seg.maxima[0], seg.step)
-        # (not with the slow preset's descent, whose bi-predicted leaves pay there: carphone
-        # 2.889 bpppf with them, 2.914 without)
-        self._levels = chart.qp >= 0 and self.params.descent == 0
+        self._levels = chart.qp >= 0
         vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         if searching and luma is not None:
             self._search_next(luma, vectors, next_frame, self._last_q())
