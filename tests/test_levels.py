@@ -168,8 +168,9 @@ def test_bi_prediction_is_not_tried_after_a_frame_with_levels(tmp_path, monkeypa
     rule = search.search_plan
 
     def plan(position, last, lags, levels=False):
-        seen.append((position, levels, rule(position, last, lags, levels)[1]))
-        return rule(position, last, lags, levels)
+        out = rule(position, last, lags, levels)
+        seen.append((position, levels, out[1]))
+        return out
 
     monkeypatch.setattr(search, "search_plan", plan)
     frames = h264like.frames(count=4)
