@@ -140,7 +140,52 @@ def test_bi_prediction_tries_every_partner_of_the_best_lag():
     assert not (no3.lags == 3).any() and not (no3.lags2 == 3).any()
     alone1 = search.choose_chart(cur, refs, np.array([0, 1, 2], np.int64), 8, None, ROOT, 8, 16, 255,
                                  plan=(np.zeros(3, np.bool_), True))
-    assert not alone1.bi.any() and set(np.unique(alone1.lags[cy, cx])) <= {0, 1}  # lag 1 always
+    assert set(np.unique(alone1.lags[cy, cx])) <= {0, 1}  # lag 1 always
+    assert set(np.unique(alone1.lags2[cy, cx][alone1.bi[cy, cx] == 1])) <= {1}  # and with itself only
+
+
+def _two_views(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A noise frame and the rounded mean of it at two vectors, half a sample to the left and
+    half a sample to the right (the quarter-sample plane's, edges replicated as the codec's): no
+    single quarter-sample vector gives that mean."""
+    a = make_frames("gray", 64, 64, 1, seed=seed, kind="noise")[0].planes[0].astype(np.int32)
+    planes = search.ReferencePlanes()
+    pad = 8
+    planes.add(0, a, pad, 255, 1)
+    halves = planes.phases[0, 0, 2].astype(np.int32)  # (y, x) holds the sample at x + 1/2
+    return a, (halves[pad:-pad, pad - 1:-pad - 1] + halves[pad:-pad, pad:-pad] + 1) >> 1
+
+
+def test_bi_prediction_pairs_a_lag_with_itself():
+    """With one reference, a frame that is the mean of it at two vectors is bi-predicted from that
+    reference twice, mostly at those two vectors (-2 and +2 quarter samples)."""
+    a, cur = _two_views()
+    chart = search.choose_chart(cur, a[None], np.array([0], np.int64), 8, None, ROOT, 8, 16, 255)
+    cy, cx = chart.leaves()
+    bi = chart.bi[cy, cx] == 1
+    assert bi.mean() > 0.9 and (chart.lags[cy, cx][bi] == 1).all() and (chart.lags2[cy, cx][bi] == 1).all()
+    exact = ((chart.mvy[cy, cx] == 0) & (chart.mv2[0, cy, cx] == 0)
+             & (np.minimum(chart.mvx[cy, cx], chart.mv2[1, cy, cx]) == -2)
+             & (np.maximum(chart.mvx[cy, cx], chart.mv2[1, cy, cx]) == 2))
+    assert exact[bi].mean() > 0.8  # (a few leaves stop at a pair next to it: the search is local)
+
+
+@pytest.mark.parametrize("max_error", [0, 4])
+def test_a_lag_paired_with_itself_decodes_exactly(tmp_path, max_error):
+    """The same frames through the codec with one reference: the decoder rebuilds the same-lag
+    bi-prediction (lossless: exactly; near-lossless: within the bound, as the encoder did)."""
+    import triadic
+    from triadic.codec import analyse
+
+    a, b = _two_views(seed=6)
+    # (frame 2: the first that tries bi-prediction, search.search_plan)
+    frames = [triadic.Frame((np.ascontiguousarray(p, dtype=np.uint8),), "gray") for p in (a, a, b)]
+    path = tmp_path / "same.tri"
+    triadic.encode(frames, path, jobs=1, references=1, max_error=max_error)
+    chart = list(analyse(path))[2].chart
+    assert ((chart.bi == 1) & (chart.lags2 == 1) & (chart.lags == 1)).mean() > 0.5
+    for f, g in zip(frames, triadic.decode(path, jobs=1)):
+        assert int(np.abs(f.planes[0].astype(int) - g.planes[0].astype(int)).max()) <= max_error
 
 
 def test_lags_and_bi_prediction_are_tried_where_the_frame_before_took_them():

@@ -928,6 +928,25 @@ def _refine_second(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
 
 
 @njit(cache=True, inline="always")
+def _symmetric_pair(cur, ph, sl, vy, vx, y0, x0, y1, x1, pad):
+    """Two vectors into one reference (slot sl) around (vy, vx): the pair (v - d, v + d) with the
+    least SAD of their mean, d one of the 8 directions at 1 or 2 quarter samples."""
+    best = _bi_sad(cur, ph, sl, vy, vx, sl, vy, vx, y0, x0, y1, x1, pad, np.int64(1) << 60)
+    by, bx = vy, vx
+    ty, tx = vy, vx
+    for r in (1, 2):
+        for dy in range(-r, r + 1, r):
+            for dx in range(-r, r + 1, r):
+                if (dy < 0 or (dy == 0 and dx <= 0)):
+                    continue  # (-d, d) is (d, -d): half the directions
+                sad = _bi_sad(cur, ph, sl, vy - dy, vx - dx, sl, vy + dy, vx + dx, y0, x0, y1, x1, pad, best)
+                if sad < best:
+                    best = sad
+                    by, bx, ty, tx = vy - dy, vx - dx, vy + dy, vx + dx
+    return by, bx, ty, tx
+
+
+@njit(cache=True, inline="always")
 def _refine_pair(cur, ph, sl1, v1y, v1x, sl2, v2y, v2x, y0, x0, y1, x1, pad):
     """Both vectors of a bi-prediction refined in turn (_refine_second), each with the other one
     fixed, the first one first, for two rounds or until one stays where it is."""
@@ -1023,8 +1042,8 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
     intra, or for each lag the best quarter-sample vector (coarse full search at the root for
     lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
-    with INTER or INTER_MED, then bi-prediction from the best lag and each other lag. Leaves of
-    at least ``warp_min`` samples also try similarity and affine warps at their best lag, fitted
+    with INTER or INTER_MED, then bi-prediction from the best lag and each lag, itself too.
+    Leaves of at least ``warp_min`` samples also try similarity and affine warps at their best lag, fitted
     to their quadrants' vectors: the children's vectors at that lag when the node has children
     (so the warp needs no search of its own and is tried after bi-prediction), else a search of
     each quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
@@ -1097,7 +1116,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     r2 = max(1, search_range // 2)
     sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
     coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
-    # the least side bits of the lags from each index on, and of two different lags
+    # the least side bits of the lags from each index on, and of a pair of lags
     lag_least = np.zeros(max(nlags, 1), dtype=np.int64)
     for li in range(nlags - 1, -1, -1):
         lag_least[li] = lag_costs[li] if li == nlags - 1 else min(lag_costs[li], lag_least[li + 1])
@@ -1105,7 +1124,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
     pair_least = np.int64(1) << 40
     for li in range(nlags):
-        for lj in range(li + 1, nlags):
+        for lj in range(li, nlags):  # (a pair may take one lag twice)
             pair_least = min(pair_least, np.int64(lag_costs[li] + lag_costs[lj]))
     # lower bounds: every residual costs at least cost_min, every vector component at least
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
@@ -1246,12 +1265,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 leaf_base[node, 0] = wby
                                 leaf_base[node, 1] = wbx
                         leaf_bi[node] = 0
-                        if (bi_pred and nlags >= 2 and searched == nlags and m_best != INTRA
+                        if (bi_pred and searched == nlags and m_best != INTRA
                                 and leaf_family[node] == TRANSLATION):
-                            # bi-prediction: the best lag's vector averaged with each other lag's,
-                            # the second refined jointly with the first (the partner that is
-                            # second best alone is often not the best partner: on bigbuckbunny,
-                            # trying it alone made a fourth lag cost more than it saved)
+                            # bi-prediction: the best lag's vector averaged with each lag's, its
+                            # own included (two vectors into one frame: a sub-sample average, which
+                            # smooths a near-lossless reference's quantisation error), the second
+                            # refined jointly with the first (the partner that is second best alone
+                            # is often not the best partner: on bigbuckbunny, trying it alone made
+                            # a fourth lag cost more than it saved)
                             l1 = l_best - 1
                             v1y = np.int64(leaf_vy[node, l1])
                             v1x = np.int64(leaf_vx[node, l1])
@@ -1261,22 +1282,33 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             b_l2 = -1
                             b_v1y, b_v1x, b_v2y, b_v2x = v1y, v1x, v1y, v1x
                             for l2 in range(nlags):
-                                if (l2 == l1 or not lag_on[l2]
+                                if (not lag_on[l2]
                                         or c_best <= floor + m_least + side1 + lag_costs[l2] + 2 * mvd_min):
                                     continue  # bi-prediction with this lag cannot win
-                                v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[l2],
-                                                          np.int64(leaf_vy[node, l2]), np.int64(leaf_vx[node, l2]),
-                                                          y0, x0, y1, x1, pad)
-                                bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x,
-                                                      py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal,
-                                                      step, tb)
-                                if bits < b_best:
-                                    b_best, b_mode, b_l2, b_v2y, b_v2x = bits, mode, l2, v2y, v2x
+                                # the second vector refined from the lag's own; with the best lag
+                                # itself, also the symmetric pair around its vector (a refinement
+                                # that starts from one vector twice stays near it: on bikes at
+                                # E = 4 the symmetric pairs took another 2.7% off)
+                                for start in range(2 if l2 == l1 else 1):
+                                    if start == 0:
+                                        w1y, w1x = v1y, v1x
+                                        v2y, v2x = _refine_second(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[l2],
+                                                                  np.int64(leaf_vy[node, l2]),
+                                                                  np.int64(leaf_vx[node, l2]), y0, x0, y1, x1, pad)
+                                    else:
+                                        w1y, w1x, v2y, v2x = _symmetric_pair(cur, ph, lag_slots[l1], v1y, v1x,
+                                                                             y0, x0, y1, x1, pad)
+                                    bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, l2, v2y,
+                                                          v2x, py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost,
+                                                          causal, step, tb)
+                                    if bits < b_best:
+                                        b_best, b_mode, b_l2 = bits, mode, l2
+                                        b_v1y, b_v1x, b_v2y, b_v2x = w1y, w1x, v2y, v2x
                             if b_l2 >= 0:
                                 # the winning pair's vectors refined jointly (both in turn): 0.1-0.6%
                                 # smaller files for almost no time, as only these leaves pay for it
                                 # (every partner's: another 0.1-0.4% for 12% more search)
-                                w1y, w1x, w2y, w2x = _refine_pair(cur, ph, lag_slots[l1], v1y, v1x, lag_slots[b_l2],
+                                w1y, w1x, w2y, w2x = _refine_pair(cur, ph, lag_slots[l1], b_v1y, b_v1x, lag_slots[b_l2],
                                                                   b_v2y, b_v2x, y0, x0, y1, x1, pad)
                                 bits, mode = _bi_bits(cur, ph, lag_slots, lag_costs, l1, w1y, w1x, b_l2, w2y, w2x,
                                                       py, px, mi, mm, y0, x0, y1, x1, pad, maxval, cost, causal,
