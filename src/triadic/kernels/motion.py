@@ -937,7 +937,7 @@ def _symmetric_pair(cur, ph, sl, vy, vx, y0, x0, y1, x1, pad):
     for r in (1, 2):
         for dy in range(-r, r + 1, r):
             for dx in range(-r, r + 1, r):
-                if (dy < 0 or (dy == 0 and dx <= 0)):
+                if dy < 0 or (dy == 0 and dx <= 0):
                     continue  # (-d, d) is (d, -d): half the directions
                 sad = _bi_sad(cur, ph, sl, vy - dy, vx - dx, sl, vy + dy, vx + dx, y0, x0, y1, x1, pad, best)
                 if sad < best:
@@ -1040,14 +1040,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
-    intra, or for each lag the best quarter-sample vector (coarse full search at the root for
-    lag 1; elsewhere refinement around the parent's, the predicted and last frame's vectors)
-    with INTER or INTER_MED, then bi-prediction from the best lag and each lag, itself too.
-    Leaves of at least ``warp_min`` samples also try similarity and affine warps at their best lag, fitted
-    to their quadrants' vectors: the children's vectors at that lag when the node has children
-    (so the warp needs no search of its own and is tried after bi-prediction), else a search of
-    each quadrant. Then, bottom up, a node splits only when its children plus the split flag cost
-    less than the node as one leaf (MDL pruning).
+    intra, or for each lag the best quarter-sample vector (coarse full search at the root for lag
+    1; elsewhere refinement around the parent's, the predicted and last frame's vectors) with INTER
+    or INTER_MED, then bi-prediction from the best lag and each lag, itself too. Leaves of at least
+    ``warp_min`` samples also try similarity and affine warps at their best lag, fitted to their
+    quadrants' vectors: the children's vectors at that lag when the node has children (so the warp
+    needs no search of its own and is tried after bi-prediction), else a search of each quadrant.
+    Then, bottom up, a node splits only when its children plus the split flag cost less than the
+    node as one leaf (MDL pruning).
 
     Side bits are estimated from what the chart will cost: ``lag_costs[l - 1]`` for lag l,
     ``mode_costs[prev_modes there, mode]`` for the mode symbol under its context (the previous
