@@ -1120,12 +1120,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     lag_least = np.zeros(max(nlags, 1), dtype=np.int64)
     for li in range(nlags - 1, -1, -1):
         lag_least[li] = lag_costs[li] if li == nlags - 1 else min(lag_costs[li], lag_least[li + 1])
+    pair_least = 2 * lag_least[0]  # (a pair may take the cheapest lag twice)
     # np.int64(): values passed to kernels keep one type from their first definition on, so
     # that type inference does not compile a callee for a literal or int32 first (cold JIT)
-    pair_least = np.int64(1) << 40
-    for li in range(nlags):
-        for lj in range(li, nlags):  # (a pair may take one lag twice)
-            pair_least = min(pair_least, np.int64(lag_costs[li] + lag_costs[lj]))
     # lower bounds: every residual costs at least cost_min, every vector component at least
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
     # first), so that mode is not tried
