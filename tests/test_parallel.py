@@ -141,8 +141,46 @@ def test_jobs_are_checked_and_planned():
     assert parallel.plan_jobs(2, header) == 2
     assert parallel.plan_jobs(2, header.replace(frame_count=60)) == 1  # one segment
     big = header.replace(width=1280, height=720)
-    assert parallel.plan_jobs(None, big) == parallel.available_cores()
+    if parallel.memory_jobs(big) is None or parallel.memory_jobs(big) >= parallel.available_cores():
+        assert parallel.plan_jobs(None, big) == parallel.available_cores()
     assert parallel.plan_jobs(2, big.replace(keyint=1 << 16)) == 1  # a segment over the memory cap
+
+
+def test_available_memory_reads_the_kernel_and_the_cgroup(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    assert parallel.available_memory(str(meminfo), str(cgroup)) == 20000000 * 1024  # no cgroup files
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("1000\n")
+    assert parallel.available_memory(str(meminfo), str(cgroup)) == 20000000 * 1024  # no limit
+    (cgroup / "memory.max").write_text(f"{8 << 30}\n")
+    (cgroup / "memory.current").write_text(f"{1 << 30}\n")
+    assert parallel.available_memory(str(meminfo), str(cgroup)) == 7 << 30  # the container's is lower
+    assert parallel.available_memory(str(tmp_path / "none"), str(cgroup)) == 7 << 30
+    assert parallel.available_memory(str(tmp_path / "none"), str(tmp_path / "none")) is None
+
+
+def test_default_jobs_fit_in_memory(monkeypatch):
+    """Every core by default, but no more workers than the available memory holds; jobs asked
+    for are taken as asked."""
+    uhd = triadic.params.StreamHeader(width=3840, height=2160, pix_fmt="yuv420p", frame_rate=25,
+                                      frame_count=0, keyint=60, max_error=0, block_size=16)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 16)
+    frames = 2 * parallel.frame_bytes(uhd) * uhd.keyint  # a segment, in the worker and the parent
+    encoder = parallel.WORKER_BYTES + parallel.ENCODE_BYTES_PER_SAMPLE * 3840 * 2160 + frames
+    decoder = parallel.WORKER_BYTES + parallel.DECODE_BYTES_PER_SAMPLE * 3840 * 2160 + frames
+    monkeypatch.setattr(parallel, "available_memory", lambda: 5 * encoder + 1)
+    assert parallel.plan_jobs(None, uhd) == 5
+    assert parallel.plan_jobs(None, uhd, decoding=True) == (5 * encoder + 1) // decoder > 5
+    assert parallel.plan_jobs(12, uhd) == 12
+    monkeypatch.setattr(parallel, "available_memory", lambda: encoder // 2)
+    assert parallel.plan_jobs(None, uhd) == 1  # in-process: too little memory for even one worker
+    monkeypatch.setattr(parallel, "available_memory", lambda: 1 << 50)
+    assert parallel.plan_jobs(None, uhd) == 16
+    monkeypatch.setattr(parallel, "available_memory", lambda: None)  # not known: every core
+    assert parallel.plan_jobs(None, uhd) == 16
 
 
 def test_read_ahead_is_bounded(tmp_path):

@@ -161,7 +161,8 @@ def _encode_options(args) -> dict:
 def _add_jobs(p: argparse.ArgumentParser, what: str = "segments") -> None:
     p.add_argument("--jobs", type=_positive, metavar="N",
                    help=f"processes coding {what} in parallel, with the same result as 1 "
-                        "(default: every core, when the pictures are large enough to gain)")
+                        "(default: every core, when the pictures are large enough to gain, "
+                        "as many as the free memory holds)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -398,7 +398,8 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
     """Encode a video (path, image folder/glob, array or iterable of Frames) into ``dest`` (.tri).
 
     ``jobs`` processes encode segments (keyint frames) in parallel, with the same bytes as
-    ``jobs=1``; None: every core, when the pictures are large enough to gain (triadic.parallel).
+    ``jobs=1``; None: every core, when the pictures are large enough to gain, as many as the free
+    memory holds (triadic.parallel.plan_jobs).
     Coded in one process (one segment, say), ``jobs`` other than 1 searches the next frame in a
     second thread while the current one is coded (FrameEncoder), the same bytes again.
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
@@ -532,7 +533,7 @@ def decode(src, *, start: int = 0, frames: int | None = None, jobs: int | None =
     default: all of them). A range seeks through the file's index to the segment that holds
     ``start`` and decodes from that keyframe, so the frames before it cost nothing.
     ``jobs`` processes decode segments in parallel (same frames; None: every core, when the
-    pictures are large enough to gain). Close the generator to release them early. In one
+    pictures are large enough to gain, as many as the free memory holds). Close the generator to release them early. In one
     process (one segment, say), ``jobs`` other than 1 reconstructs planes in a second thread.
     """
     from .parallel import check_jobs, decode_chunks
