@@ -212,12 +212,16 @@ def test_lags_and_bi_prediction_are_tried_where_the_frame_before_took_them():
     assert on.tolist() == [True, False, True, False] and not try_bi  # lag 2 only as a bi partner
     on, try_bi = search.search_plan(5, empty, 4)
     assert on.tolist() == [True, False, False, False] and not try_bi
-    for position in range(1, 20):
+    for position in range(1, 30):
         on, try_bi = search.search_plan(position, empty, 4)
-        probe = position % search.PROBE_EVERY == 2
-        assert try_bi == probe
+        # frame 2 tries everything; later, one thing per frame: lag l at 2 (l - 1) modulo
+        # PROBE_EVERY, bi-prediction at 0
+        probe = position % search.PROBE_EVERY
+        assert try_bi == (position == 2 or probe == 0)
         # lag 1 always; the lags the frame before did not have (it had position - 1)
-        assert on.tolist() == [probe or lag == 1 or lag >= position for lag in range(1, 5)]
+        assert on.tolist() == [position == 2 or lag == 1 or lag >= position or probe == 2 * (lag - 1)
+                               for lag in range(1, 5)]
+        assert on.sum() + try_bi <= 2 or position <= 4  # the search's time stays even
         # after a frame with levels leaves, the same lags and never bi-prediction
         after_levels = search.search_plan(position, empty, 4, levels=True)
         assert after_levels[0].tolist() == on.tolist() and not after_levels[1]

@@ -100,10 +100,9 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
 
-#: Every how many frames of a segment the search tries every lag and bi-prediction whatever the
-#: frame before chose (the segment's frame 2, the first with two references, is one of them), and
-#: the share of the cells (percent) that must have taken a lag or bi-prediction in the frame
-#: before for the search to try it on the other frames.
+#: Every how many frames of a segment the search tries each lag and bi-prediction whatever the
+#: frame before chose (search_plan), and the share of the cells (percent) that must have taken a
+#: lag or bi-prediction in the frame before for the search to try it on the other frames.
 PROBE_EVERY = 8
 KEEP_PERCENT = 1
 
@@ -119,9 +118,14 @@ def search_plan(position: int, last: Chart | None, lags: int, levels: bool = Fal
     lag 2, 3 or 4 and bi-predicts at most 0.25%, where carphone and bikes take each lag for
     1-50% of their cells and bi-predict 0.6-50% of them. So a frame tries a lag, or
     bi-prediction, when at least KEEP_PERCENT of the cells of the frame before took it (a
-    bi-predicted cell takes both its lags) or the frame before did not have that lag, and every
-    PROBE_EVERY-th frame tries everything. The rule reads only what every encoder of the segment
-    has in the same order, so the bytes do not depend on the search thread.
+    bi-predicted cell takes both its lags) or the frame before did not have that lag. The
+    segment's frame 2 (the first with two references) tries everything; after it, each lag l
+    > 1 is tried on the frames at 2 (l - 1) modulo PROBE_EVERY and bi-prediction on those at
+    0, one thing per frame, so that no frame's search takes much longer than the others'. (When
+    every PROBE_EVERY-th frame tried everything, its search took 2.5-3.5 times as long on
+    bigbuckbunny, and in a two-thread encode the coding thread waited for it: 0.2-0.5 s of the
+    2.0-2.8 s of 24 frames.) The rule reads only what every encoder of the segment has in the
+    same order, so the bytes do not depend on the search thread.
 
     After a frame with levels, bi-prediction is not tried: the search prices leaves by their
     samples before choose_levels finds the levels, and a bi-predicted leaf takes the place of a
@@ -131,15 +135,16 @@ def search_plan(position: int, last: Chart | None, lags: int, levels: bool = Fal
     A bi flag priced at up to 12 bits instead of 1 did not help: the leaves it kept cost
     0.26% over none. (The slow preset, whose bi-predicted leaves start from vectors walked by
     estimated bits, gains from them there: FrameEncoder does not pass ``levels`` for it.)"""
-    if position % PROBE_EVERY == 2 or last is None:
-        return np.ones(lags, np.bool_), position % PROBE_EVERY == 2 and not levels
+    if position == 2 or last is None:
+        return np.ones(lags, np.bool_), position == 2 and not levels
+    probe = position % PROBE_EVERY
     bi = last.bi == 1
     enough = KEEP_PERCENT * last.lags.size
     # (lag ``position`` and beyond were not there for the frame before to take)
-    on = np.array([l == 1 or l >= position
+    on = np.array([l == 1 or l >= position or probe == 2 * (l - 1)
                    or 100 * np.count_nonzero((last.lags == l) | (bi & (last.lags2 == l))) >= enough
                    for l in range(1, lags + 1)], np.bool_)
-    return on, 100 * np.count_nonzero(bi) >= enough and not levels
+    return on, (probe == 0 or 100 * np.count_nonzero(bi) >= enough) and not levels
 
 
 #: Estimated bits (1/256) of splitting a leaf into four for levels leaves: a split flag and three
