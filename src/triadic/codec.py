@@ -533,8 +533,9 @@ def decode(src, *, start: int = 0, frames: int | None = None, jobs: int | None =
     default: all of them). A range seeks through the file's index to the segment that holds
     ``start`` and decodes from that keyframe, so the frames before it cost nothing.
     ``jobs`` processes decode segments in parallel (same frames; None: every core, when the
-    pictures are large enough to gain, as many as the free memory holds). Close the generator to release them early. In one
-    process (one segment, say), ``jobs`` other than 1 reconstructs planes in a second thread.
+    pictures are large enough to gain, as many as the free memory holds). Close the generator
+    to release them early. In one process (one segment, say), ``jobs`` other than 1
+    reconstructs planes in a second thread.
     """
     from .parallel import check_jobs, decode_chunks
 
