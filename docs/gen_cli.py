@@ -65,7 +65,9 @@ INPUT may be a `.tri` file or a video, which is encoded first (`--frames`, defau
 encode options).
 
 `encode`, `decode` and `verify` code closed segments (`--keyint` frames) in `--jobs` processes,
-by default on every core once the pictures are large enough to gain; the output is the same
+by default on every core once the pictures are large enough to gain (but no more workers than
+the free memory holds: some 350 bytes per sample of a picture each when encoding, 160 decoding,
+plus 200 MB and two copies of a segment's frames); the output is the same
 whatever `--jobs` is. A stream of one segment is coded in one process, where `--jobs` other
 than 1 adds a second thread: while encoding (lossless), it searches the next frame's motion while
 the current frame is coded; while decoding, it reconstructs each frame's planes while the next
