@@ -10,7 +10,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from conftest import make_frames  # noqa: E402
-from triadic import batch, cli, codec  # noqa: E402
+from triadic import batch, cli, codec, parallel  # noqa: E402
+from triadic.params import EncodeParams  # noqa: E402
 from triadic.io import open_sink  # noqa: E402
 
 KEYINT = 3
@@ -134,3 +135,20 @@ def test_cli_batch_starts_a_local_cluster(tmp_path, videos, capsys):
                      "--keyint", str(KEYINT), "--quiet"]) == 0
     assert capsys.readouterr().out == ""
     assert (tmp_path / "c.tri").read_bytes() == expected["c.tri"]
+
+
+def test_a_local_cluster_has_no_more_workers_than_the_memory_holds(tmp_path, videos, monkeypatch):
+    """Every core, but no more workers than the free memory holds for the largest picture among
+    the inputs (an input that cannot be opened counts for nothing)."""
+    paths, _ = videos
+    big = str(tmp_path / "big.y4m")
+    with open_sink(big, pix_fmt="yuv420p", width=1920, height=1080, frame_rate=Fraction(25)) as sink:
+        for frame in make_frames("yuv420p", 1080, 1920, 1, seed=4):
+            sink.write(frame)
+    params = EncodeParams(keyint=KEYINT)
+    worker = (parallel.WORKER_BYTES + parallel.ENCODE_BYTES_PER_SAMPLE * 1920 * 1080
+              + 2 * (1920 * 1080 * 3 // 2) * KEYINT)  # parallel.memory_jobs's reckoning
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)
+    monkeypatch.setattr(parallel, "available_memory", lambda: 3 * worker + 1)
+    assert batch.local_workers(paths, params) == 8  # small pictures: every core
+    assert batch.local_workers(paths + [big, str(tmp_path / "missing.y4m")], params) == 3

@@ -17,7 +17,8 @@ nothing is lost), up to the scheduler's ``distributed.scheduler.allowed-failures
 still fails is reported and left without output; the others go on.
 
 Without a scheduler address a :class:`distributed.LocalCluster` of ``jobs`` single-threaded
-worker processes (default: every core) runs on this machine.
+worker processes runs on this machine (default: every core, but no more workers than the free
+memory holds for the largest picture among the inputs: :func:`local_workers`).
 """
 
 from __future__ import annotations
@@ -126,6 +127,25 @@ def start_client(scheduler: str | None = None, jobs: int | None = None):
     return Client(cluster), cluster
 
 
+def local_workers(inputs: Sequence[str], params: EncodeParams, frames: int | None = None) -> int:
+    """Workers for a local cluster: every core, but no more than the free memory holds for the
+    largest picture among ``inputs`` (triadic.parallel.memory_jobs). An input that cannot be
+    opened counts for nothing here: it fails on its own when it is encoded."""
+    from .codec import _header_for
+    from .io import open_source
+    from .parallel import available_cores, memory_jobs
+
+    jobs = available_cores()
+    for source in inputs:
+        try:
+            with open_source(source, frames=frames) as src:
+                header = _header_for(src, params)
+        except (TriadicError, OSError):
+            continue
+        jobs = min(jobs, memory_jobs(header) or jobs)
+    return jobs
+
+
 def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
            jobs: int | None = None, client=None, frames: int | None = None, keyint: int = 60,
            preset: str = "medium", max_error: int = 0, block_size: int = 16,
@@ -156,6 +176,8 @@ def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
 
     cluster, owned = None, client is None
     if owned:
+        if jobs is None and not scheduler:
+            jobs = local_workers(inputs, params, frames)
         client, cluster = start_client(scheduler, jobs)
     outputs: list[_Output] = []
     pending: collections.deque = collections.deque()  # (output, segment start, frames, future)

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="ADDRESS",
                    help="a Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)")
     b.add_argument("--jobs", type=_positive, metavar="N",
-                   help="worker processes of the local cluster (default: every core)")
+                   help="worker processes of the local cluster (default: every core, as many as the "
+                        "free memory holds for the largest picture)")
     _add_encode_options(b)
     b.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
