@@ -147,6 +147,7 @@ def test_jobs_are_checked_and_planned():
 
 
 def test_available_memory_reads_the_kernel_and_the_cgroup(tmp_path):
+    """MemAvailable, or a cgroup v2 or v1 limit less its usage where that is lower."""
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       32000000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
     cgroup = tmp_path / "cgroup"
@@ -160,6 +161,13 @@ def test_available_memory_reads_the_kernel_and_the_cgroup(tmp_path):
     assert parallel.available_memory(str(meminfo), str(cgroup)) == 7 << 30  # the container's is lower
     assert parallel.available_memory(str(tmp_path / "none"), str(cgroup)) == 7 << 30
     assert parallel.available_memory(str(tmp_path / "none"), str(tmp_path / "none")) is None
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(f"{(1 << 63) - 4096}\n")  # v1's "no limit"
+    (v1 / "memory" / "memory.usage_in_bytes").write_text(f"{1 << 30}\n")
+    assert parallel.available_memory(str(meminfo), str(v1)) == 20000000 * 1024
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(f"{4 << 30}\n")
+    assert parallel.available_memory(str(meminfo), str(v1)) == 3 << 30  # a cgroup v1 container's
 
 
 def test_default_jobs_fit_in_memory(monkeypatch):

@@ -107,8 +107,9 @@ def available_cores() -> int:
 
 def available_memory(meminfo: str = "/proc/meminfo", cgroup: str = "/sys/fs/cgroup") -> int | None:
     """Bytes that new processes may still take: the kernel's MemAvailable, or less where the
-    cgroup (v2) this process runs in has a lower limit (a container's); None where neither is
-    known (not Linux)."""
+    cgroup this process runs in has a lower limit (a container's: cgroup v2's memory.max, or
+    v1's memory/memory.limit_in_bytes, less what it uses); None where neither is known (not
+    Linux)."""
     found = []
     try:
         with open(meminfo) as f:
@@ -118,14 +119,16 @@ def available_memory(meminfo: str = "/proc/meminfo", cgroup: str = "/sys/fs/cgro
                     break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        with open(os.path.join(cgroup, "memory.max")) as f:
-            limit = f.read().strip()
-        if limit != "max":
-            with open(os.path.join(cgroup, "memory.current")) as f:
-                found.append(max(0, int(limit) - int(f.read().strip())))
-    except (OSError, ValueError):
-        pass
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            with open(os.path.join(cgroup, limit_file)) as f:
+                limit = f.read().strip()
+            if limit != "max":  # (v1 writes a huge number for no limit: MemAvailable is less)
+                with open(os.path.join(cgroup, usage_file)) as f:
+                    found.append(max(0, int(limit) - int(f.read().strip())))
+        except (OSError, ValueError):
+            pass
     return min(found) if found else None
 
 
