@@ -386,3 +386,62 @@ def test_quantised_costs_are_the_costs_with_the_step(step):
         for r in list(range(-300, 301)) + [65535, -65535]:
             assert motion._cost(plain, r, 1) == motion._cost(table, r, step)
             assert motion._causal_cost(causal, r, 1) == motion._causal_cost(table, r, step)
+
+
+def _compare_early_exit(monkeypatch) -> list:
+    """search_frame made to search each frame with and without its early exit and to check that
+    both give the same chart; returns the list of charts it gave."""
+    from triadic.kernels import motion
+
+    full_search = motion.search_frame
+    charts = []
+
+    def both(*args):
+        fast = full_search(*args[:-1], True)
+        full = full_search(*args[:-1], False)
+        for a, b in zip(fast, full):
+            assert np.array_equal(a, b)
+        charts.append(fast)
+        return fast
+
+    monkeypatch.setattr(motion, "search_frame", both)
+    return charts
+
+
+@pytest.mark.parametrize("max_error", [0, 1, 4])
+def test_the_search_skips_children_only_where_they_could_not_win(tmp_path, monkeypatch, max_error):
+    """search_frame's early exit (a node's children left unsearched when no partition of it could
+    cost less than the node as one leaf) gives the chart the full search gives, on frames with
+    flat, static parts (where it exits: a search that let those children cost nothing would
+    split them), moving noise, and edge blocks cut by the frame, at every root size, lossless and
+    near-lossless."""
+    import triadic
+
+    exits = _compare_early_exit(monkeypatch)
+    rng = np.random.default_rng(max_error)
+    h, w = 76, 108
+    y, x = np.mgrid[0:h, 0:w]
+    frames = []
+    for t in range(5):
+        luma = np.full((h, w), 90, np.int32)  # flat and static on the left
+        moving = (128 + 60 * np.sin((x + 3 * t) / 6.0) * np.cos(y / 9.0)).astype(np.int32)
+        luma[:, 40:] = moving[:, 40:] + rng.integers(-3, 4, (h, w - 40))
+        luma[50:, :30] = np.roll(luma[50:, :30], t, axis=1)  # a textured corner that moves
+        luma[50:, :30] += (x[50:, :30] * 7 % 23).astype(np.int32)
+        frames.append(triadic.Frame(planes=(np.clip(luma, 0, 255).astype(np.uint8),), pix_fmt="gray"))
+    for block_size in (16, 32, 64):
+        out = tmp_path / f"b{block_size}.tri"
+        triadic.encode(frames, out, max_error=max_error, block_size=block_size, keyint=10)
+        decoded = list(triadic.decode(out))
+        assert all(np.abs(d.planes[0].astype(int) - f.planes[0].astype(int)).max() <= max_error
+                   for d, f in zip(decoded, frames))
+    assert len(exits) == 3 * 4
+
+
+def test_the_search_with_early_exit_gives_the_same_charts_on_real_footage(tmp_path, monkeypatch, carphone):
+    import triadic
+
+    charts = _compare_early_exit(monkeypatch)
+    for max_error in (0, 4):
+        triadic.encode(carphone, tmp_path / f"e{max_error}.tri", frames=4, max_error=max_error)
+    assert len(charts) == 2 * 3

@@ -96,7 +96,7 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
         cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
         lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
         min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
-        WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)))
+        WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)), True)
     return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
 
 

@@ -1033,10 +1033,75 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
                     li)
 
 
+#: A node's leaf cost when its parent's children were not searched (search_frame): more than any
+#: real leaf, so that no split above it is kept (four of them still fit an int64).
+_PRUNED_COST = np.int64(1) << 56
+
+
+@njit(cache=True)
+def _cell_least(intra_g, h, w, cell, cost_min):
+    """Per chart cell, the least estimated bits its samples add to any leaf containing it: its
+    intra cost (an intra leaf's residual is the sum of its cells') or every sample at the least
+    residual cost (an inter leaf's, of any kind, is at least that: search_frame's ``floor``)."""
+    gh, gw = intra_g.shape
+    out = np.empty((gh, gw), dtype=np.int64)
+    for cy in range(gh):
+        rows = max(0, min(h, (cy + 1) * cell) - cy * cell)
+        for cx in range(gw):
+            cols = max(0, min(w, (cx + 1) * cell) - cx * cell)
+            out[cy, cx] = min(intra_g[cy, cx], rows * cols * cost_min)
+    return out
+
+
+@njit(cache=True)
+def _leaf_least(mode_costs, lag_least, nlags, mvd_min):
+    """The least side bits of any leaf in the frame: its mode symbol under any context, with (inter
+    leaves of every kind) the cheapest lag and two zero vector differences."""
+    least = np.int64(1) << 60
+    for r in range(mode_costs.shape[0]):
+        least = min(least, np.int64(mode_costs[r, INTRA]))
+        if nlags > 0:
+            least = min(least, min(mode_costs[r, INTER], mode_costs[r, INTER_MED]) + lag_least[0] + 2 * mvd_min)
+    return least
+
+
+@njit(cache=True, inline="always")
+def _children_bound(intra_g, cell_least, prev_modes, mode_costs, cy, cx, half, cell, h, w, cost_min, inter_side,
+                    leaf_least, flag, leaves_only):
+    """A lower bound on what the four children (``half`` cells a side, the first at cell (cy, cx))
+    of a node cost together as search_frame's pruning adds them up: each its split flag
+    (``flag``) and, if it lies in the frame, the least of what it costs as one leaf (intra:
+    exactly its mode symbol and its cells' intra costs; any kind of inter leaf: at least its mode
+    symbol, ``inter_side`` (the cheapest lag, two zero vector differences; -1: no lag) and every
+    sample at the least residual cost) and, unless ``leaves_only``, of what any partition of it
+    costs (at least one leaf's side bits and each cell's least residual bits)."""
+    gh, gw = cell_least.shape
+    total = np.int64(0)
+    for k in range(4):
+        y = cy + (k >> 1) * half
+        x = cx + (k & 1) * half
+        total += flag
+        if y * cell >= h or x * cell >= w:
+            continue  # beyond the frame: a leaf of no cost
+        mc = mode_costs[prev_modes[y, x]]
+        intra = np.int64(mc[INTRA])
+        least = leaf_least
+        for yy in range(y, min(gh, y + half)):
+            for xx in range(x, min(gw, x + half)):
+                intra += intra_g[yy, xx]
+                least += cell_least[yy, xx]
+        best = intra
+        if inter_side >= 0:
+            samples = (min(h, (y + half) * cell) - y * cell) * (min(w, (x + half) * cell) - x * cell)
+            best = min(best, samples * cost_min + min(mc[INTER], mc[INTER_MED]) + inter_side)
+        total += best if leaves_only else min(best, least)
+    return total
+
+
 @njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
                  search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent,
-                 lag_on, bi_pred):
+                 lag_on, bi_pred, early_exit):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
@@ -1047,7 +1112,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     quadrants' vectors: the children's vectors at that lag when the node has children (so the warp
     needs no search of its own and is tried after bi-prediction), else a search of each quadrant.
     Then, bottom up, a node splits only when its children plus the split flag cost less than the
-    node as one leaf (MDL pruning).
+    node as one leaf (MDL pruning). With ``early_exit`` (the encoder's; off only to test that it
+    changes nothing), a node's children are not searched at all when no partition of the node
+    could cost less than it does as one leaf (_children_bound).
 
     Side bits are estimated from what the chart will cost: ``lag_costs[l - 1]`` for lag l,
     ``mode_costs[prev_modes there, mode]`` for the mode symbol under its context (the previous
@@ -1129,6 +1196,14 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
     mvd_min = _mvd_cost(np.int64(0))
     known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
+    # early termination of the quadtree: a node's children are not searched when no partition of
+    # it could cost less than the node as one leaf (_children_bound); the same chart, as the
+    # pruning below would keep the node whole anyway. Not with ``descent``, whose vectors a
+    # child searched later (for a warp: _ensure_vectors) would not take.
+    cell_least = _cell_least(intra_g, h, w, cell, cost_min)
+    leaf_least = _leaf_least(mode_costs, lag_least, nlags, mvd_min)
+    inter_side = lag_least[0] + 2 * mvd_min if nlags > 0 else np.int64(-1)
+    pruned = np.zeros(total, dtype=np.bool_)  # the node's children are not searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
     seed_x = np.int64(0)
     for ry in range(0, gh, n):
@@ -1142,9 +1217,12 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                         node = offsets[d] + iy * (1 << d) + ix
                         y0 = (ry + iy * size) * cell
                         x0 = (rx + ix * size) * cell
-                        if y0 >= h or x0 >= w:
-                            leaf_cost[node] = 0
+                        parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
+                        pruned[node] = d > 0 and pruned[parent]
+                        if y0 >= h or x0 >= w or pruned[node]:
+                            leaf_cost[node] = 0 if not pruned[node] else _PRUNED_COST
                             leaf_mode[node] = INTRA
+                            leaf_lag[node] = 0
                             continue
                         y1 = min(y0 + size * cell, h)
                         x1 = min(x0 + size * cell, w)
@@ -1160,7 +1238,6 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 c_best += intra_g[yy, xx]
                         m_best = INTRA
                         l_best = 0
-                        parent = offsets[d - 1] + (iy >> 1) * (1 << (d - 1)) + (ix >> 1) if d > 0 else -1
                         floor = (y1 - y0) * (x1 - x0) * cost_min  # of any residual of the leaf
                         searched = nlags
                         for li in range(nlags):
@@ -1323,6 +1400,11 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                         leaf_cost[node] = c_best
                         leaf_mode[node] = m_best
                         leaf_lag[node] = l_best
+                        if d < max_d and descent == 0 and early_exit:
+                            pruned[node] = _children_bound(
+                                intra_g, cell_least, prev_modes, mode_costs, cy_, cx_, size >> 1, cell, h, w,
+                                cost_min, inter_side, leaf_least, 256 if d + 1 < max_d else 0,
+                                d + 1 == max_d) >= c_best
             # warps of leaves with children, for their best lag: the quadrants' vectors are the
             # children's vectors at that lag (no search of their own); a warp replaces the
             # leaf's translation or bi-prediction when it costs less
