@@ -94,22 +94,26 @@ class _Segment:
                         dtype=np.int64)
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
-             ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True):
+             ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True,
+             pool=None):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
         ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
-        ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it)."""
+        ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it).
+        ``pool``: an executor that predicts the planes after the first while the first is decoded."""
         h, w = self.shapes[0]
         root = self.header.block_size
         chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
                                  0 if log.keyframe else self.available)
         log.side_bits += bits
         if ts is None:  # the encoder passes the T it already predicted with
-            ts = self.motion_compensated(chart)
+            ts = self.motion_compensated(chart, pool)
         out_q, out_kb = [], []
         residuals = []  # decoding: the residuals as samples (a levels leaf's plane holds levels)
         dummy = np.zeros((1, 1), np.int32)
         for c, shape in enumerate(self.shapes):
             sy, sx = self.shifts[c]
+            if ts is not None and isinstance(ts[c], Future):
+                ts[c] = ts[c].result()
             use_prev = self.prev_q is not None
             use_luma = c > 0
             e16 = ck.expected_magnitude(self.prev_q[c] if use_prev else dummy,
@@ -173,8 +177,9 @@ class _Segment:
         table[1:self.available + 1] = self.lag_slots()
         return table[lags]
 
-    def motion_compensated(self, chart: Chart) -> list[np.ndarray] | None:
-        """Per plane, (T, edges) from motion_compensate (None on keyframes)."""
+    def motion_compensated(self, chart: Chart, pool=None) -> list | None:
+        """Per plane, (T, edges) from motion_compensate (None on keyframes); with an executor
+        ``pool``, the planes after the first as its futures (motion_compensate releases the GIL)."""
         if self.available == 0:
             return None
         slots = self.slot_grid(chart.lags)
@@ -182,10 +187,10 @@ class _Segment:
         out = []
         for c in range(len(self.shapes)):
             sy, sx = self.shifts[c]
-            out.append(motion_compensate(self.refs[c], chart.modes, slots, chart.mvy,
-                                         chart.mvx, chart.bi, slots2, chart.mv2[0], chart.mv2[1],
-                                         CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
-                                         self.maxima[c] if (sy, sx) == (0, 0) else -1))
+            args = (self.refs[c], chart.modes, slots, chart.mvy, chart.mvx, chart.bi, slots2, chart.mv2[0],
+                    chart.mv2[1], CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
+                    self.maxima[c] if (sy, sx) == (0, 0) else -1)
+            out.append(pool.submit(motion_compensate, *args) if pool is not None and c else motion_compensate(*args))
         return out
 
     def plane_args(self, c: int, chart: Chart, ts: list[tuple] | None):
@@ -448,9 +453,11 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
 class FrameDecoder:
     """Turns chunk payloads back into frames, in order.
 
-    ``threads``: a second thread reconstructs each channel but the last (_decode_plane, which
-    releases the GIL) while the next channel's residual is being decoded. The same frames; the
-    residual's entropy decoding stays one sequential stream. ``close`` ends the thread.
+    ``threads``: a second thread predicts the planes after the first (motion_compensate) while
+    the first one's residual is being decoded, and reconstructs each channel but the last
+    (_decode_plane) while the next channel's residual is being decoded; both kernels release the
+    GIL. The same frames; the residual's entropy decoding stays one sequential stream. ``close``
+    ends the thread.
     """
 
     def __init__(self, header: StreamHeader, measure: bool = False, threads: bool = False):
@@ -499,7 +506,7 @@ class FrameDecoder:
             if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                 started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
         chart, qs = seg.code(coder, None, None, log, on_residual=hook if self._pool is not None else None,
-                            summarise=self.measure)
+                            summarise=self.measure, pool=self._pool)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q, seg.prev_kb[c] if c or chart.qp < 0 else None):
