@@ -445,3 +445,27 @@ def test_the_search_with_early_exit_gives_the_same_charts_on_real_footage(tmp_pa
     for max_error in (0, 4):
         triadic.encode(carphone, tmp_path / f"e{max_error}.tri", frames=4, max_error=max_error)
     assert len(charts) == 2 * 3
+
+
+def test_the_search_gives_intra_cells_no_lag_even_outside_the_frame(tmp_path, monkeypatch):
+    """Every intra cell of the chart the search returns has lag 0, the cells beyond a frame whose
+    sides are not multiples of the root block too (a node wholly outside the frame once kept the
+    lag of the node searched at its place in the previous root block: a lag in the encoder's chart
+    that the decoder's has not, counted by the next frame's search plan and lag costs)."""
+    import triadic
+    from triadic.kernels import motion
+
+    search_frame = motion.search_frame
+    charts = []
+
+    def kept(*args):
+        charts.append(search_frame(*args))
+        return charts[-1]
+
+    monkeypatch.setattr(motion, "search_frame", kept)
+    frames = make_frames("gray", 40, 72, 5, seed=11)  # 16-sample roots: the last row and column cut
+    triadic.encode(frames, tmp_path / "x.tri", keyint=10)
+    assert len(charts) == 4
+    for depth, modes, lags, *_ in charts:
+        assert (lags[modes == INTRA] == 0).all()
+        assert (lags[modes != INTRA] > 0).all()
