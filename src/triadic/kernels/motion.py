@@ -319,7 +319,30 @@ def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
         dy = oy >> 2
         dx = ox >> 2
         n = x1 - x0
-        for y in range(y0, y1):  # inside the padded plane: no clamps, unsigned indices
+        # inside the padded plane: no clamps, unsigned indices. Four rows to a loop over the
+        # columns, which vectorises, and one sum (a vector's lanes added up) and one test of
+        # ``limit`` per four rows (a sum stopped later is still at least the limit: the same
+        # choices). One row to a loop, those took a third of the vector search on bikes.
+        y = y0
+        while y + 4 <= y1:
+            c0 = np.uint64(y)
+            r0 = np.uint64(y + dy)
+            one = np.uint64(1)
+            two = np.uint64(2)
+            three = np.uint64(3)
+            t = np.int32(0)  # at most 4 n (2^16 - 1): n <= 64
+            for k in range(n):
+                cx = np.uint64(x0 + k)
+                rx = np.uint64(x0 + dx + k)
+                t += (abs(np.int32(cur[c0, cx]) - np.int32(ph[slot, fy, fx, r0, rx]))
+                      + abs(np.int32(cur[c0 + one, cx]) - np.int32(ph[slot, fy, fx, r0 + one, rx]))
+                      + abs(np.int32(cur[c0 + two, cx]) - np.int32(ph[slot, fy, fx, r0 + two, rx]))
+                      + abs(np.int32(cur[c0 + three, cx]) - np.int32(ph[slot, fy, fx, r0 + three, rx])))
+            s += t
+            if s >= limit:
+                return s
+            y += 4
+        for y in range(y, y1):
             cy = np.uint64(y)
             ry = np.uint64(y + dy)
             t = 0
