@@ -345,7 +345,7 @@ def _coarse_by_definition(cur2, ref2, y0, x0, y1, x1, r2):
 
 @pytest.mark.parametrize("kind", ["noise", "shifted", "flat"])
 def test_coarse_search_finds_the_least_sad(kind):
-    """_coarse_vector skips displacements by lower bounds on their SAD (block and quadrant sums);
+    """_coarse_vector skips displacements by a lower bound on their SAD (quadrant sums);
     what it returns is still the full search's first least-SAD displacement, whatever the seed,
     for whole, edge and partial blocks."""
     from triadic.kernels import motion
