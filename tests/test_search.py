@@ -277,7 +277,7 @@ def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():
                                                 x0 + (ox >> 2):x0 + (ox >> 2) + 16]
     zero = np.zeros(1, np.int32)
     vy, vx = motion._best_vector(cur, planes.phases, 0, pad, y0, x0, y0 + 16, x0 + 16, zero, zero,
-                                 np.int64(0), np.int64(0), 32, np.int64(64))
+                                 np.int64(0), np.int64(0), 32, np.int64(6))
     assert (vy, vx) == (true_y, true_x)
 
 

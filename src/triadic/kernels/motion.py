@@ -29,12 +29,14 @@ assert (np.diff(COST) >= 0).all()  # search_frame's lower bounds take COST[0] as
 #: bigbuckbunny's vectors short of where the SAD is least, often by several quarter samples:
 #: walking on gave files 8% smaller for about the same search time (carphone 0.2%, bikes 0.6%).
 _QUARTER_STEPS = 8
-#: _best_vector ranks by SAD plus a vector's estimated bits (1/256) divided by this: by half as
-#: much when lossless or at E = 1, where a unit of SAD costs more bits than at E >= 4 (lossless,
-#: 64 -> 128: carphone -0.37%, bikes +0.05%, bigbuckbunny +0.02%; frames 60-89 -0.45 / -0.12 /
-#: -0.12%; E = 1 -0.44 / -2.0 / 0.0%; at E = 4 128 made bikes 3.3% larger, 32 carphone 0.7%).
-_MVD_DIV = 64
-_MVD_DIV_FINE = 128
+#: _best_vector ranks by SAD plus a vector's estimated bits (1/256) divided by 2 to this power
+#: (a shift, not a division: the bits are not negative, and the integer division took some 5% of
+#: the search): by half as much when lossless or at E = 1, where a unit of SAD costs more bits
+#: than at E >= 4 (lossless, 64 -> 128: carphone -0.37%, bikes +0.05%, bigbuckbunny +0.02%; frames
+#: 60-89 -0.45 / -0.12 / -0.12%; E = 1 -0.44 / -2.0 / 0.0%; at E = 4 128 made bikes 3.3% larger,
+#: 32 carphone 0.7%).
+_MVD_SHIFT = 6
+_MVD_SHIFT_FINE = 7
 #: _leaf_costs' limit when the whole sums are wanted.
 _NO_LIMIT = np.int64(1) << 60
 
@@ -427,14 +429,14 @@ def _predictor(modes, mvy, mvx, cy, cx, size):
 
 
 @njit(cache=True)
-def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range, mvd_div):
+def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range, mvd_shift):
     """Integer refinement (+-1) around candidate vectors, then a half-sample step and
     quarter-sample steps while they lower the SAD.
 
     Candidates are in quarter samples. Returns the best quarter-sample vector by SAD plus the
-    vector's estimated bits over ``mvd_div``. An integer position is measured once even when the
-    windows of several candidates cover it (a second measurement could never win: ties keep the
-    first).
+    vector's estimated bits shifted right by ``mvd_shift``. An integer position is measured once
+    even when the windows of several candidates cover it (a second measurement could never win:
+    ties keep the first).
     Integer positions are read from phase (0, 0) of the quarter-sample planes, which holds the
     reference itself, edges replicated as a clamped read of it would (uint8 or uint16 and padded:
     a quarter or half the memory of the int32 reference, and fewer blocks take the clamped path).
@@ -464,7 +466,7 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
                 n += 1
                 # the vector's cost first: the SAD need only be known below best minus it (a
                 # sum stopped at that bound, or no sum at all, loses as a complete one would)
-                m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) // mvd_div
+                m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) >> mvd_shift
                 if m >= best:
                     continue
                 s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best - m) + m
@@ -480,7 +482,7 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
     # replicated alike), so ``best`` is already the cost of (sy, sx) there
     if best == big:
         best = _sad_up(cur, ph, slot, y0, x0, y1, x1, sy, sx, pad, big) \
-            + (_mvd_cost(sy - py) + _mvd_cost(sx - px)) // mvd_div
+            + ((_mvd_cost(sy - py) + _mvd_cost(sx - px)) >> mvd_shift)
     # half a sample, then quarter-sample steps for as long as one lowers the SAD (up to
     # _QUARTER_STEPS): a neighbour of the previous position lost to it and is not measured again
     oy = sy + 8  # the previous position: none yet (no neighbour of it is near)
@@ -495,7 +497,7 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
                 tx = cx + dx
                 if (dy == 0 and dx == 0) or (abs(ty - oy) <= 1 and abs(tx - ox) <= 1):
                     continue
-                m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) // mvd_div
+                m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) >> mvd_shift
                 if m >= best:
                     continue
                 s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best - m) + m
@@ -1003,7 +1005,7 @@ def _bi_bits(cur, ph, lag_slots, lag_costs, l1, v1y, v1x, l2, v2y, v2x, py, px, 
 
 @njit(cache=True, inline="always")
 def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, last_x, cand_y, cand_x,
-                search_range, mvd_div, leaf_vy, leaf_vx, known, node, li):
+                search_range, mvd_shift, leaf_vy, leaf_vx, known, node, li):
     """The best vector of block (y0, x0)-(y1, x1) at lag index li (reference ``slot``) from its
     four candidates (c0: the parent's vector, or the coarse search's at a root; zero; the
     predicted (py, px); the last frame's vector there), stored as node's and returned."""
@@ -1015,7 +1017,7 @@ def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, la
     cand_x[1] = 0
     cand_x[2] = px
     cand_x[3] = last_x
-    vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range, mvd_div)
+    vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, search_range, mvd_shift)
     leaf_vy[node, li] = vy
     leaf_vx[node, li] = vx
     known[node, li] = True
@@ -1024,7 +1026,7 @@ def _search_lag(cur, ph, slot, pad, y0, x0, y1, x1, c0y, c0x, py, px, last_y, la
 
 @njit(cache=True)
 def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, w, offsets, known,
-                    leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy, prev_mvx, search_range, mvd_div):
+                    leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy, prev_mvx, search_range, mvd_shift):
     """leaf_vy/leaf_vx[node, li] of the node (d, iy, ix) of the root block at cell (ry, rx), and
     of its ancestors, searched where not yet ``known``: search_frame stops a node's lags once no
     further one can win, and a node below (a candidate) or the warp above (its quadrants) may still
@@ -1050,7 +1052,7 @@ def _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d, iy, ix, li, n, cell, h, 
             c0y = leaf_vy[par, li]
             c0x = leaf_vx[par, li]
         _search_lag(cur, ph, lag_slots[li], pad, y0, x0, y1, x1, c0y, c0x, py, px, prev_mvy[cy_, cx_],
-                    prev_mvx[cy_, cx_], cand_y, cand_x, search_range, mvd_div, leaf_vy, leaf_vx, known, anode,
+                    prev_mvx[cy_, cx_], cand_y, cand_x, search_range, mvd_shift, leaf_vy, leaf_vx, known, anode,
                     li)
 
 
@@ -1182,7 +1184,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     qy = np.zeros(4, dtype=np.int64)
     cand_y = np.zeros(4, dtype=np.int32)
     cand_x = np.zeros(4, dtype=np.int32)
-    mvd_div = np.int64(_MVD_DIV_FINE if step <= 3 else _MVD_DIV)  # _best_vector's vector weight
+    mvd_shift = np.int64(_MVD_SHIFT_FINE if step <= 3 else _MVD_SHIFT)  # _best_vector's vector weight
     # near-lossless: a residual's estimated bits by its magnitude, quantised with ``step``, as
     # tables worked out once a frame (a read per sample instead of a division): INTER's
     # (_cost) and the causal predictions' (_causal_cost); costed from them with step 1 below.
@@ -1287,7 +1289,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                     _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d - 1, iy >> 1,
                                                     ix >> 1, li, n, cell, h, w, offsets, known,
                                                     leaf_vy, leaf_vx, cand_y, cand_x, py, px,
-                                                    prev_mvy, prev_mvx, search_range, mvd_div)
+                                                    prev_mvy, prev_mvx, search_range, mvd_shift)
                                 c0y = leaf_vy[parent, li]
                                 c0x = leaf_vx[parent, li]
                             # _search_lag, written out: inlined, it took a reference to each of
@@ -1301,7 +1303,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                             cand_x[2] = px
                             cand_x[3] = prev_mvx[cy_, cx_]
                             vy, vx = _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py,
-                                                  px, search_range, mvd_div)
+                                                  px, search_range, mvd_shift)
                             leaf_vy[node, li] = vy
                             leaf_vx[node, li] = vx
                             known[node, li] = True
@@ -1348,7 +1350,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 qx0 = x0 + (k & 1) * hs
                                 qy[k], qx[k] = _best_vector(cur, ph, slot, pad, qy0, qx0,
                                                             qy0 + hs, qx0 + hs, cand_y[:1],
-                                                            cand_x[:1], vy, vx, search_range, mvd_div)
+                                                            cand_x[:1], vy, vx, search_range, mvd_shift)
                             c_w, m_w, f_w, wby, wbx = _try_warps(
                                 cur, ph, slot, pad, y0, x0, ry + iy * size, rx + ix * size, size,
                                 cell, h, w, qy, qx, py, px, lag_costs[li], mi, mm, maxval, cost, causal, step, c_best,
@@ -1454,7 +1456,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
                                 _ensure_vectors(cur, ph, lag_slots, pad, ry, rx, d + 1, 2 * iy + (k >> 1),
                                                 2 * ix + (k & 1), li, n, cell, h, w, offsets, known,
                                                 leaf_vy, leaf_vx, cand_y, cand_x, py, px, prev_mvy,
-                                                prev_mvx, search_range, mvd_div)
+                                                prev_mvx, search_range, mvd_shift)
                             qy[k] = leaf_vy[kid, li]
                             qx[k] = leaf_vx[kid, li]
                         c_w, m_w, f_w, wby, wbx = _try_warps(
