@@ -30,9 +30,9 @@ assert (np.diff(COST) >= 0).all()  # search_frame's lower bounds take COST[0] as
 #: walking on gave files 8% smaller for about the same search time (carphone 0.2%, bikes 0.6%).
 _QUARTER_STEPS = 8
 #: _best_vector ranks by SAD plus a vector's estimated bits (1/256) divided by 2 to this power
-#: (a shift, not a division: the bits are not negative, and the integer division took some 5% of
-#: the search): by half as much when lossless or at E = 1, where a unit of SAD costs more bits
-#: than at E >= 4 (lossless, 64 -> 128: carphone -0.37%, bikes +0.05%, bigbuckbunny +0.02%; frames
+#: (a shift, not a division: the bits are not negative, and the integer division took some 8%
+#: of bigbuckbunny's search): by half as much when lossless or at E = 1, where a unit of SAD
+#: costs more bits than at E >= 4 (lossless, 64 -> 128: carphone -0.37%, bikes +0.05%, bigbuckbunny +0.02%; frames
 #: 60-89 -0.45 / -0.12 / -0.12%; E = 1 -0.44 / -2.0 / 0.0%; at E = 4 128 made bikes 3.3% larger,
 #: 32 carphone 0.7%).
 _MVD_SHIFT = 6
