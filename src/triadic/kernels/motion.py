@@ -32,9 +32,9 @@ _QUARTER_STEPS = 8
 #: _best_vector ranks by SAD plus a vector's estimated bits (1/256) divided by 2 to this power
 #: (a shift, not a division: the bits are not negative, and the integer division took some 8%
 #: of bigbuckbunny's search): by half as much when lossless or at E = 1, where a unit of SAD
-#: costs more bits than at E >= 4 (lossless, 64 -> 128: carphone -0.37%, bikes +0.05%, bigbuckbunny +0.02%; frames
-#: 60-89 -0.45 / -0.12 / -0.12%; E = 1 -0.44 / -2.0 / 0.0%; at E = 4 128 made bikes 3.3% larger,
-#: 32 carphone 0.7%).
+#: costs more bits than at E >= 4 (lossless, 64 -> 128: carphone -0.37%, bikes +0.05%,
+#: bigbuckbunny +0.02%; frames 60-89 -0.45 / -0.12 / -0.12%; E = 1 -0.44 / -2.0 / 0.0%; at
+#: E = 4 128 made bikes 3.3% larger, 32 carphone 0.7%).
 _MVD_SHIFT = 6
 _MVD_SHIFT_FINE = 7
 #: _leaf_costs' limit when the whole sums are wanted.
@@ -324,14 +324,15 @@ def _sad_up(cur, ph, slot, y0, x0, y1, x1, mvy, mvx, pad, limit):
         # inside the padded plane: no clamps, unsigned indices. Four rows to a loop over the
         # columns, which vectorises, and one sum (a vector's lanes added up) and one test of
         # ``limit`` per four rows (a sum stopped later is still at least the limit: the same
-        # choices). One row to a loop, those took a third of the vector search on bikes.
+        # choices). With one row to a loop the search took 10% longer on bikes, 6% on
+        # bigbuckbunny: its blocks' rows are 8 or 16 samples.
+        one = np.uint64(1)
+        two = np.uint64(2)
+        three = np.uint64(3)
         y = y0
         while y + 4 <= y1:
             c0 = np.uint64(y)
             r0 = np.uint64(y + dy)
-            one = np.uint64(1)
-            two = np.uint64(2)
-            three = np.uint64(3)
             t = np.int32(0)  # at most 4 n (2^16 - 1): n <= 64
             for k in range(n):
                 cx = np.uint64(x0 + k)
