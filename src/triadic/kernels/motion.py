@@ -1108,17 +1108,20 @@ def _children_bound(intra_g, cell_least, prev_modes, mode_costs, cy, cx, half, c
         if y * cell >= h or x * cell >= w:
             continue  # beyond the frame: a leaf of no cost
         mc = mode_costs[prev_modes[y, x]]
-        intra = np.int64(mc[INTRA])
-        least = leaf_least
+        best = np.int64(mc[INTRA])
         for yy in range(y, min(gh, y + half)):
             for xx in range(x, min(gw, x + half)):
-                intra += intra_g[yy, xx]
-                least += cell_least[yy, xx]
-        best = intra
+                best += intra_g[yy, xx]
         if inter_side >= 0:
             samples = (min(h, (y + half) * cell) - y * cell) * (min(w, (x + half) * cell) - x * cell)
             best = min(best, samples * cost_min + min(mc[INTER], mc[INTER_MED]) + inter_side)
-        total += best if leaves_only else min(best, least)
+        if not leaves_only:  # (the medium preset's 16-sample roots have leaves for children)
+            least = leaf_least
+            for yy in range(y, min(gh, y + half)):
+                for xx in range(x, min(gw, x + half)):
+                    least += cell_least[yy, xx]
+            best = min(best, least)
+        total += best
     return total
 
 
