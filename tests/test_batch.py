@@ -3,6 +3,7 @@ a worker that dies mid-task is replaced and its task rerun, failures and interru
 partial output."""
 
 import os
+import time
 from fractions import Fraction
 
 import pytest
@@ -108,6 +109,17 @@ def test_an_interrupt_leaves_no_partial_output(tmp_path, cluster, videos):
         batch.encode(paths, tmp_path, client=client, keyint=KEYINT, window=1, done=interrupt)
     # the first output was complete before the interrupt; nothing else, and no temporary file
     assert os.listdir(tmp_path) in ([], ["a.tri"])
+    wait_for_no_tasks(client)
+
+
+def wait_for_no_tasks(client, timeout=60.0):
+    """Wait until the scheduler has forgotten every task. A cancel reaches the scheduler later,
+    and distributed broadcasts it to every client: a client connecting in the same 2 ms gets two
+    messages in its handshake and fails an assertion (seen in CI on the next test)."""
+    deadline = time.monotonic() + timeout
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+        assert time.monotonic() < deadline, "the scheduler still holds tasks"
+        time.sleep(0.05)
 
 
 def test_same_stem_twice_is_refused(tmp_path, videos):

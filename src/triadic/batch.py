@@ -246,8 +246,8 @@ def encode(inputs: Sequence[str], out_dir: str, *, scheduler: str | None = None,
         while pending:
             finish_one()
     except BaseException:
-        for out, _, _, future in pending:
-            future.cancel()
+        if pending:
+            client.cancel([future for _, _, _, future in pending])
         for out in outputs:
             out.fail("interrupted")
         raise
