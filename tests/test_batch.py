@@ -164,3 +164,25 @@ def test_a_local_cluster_has_no_more_workers_than_the_memory_holds(tmp_path, vid
     monkeypatch.setattr(parallel, "available_memory", lambda: 3 * worker + 1)
     assert batch.local_workers(paths, params) == 8  # small pictures: every core
     assert batch.local_workers(paths + [big, str(tmp_path / "missing.y4m")], params) == 3
+
+
+def test_a_failed_scheduler_handshake_is_retried(monkeypatch):
+    attempts = []
+
+    class FlakyClient:
+        """Fails the handshake as distributed does when a broadcast shares it, ``failures`` times."""
+        failures = 1
+
+        def __init__(self, address, timeout):
+            attempts.append(address)
+            if len(attempts) <= self.failures:
+                raise AssertionError
+
+    monkeypatch.setattr(distributed, "Client", FlakyClient)
+    client, cluster = batch.start_client("tcp://127.0.0.1:1")
+    assert isinstance(client, FlakyClient) and cluster is None and len(attempts) == 2
+    attempts.clear()
+    FlakyClient.failures = 3
+    with pytest.raises(batch.InputError, match="refused the handshake three times"):
+        batch.start_client("tcp://127.0.0.1:1")
+    assert len(attempts) == 3

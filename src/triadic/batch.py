@@ -116,10 +116,18 @@ def start_client(scheduler: str | None = None, jobs: int | None = None):
     except ImportError:  # pragma: no cover - dask is a dependency
         raise InputError("triadic batch needs dask.distributed: pip install 'dask[distributed]'") from None
     if scheduler:
-        try:
-            return Client(scheduler, timeout="30s"), None
-        except OSError as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        # distributed's handshake asserts that its first batch from the scheduler is one message;
+        # a broadcast to every client (another client cancelling tasks) can share that batch.
+        # A second attempt connects.
+        for attempt in range(3):
+            try:
+                return Client(scheduler, timeout="30s"), None
+            except OSError as exc:
+                raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            except AssertionError:
+                if attempt == 2:
+                    raise InputError(f"the Dask scheduler at {scheduler} refused the handshake "
+                                     "three times") from None
     from .parallel import available_cores
 
     cluster = LocalCluster(n_workers=jobs or available_cores(), threads_per_worker=1,
