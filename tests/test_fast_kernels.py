@@ -343,6 +343,29 @@ def test_encoder_digits_are_ternary_digits(num_digits):
     assert np.array_equal(digits(values, num_digits), _digits(values, num_digits))
 
 
+@pytest.mark.parametrize("h, w, kblock", [(1, 1, 4), (3, 5, 4), (4, 8, 4), (17, 33, 4), (9, 10, 3), (6, 7, 8)])
+@pytest.mark.parametrize("num_digits", [1, 3, 12])
+def test_block_digits_is_the_digits_of_each_blocks_largest_residual(h, w, kblock, num_digits):
+    """The K map: per kblock x kblock block (cut short at the plane's edges), how many balanced
+    ternary digits its largest |q| needs; zero blocks need none."""
+    top = (3 ** num_digits - 1) // 2
+    rng = np.random.default_rng(h * w * num_digits)
+    q = rng.integers(-top, top + 1, (h, w)).astype(np.int32)
+    q[rng.random((h, w)) < 0.5] = 0
+    q[: kblock // 2, :] = 0  # whole blocks of zeros, blocks whose largest value lies in one row
+    q.flat[0] = -top
+    q[-1, -1] = top
+    want = np.zeros((-(-h // kblock), -(-w // kblock)), np.int8)
+    for by in range(want.shape[0]):
+        for bx in range(want.shape[1]):
+            largest = int(np.abs(q[by * kblock:(by + 1) * kblock, bx * kblock:(bx + 1) * kblock]).max())
+            digits = 0
+            while (3 ** digits - 1) // 2 < largest:
+                digits += 1
+            want[by, bx] = digits
+    assert np.array_equal(ck.block_digits(q, kblock), want)
+
+
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 2), (2, 1), (3, 5), (17, 33)])
 def test_half_plane_is_the_padded_2x2_mean(h, w):
     """The coarse search's plane: 2x2 means rounded down, odd edges replicated."""
