@@ -197,11 +197,12 @@ def upsample_phases(ref, pad, maxval, out):
     # one pass down the rows: rings of the last 8 rows of the padded plane g, of the horizontal
     # half samples unrounded (b1) and rounded and clipped (bh), filled up to row y + 3 before
     # output row y (what its taps read), so the working set stays in cache
-    gr = np.empty((8, wp), dtype=np.int32)
+    # (the rings of clipped samples in the output's type: its averages then run on narrow lanes)
+    gr = np.empty((8, wp), dtype=out.dtype)
     b1 = np.empty((8, wp), dtype=np.int32)
-    bh = np.empty((8, wp), dtype=np.int32)
-    hv = np.empty(wp, dtype=np.int32)  # vertical half sample at (y + 1/2, x), rounded and clipped
-    jj = np.empty(wp, dtype=np.int32)  # centre half sample at (y + 1/2, x + 1/2) of this row
+    bh = np.empty((8, wp), dtype=out.dtype)
+    hv = np.empty(wp, dtype=out.dtype)  # vertical half sample at (y + 1/2, x), rounded and clipped
+    jj = np.empty(wp, dtype=out.dtype)  # centre half sample at (y + 1/2, x + 1/2) of this row
     lo = min(2, wp)
     hi = max(lo, wp - 3)
     e = wp - 1  # the last column: its right neighbours clamp to itself
