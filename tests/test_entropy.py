@@ -198,6 +198,49 @@ def test_encode_planes_is_the_pass_by_pass_coding(seed):
         np.testing.assert_array_equal(v1, q)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_part_coded_in_another_thread_appends_as_if_coded_here(seed):
+    """Encoder.part / append: the luma coded here while another thread codes two chroma channels
+    into a part (the two channel classes adapt separate counts), the part appended after it: the
+    words, bits and counts of coding the three in a row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from triadic.kernels import context as ck
+    from triadic.model import ContextModel
+    from triadic.planes import PlaneStats, code_residual
+
+    rng = np.random.default_rng(seed)
+    h, w = 40 + seed, 56 - seed
+    channels = []
+    for c in range(3):
+        q = np.clip(np.round(rng.laplace(0, 2 + c, (h, w))), -128, 127).astype(np.int32)
+        e16 = rng.integers(-1, 200, (h, w)).astype(np.int32)
+        cls = rng.integers(0, ck.SAMPLE_CLASSES, (h, w)).astype(np.int8)
+        shape = (rng.integers(0, 3, (h, w)) | (rng.integers(0, 3, (h, w)) << 2)).astype(np.uint8)
+        channels.append((q, e16, cls, shape))
+
+    def code(enc, model, stats, cs):
+        return [code_residual(enc, model, min(c, 1), (h, w), *channels[c], None, stats[c], 256)[0] for c in cs]
+
+    serial, model = Encoder(measure=True), ContextModel()
+    stats = [PlaneStats() for _ in range(3)]
+    code(serial, model, stats, range(3))
+    want = (serial.finish(), serial.total_bits, [t.counts.copy() for t in vars(model).values()])
+
+    main, model = Encoder(measure=True), ContextModel()
+    stats = [PlaneStats() for _ in range(3)]
+    part = main.part()
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(code, part, model, stats, (1, 2))
+        code(main, model, stats, (0,))
+        later.result()
+    main.append(part)
+    assert main.finish() == want[0]
+    assert main.total_bits == pytest.approx(want[1])
+    for a, b in zip([t.counts for t in vars(model).values()], want[2]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_raw_trial_is_skipped_only_where_raw_cannot_win(tmp_path, carphone, monkeypatch):
     """planes._raw_may_win spares the encoder its trial coding (and the copy of the count tables)
     for residuals small enough that raw numbers cannot win, and still sends noise to it; the

@@ -4,6 +4,8 @@ process, errors where the serial decoder raises them, no partial output, bounded
 import hashlib
 import os
 import threading
+
+import numpy as np
 import pytest
 
 import triadic
@@ -95,6 +97,41 @@ def test_the_search_thread_gives_the_same_bytes(monkeypatch, pix_fmt, keyint, ma
     searched_in.clear()
     assert _payloads(frames, header, params, 2, skip_next=(2, 5)) == one
     assert sum(searched_in) == inter - sum((i + 1) % keyint != 0 for i in (2, 5))
+
+
+@pytest.mark.parametrize("max_error", [0, 4])
+def test_the_chroma_thread_gives_the_same_bytes(monkeypatch, max_error):
+    """threads=2 also codes the chroma planes in a third thread while the luma is coded (the same
+    payloads); a frame whose residual may go raw (noise: its trial takes back every count) is
+    coded in one thread."""
+    def pattern(t, step, h, w):  # a smooth picture moving by (-1, 2), sampled every ``step`` samples
+        y, x = np.mgrid[0:h * step:step, 0:w * step:step]
+        return np.round(128 + 100 * np.sin((x + 2 * t) / 5.0) * np.cos((y - t) / 7.0)).astype(np.uint8)
+
+    # without noise, so that no residual may go raw
+    smooth = [triadic.Frame((pattern(t, 1, 40, 56), pattern(t, 2, 20, 28), pattern(t + 1, 2, 20, 28)), "yuv420p")
+              for t in range(4)]
+    noise = make_frames("yuv420p", 40, 56, 2, seed=6, kind="noise")
+    frames = smooth[:2] + noise + smooth[2:]
+    params = triadic.params.EncodeParams(keyint=60, max_error=max_error)
+    header = codec._header_for(triadic.io.open_source(frames), params)
+    one = _payloads(frames, header, params, 1)
+    coded_in = []  # per channel coded, in the order of frames: (its shape, in the chroma thread)
+    code_residual = codec.code_residual
+
+    def spy(coder, model, chan, shape, *args, **kwargs):
+        coded_in.append((shape, threading.current_thread().name.startswith("triadic-chroma")))
+        return code_residual(coder, model, chan, shape, *args, **kwargs)
+
+    monkeypatch.setattr(codec, "code_residual", spy)
+    assert _payloads(frames, header, params, 2) == one
+    # a frame's luma and chroma are coded at once, in either order; its chroma planes are the smaller
+    by_frame = [[threaded for _, threaded in sorted(coded_in[3 * i:3 * i + 3], key=lambda c: -c[0][0])]
+                for i in range(len(frames))]
+    assert all(f in ([False, True, True], [False, False, False]) for f in by_frame)
+    assert by_frame[-1] == [False, True, True]
+    if max_error == 0:  # lossless noise may go raw: one thread
+        assert by_frame[2] == by_frame[3] == [False, False, False]
 
 
 def test_the_search_thread_on_real_footage_and_its_end(tmp_path, carphone):

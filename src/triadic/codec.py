@@ -15,7 +15,7 @@ import operator
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -30,7 +30,7 @@ from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
 from .kernels.transform import levels_to_residual, mark_levels, residual_to_levels
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, validate_frame
-from .planes import PlaneStats, code_residual
+from .planes import PlaneStats, code_residual, tries_raw
 
 
 @dataclass
@@ -95,11 +95,15 @@ class _Segment:
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
              ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True,
-             pool=None):
+             pool=None, chroma=None):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
         ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
         ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it).
-        ``pool``: an executor that predicts the planes after the first while the first is decoded."""
+        ``pool``: an executor that predicts the planes after the first while the first is decoded.
+        ``chroma``: (encoding) an executor that codes the planes after the first while the first
+        is coded, into a part of ``coder`` appended after it: the same passes in the same order.
+        The two channel classes adapt separate counts; not when a residual may go raw (its trial
+        takes back every count)."""
         h, w = self.shapes[0]
         root = self.header.block_size
         chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
@@ -107,32 +111,29 @@ class _Segment:
         log.side_bits += bits
         if ts is None:  # the encoder passes the T it already predicted with
             ts = self.motion_compensated(chart, pool)
+        coded: list = [None] * len(self.shapes)  # per channel: q, its K map, side and residual bits
+        if (chroma is not None and qs is not None and len(self.shapes) > 1
+                and not any(tries_raw(coder, q, self.modulus(c)) for c, q in enumerate(qs))):
+            part = coder.part()
+            luma_q = np.ascontiguousarray(qs[0], dtype=np.int32)  # what coding the luma gives back
+            later = chroma.submit(lambda: [self._code_channel(part, c, chart, qs[c], luma_q, ts)
+                                           for c in range(1, len(self.shapes))])
+            try:
+                coded[0] = self._code_channel(coder, 0, chart, qs[0], None, ts)
+            except BaseException:
+                wait([later])  # nothing may still code once this fails
+                raise
+            coded[1:] = later.result()
+            coder.append(part)
         out_q, out_kb = [], []
         residuals = []  # decoding: the residuals as samples (a levels leaf's plane holds levels)
-        dummy = np.zeros((1, 1), np.int32)
-        for c, shape in enumerate(self.shapes):
-            sy, sx = self.shifts[c]
-            if ts is not None and isinstance(ts[c], Future):
-                ts[c] = ts[c].result()
-            use_prev = self.prev_q is not None
-            use_luma = c > 0
-            e16 = ck.expected_magnitude(self.prev_q[c] if use_prev else dummy,
-                                        out_q[0] if use_luma else dummy,
-                                        sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
-                else np.full(shape, -1, np.int32)
-            cls = self.sample_classes(c, chart)
-            # inter frame: mix in the texture of the prediction; its shape is a sign context
-            shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head], cls) if ts is not None \
-                else np.full(shape, ck.FLAT, np.uint8)
-            stats = self.stats[c]
-            side_before = stats.side_bits
-            residual_before = sum(stats.bits.values())
-            q, kb = code_residual(coder, self.model, min(c, 1), shape, None if qs is None else qs[c],
-                                  e16, cls, shape_of_t, self.prev_kb[c] if self.prev_kb is not None else None,
-                                  stats,
-                                  self.maxima[c] + 1 if self.step == 1 else 0)
-            log.side_bits += stats.side_bits - side_before
-            log.residual_bits += sum(stats.bits.values()) - residual_before
+        for c in range(len(self.shapes)):
+            if coded[c] is None:
+                coded[c] = self._code_channel(coder, c, chart, None if qs is None else qs[c],
+                                              out_q[0] if c else None, ts)
+            q, kb, side_bits, residual_bits = coded[c]
+            log.side_bits += side_bits
+            log.residual_bits += residual_bits
             out_q.append(q)
             out_kb.append(kb)
             if c == 0 and chart.qp >= 0 and qs is None:
@@ -147,6 +148,35 @@ class _Segment:
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
         self.ts = ts
         return chart, residuals
+
+    def modulus(self, c: int) -> int:
+        """Lossless, the range m of plane c's residuals (they lie in [-m/2, m/2)); else 0."""
+        return self.maxima[c] + 1 if self.step == 1 else 0
+
+    def _code_channel(self, coder, c: int, chart: Chart, q: np.ndarray | None, luma_q: np.ndarray | None,
+                      ts: list | None) -> tuple:
+        """Code (or decode: ``q`` None) channel c's residual after its contexts' sources (the
+        chroma's read ``luma_q``, this frame's luma residual); returns the residual, its K map
+        and the side and residual bits it took."""
+        shape = self.shapes[c]
+        sy, sx = self.shifts[c]
+        if ts is not None and isinstance(ts[c], Future):
+            ts[c] = ts[c].result()
+        use_prev = self.prev_q is not None
+        use_luma = c > 0
+        e16 = ck.expected_magnitude(self.prev_q[c] if use_prev else _EMPTY, luma_q if use_luma else _EMPTY,
+                                    sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
+            else np.full(shape, -1, np.int32)
+        cls = self.sample_classes(c, chart)
+        # inter frame: mix in the texture of the prediction; its shape is a sign context
+        shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head], cls) if ts is not None \
+            else np.full(shape, ck.FLAT, np.uint8)
+        stats = self.stats[c]
+        side_before = stats.side_bits
+        residual_before = sum(stats.bits.values())
+        q, kb = code_residual(coder, self.model, min(c, 1), shape, q, e16, cls, shape_of_t,
+                              self.prev_kb[c] if self.prev_kb is not None else None, stats, self.modulus(c))
+        return q, kb, stats.side_bits - side_before, sum(stats.bits.values()) - residual_before
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
         """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes),
@@ -222,7 +252,8 @@ class FrameEncoder:
     so the search starts as soon as the chart is chosen; near-lossless, once the luma plane is
     quantised (the other planes and the entropy coding overlap it). The search is the longer
     of the two, so this thread takes what it can off it: lossless, it derives the next
-    reference's planes while the search runs. ``close`` ends the thread.
+    reference's planes while the search runs, and a third thread codes the chroma planes while
+    it codes the luma (_Segment.code). ``close`` ends the threads.
     """
 
     def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1):
@@ -247,16 +278,19 @@ class FrameEncoder:
         self._searched: Chart | None = None  # the search's chart of the previous frame
         self._levels = False  # whether the previous frame took levels leaves (search.search_plan's)
         self._next: _Ahead | None = None
+        self._chroma = None  # the thread that codes the chroma while the luma is coded
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             self._ahead = ThreadPoolExecutor(1, thread_name_prefix="triadic-search")
+            self._chroma = ThreadPoolExecutor(1, thread_name_prefix="triadic-chroma")
 
     def close(self) -> None:
-        """End the search thread, if any (a live thread makes process pools fork-serve)."""
-        if self._ahead is not None:
-            self._ahead.shutdown(wait=True)
-            self._ahead = None
+        """End the search and chroma threads, if any (a live thread makes process pools fork-serve)."""
+        for pool in (self._ahead, self._chroma):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._ahead = self._chroma = None
 
     def _derive(self, number: int, luma: np.ndarray) -> None:
         """Frame ``number``'s reference planes in their slot, unless they are there already."""
@@ -379,7 +413,7 @@ class FrameEncoder:
         log = FrameLog(self.count, keyframe)
         self._older = seg.prev_chart  # (None after a keyframe's reset)
         self._older_q = self._last_q()
-        seg.code(coder, chart, qs, log, ts)
+        seg.code(coder, chart, qs, log, ts, chroma=self._chroma)
         seg.push_reference(recs)
         if searching and seg.step == 1 and (self.count + 2) % keyint != 0:
             # the next frame's planes, for the search after the one now running, derived here

@@ -44,6 +44,30 @@ def _scratch(name: str, rows: int) -> np.ndarray:
     return buf[:rows]
 
 
+#: encode_planes's (symbols, table) buffers not held by an Encoder, for any thread (an Encoder
+#: coding in one thread may be finished in another: Encoder.append). At most _SPARE_BUFFERS kept.
+_PLANE_BUFFERS: list[tuple[np.ndarray, np.ndarray]] = []
+_PLANE_BUFFERS_LOCK = threading.Lock()
+_SPARE_BUFFERS = 4
+
+
+def _take_plane_buffers(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest spare buffers of at least ``rows`` rows, or new ones."""
+    with _PLANE_BUFFERS_LOCK:
+        fits = [i for i, b in enumerate(_PLANE_BUFFERS) if b[0].size >= rows]
+        if fits:
+            return _PLANE_BUFFERS.pop(min(fits, key=lambda i: _PLANE_BUFFERS[i][0].size))
+    rows = max(1 << 14, rows)  # (grown by the kernel if a frame needs more)
+    return np.empty(rows, dtype=np.int32), np.empty((rows, 8))
+
+
+def _give_back_plane_buffers(buffers: tuple[np.ndarray, np.ndarray]) -> None:
+    with _PLANE_BUFFERS_LOCK:
+        _PLANE_BUFFERS.append(buffers)
+        if len(_PLANE_BUFFERS) > _SPARE_BUFFERS:  # drop the smallest
+            _PLANE_BUFFERS.pop(min(range(len(_PLANE_BUFFERS)), key=lambda i: _PLANE_BUFFERS[i][0].size))
+
+
 def _triple_probabilities(p1: np.ndarray, unit: int) -> np.ndarray:
     """The triples' probabilities (kernels/triples.py), in this thread's scratch buffer."""
     out = _scratch("probs", triples.rows(p1.size, unit))
@@ -67,6 +91,7 @@ class Encoder:
         self._symbols: np.ndarray | None = None
         self._table: np.ndarray | None = None
         self._rows = 0
+        self._parts: list[Encoder] = []  # appended parts (their buffers go back at finish)
         self._finished: bytes | None = None
 
     def bits(self, values: np.ndarray, p1: np.ndarray) -> np.ndarray:
@@ -130,13 +155,8 @@ class Encoder:
         from .kernels.encode import LOG2, code_planes
         from .model import MIN_STRIPE, STRIPES
 
-        if self._symbols is None:  # this thread's buffers, if no other Encoder holds them
-            self._symbols, self._table = getattr(_SCRATCH, "planes", None) or (None, None)
-            _SCRATCH.planes = None
-            if self._symbols is None or self._symbols.size < 2 * e16.size:
-                rows = max(1 << 14, 2 * e16.size)  # grown by the kernel if a frame needs more
-                self._symbols = np.empty(rows, dtype=np.int32)
-                self._table = np.empty((rows, 8))
+        if self._symbols is None:
+            self._symbols, self._table = _take_plane_buffers(2 * e16.size)
         use_prev = prev_kb is not None
         start = self._rows
         (v, kb_out, nonzero, bits, self._symbols, self._table, self._rows, self.total_bits, last,
@@ -208,10 +228,26 @@ class Encoder:
             end = start
         words = coder.get_compressed()
         self._finished = words.astype("<u4", copy=False).tobytes()
-        if self._symbols is not None:  # the buffers go back to the thread (the records read them no more)
-            _SCRATCH.planes = self._symbols, self._table
-            self._symbols = self._table = None
+        for encoder in [self] + self._parts:  # the buffers go back (the records read them no more)
+            if encoder._symbols is not None:
+                _give_back_plane_buffers((encoder._symbols, encoder._table))
+                encoder._symbols = encoder._table = None
+        self._parts = []
         return self._finished
+
+    def part(self) -> "Encoder":
+        """An encoder for passes that another thread codes meanwhile: ``append`` then records
+        them after this one's, as if they had been coded here in that order (the same stream)."""
+        return Encoder(self.measure)
+
+    def append(self, part: "Encoder") -> None:
+        """Record the passes of ``part`` (from ``part()``) after those recorded so far."""
+        self._passes.extend(part._passes)
+        part._passes = []
+        if self.measure:
+            self.total_bits += part.total_bits
+            self.last_bits = part.last_bits
+        self._parts.append(part)  # its buffers hold its records until finish
 
 
 class Decoder:

@@ -162,7 +162,7 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
     encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
-    if q is not None and modulus and coder.measure and _raw_may_win(q, modulus):
+    if tries_raw(coder, q, modulus):
         mark = coder.mark()
         saved = snapshot(model)
         saved_stats = stats.copy() if stats is not None else None
@@ -176,6 +176,13 @@ def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
         return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus,
                             raw=True)
     return _code_planes(coder, model, chan, shape, q, e16, cls, shape_of_t, prev_kb, stats, modulus)
+
+
+def tries_raw(coder, q: np.ndarray | None, modulus: int) -> bool:
+    """Whether code_residual codes ``q`` both ways, as planes and as plain numbers, keeping the
+    cheaper: it then takes back what it coded and every count of the model, so nothing else
+    may code meanwhile."""
+    return q is not None and bool(modulus) and coder.measure and _raw_may_win(q, modulus)
 
 
 def _raw_may_win(q: np.ndarray, modulus: int) -> bool:
