@@ -46,7 +46,7 @@ def _task(fingerprint: str, header, params, start: int, frames: list):
         raise TriadicError(f"this Dask worker runs other triadic code than the client (fingerprint "
                            f"{FINGERPRINT}, client {fingerprint}): install the same triadic "
                            f"everywhere (and restart workers that imported an older one)")
-    return encode_segment(header, params, start, frames)
+    return encode_segment(header, params, start, frames, reuse=True)
 
 
 @dataclass

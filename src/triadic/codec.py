@@ -242,6 +242,16 @@ class _Ahead(NamedTuple):
     chart: Future  # of its chart
 
 
+class EncoderBuffers(NamedTuple):
+    """A FrameEncoder's largest arrays, which a later one coding frames of the same size may take
+    over (``FrameEncoder(buffers=...)``): it writes them before it reads them, and the pages are
+    not faulted in again (a worker's segments; a new encoder's first writes to some 100 MB of
+    planes at 720p cost 6-8% of a six-frame segment)."""
+
+    planes: object  # search.ReferencePlanes
+    refs: list[np.ndarray] | None  # _Segment.refs
+
+
 class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
@@ -256,7 +266,8 @@ class FrameEncoder:
     it codes the luma (_Segment.code). ``close`` ends the threads.
     """
 
-    def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1):
+    def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1,
+                 buffers: EncoderBuffers | None = None):
         from . import search  # encoder only: the decoder never imports the search
         from .kernels.encode import residual_lossless
 
@@ -266,11 +277,14 @@ class FrameEncoder:
         # search first needs them (so the last frame of a segment or clip costs none); with the
         # search thread one slot more than the window, so that the next frame's planes can be
         # derived while the search reads the window's
-        self._planes = search.ReferencePlanes()
+        self._planes = buffers.planes if buffers is not None else search.ReferencePlanes()
         self._slots = MAX_LAGS + (threads > 1)
         self._derived = [-1] * self._slots  # the frame number whose planes each slot holds
         self.params = params
         self.segment = _Segment(header)
+        if buffers is not None and buffers.refs is not None and \
+                [r.shape[1:] for r in buffers.refs] == self.segment.shapes:
+            self.segment.refs = buffers.refs  # (a slot is read only once a frame is in it)
         self.count = 0
         self._ahead = None  # the search thread
         self._older: Chart | None = None  # the chart before the segment's previous one
@@ -291,6 +305,10 @@ class FrameEncoder:
             if pool is not None:
                 pool.shutdown(wait=True)
         self._ahead = self._chroma = None
+
+    def buffers(self) -> EncoderBuffers:
+        """This encoder's largest arrays, for another one once this one is done with them."""
+        return EncoderBuffers(self._planes, self.segment.refs)
 
     def _derive(self, number: int, luma: np.ndarray) -> None:
         """Frame ``number``'s reference planes in their slot, unless they are there already."""

@@ -306,7 +306,7 @@ class _Lease:
 
 def _encode_task(fingerprint: str, header, params, start, frames):
     _check_fingerprint(fingerprint)
-    return encode_segment(header, params, start, frames, _WORKER_THREADS)
+    return encode_segment(header, params, start, frames, _WORKER_THREADS, reuse=True)
 
 
 def _decode_task(fingerprint: str, header, chunks):
@@ -314,12 +314,24 @@ def _decode_task(fingerprint: str, header, chunks):
     return decode_segment(header, chunks)
 
 
-def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
-                   frames: list[Frame], threads: int = 1) -> list[tuple[bytes, bool, FrameLog]]:
+#: A worker process's FrameEncoder buffers from its last segment, for its next one (``reuse``).
+_SPARE_BUFFERS: list = []
+
+
+def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frames: list[Frame],
+                   threads: int = 1, reuse: bool = False) -> list[tuple[bytes, bool, FrameLog]]:
     """Payloads of the segment of ``frames`` that starts at frame ``start`` (a keyframe: a
     multiple of keyint), with ``threads`` threads (FrameEncoder). A worker task; also what
-    :mod:`triadic.batch` runs on Dask workers."""
-    encoder = FrameEncoder(header, params, threads)
+    :mod:`triadic.batch` runs on Dask workers. ``reuse`` (a worker's task, whose process codes
+    segment after segment): the encoder takes over the buffers the last one left in this
+    process, and leaves its own (codec.EncoderBuffers)."""
+    spare = None
+    if reuse:
+        try:
+            spare = _SPARE_BUFFERS.pop()
+        except IndexError:  # the first task, or another thread's task holds them
+            pass
+    encoder = FrameEncoder(header, params, threads, spare)
     encoder.count = start  # frame numbers in the logs, and where the keyframes fall
     out = []
     try:
@@ -328,6 +340,8 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int,
             out.append(encoder.encode(frame, frames[i + 1] if i + 1 < len(frames) else None))
     finally:
         encoder.close()
+        if reuse:
+            _SPARE_BUFFERS[:] = [encoder.buffers()]
     return out
 
 

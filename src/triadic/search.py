@@ -56,7 +56,7 @@ class ReferencePlanes:
         # fewer cache misses (uint8 against uint16: bikes' search ~10% faster)
         dtype = np.uint8 if maxval <= 0xFF else (np.uint16 if maxval <= 0xFFFF else np.int32)
         half = _half(ref)
-        if self.phases is None or self.phases.shape[3:] != (hq, wq) or self.phases.dtype != dtype:
+        if self.phases is None or self.phases.shape != (slots, 4, 4, hq, wq) or self.phases.dtype != dtype:
             self.phases = np.empty((slots, 4, 4, hq, wq), dtype)
             self.halves = np.zeros((slots,) + half.shape, np.int32)
         motion.upsample_phases(ref, pad, maxval, self.phases[slot])
