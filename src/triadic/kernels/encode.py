@@ -18,8 +18,7 @@ from .triples import _products
 
 from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
                       plane_contexts, sign_contexts, symbol_update)
-from .predict import (INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_predict, _wp_rows, _wp_sample,
-                      _wp_start_row, _wp_update)
+from .predict import INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start, _wp_rows, _wp_run
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -313,22 +312,25 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
 
     Rows go run by run of cells of one mode, with the prediction read from the source. The
-    weighted predictor's state is kept at its own samples only (predict._wp_rows), so its runs go
-    sample by sample and every other run as a plain loop: INTER and MED runs with unsigned indices
+    weighted predictor's runs go as the decoder's (predict._wp_run, predicting from the known
+    samples) and every other run as a plain loop: INTER and MED runs with unsigned indices
     (they vectorise), INTER_MED runs below their cells' top rows with only each cell's first sample
     through predict._predict_at (the others' neighbours are all inside the cell: T itself)."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
     wrap = modulus // 2
-    state = np.zeros((5, 2, w + 2), dtype=np.int64)
-    sub = np.empty(4, dtype=np.int64)
+    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as _decode_plane's
     wp_rows = _wp_rows(modes)
     gw = (w + bw - 1) // bw
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        _wp_start_row(state, wp_rows, y, bh)
+        if wp_rows[by]:
+            if _wp_band_start(wp_rows, y, bh):
+                err[:] = 0
+            else:
+                err[y & 1] = 0
         cx = 0
         while cx < gw:
             x0 = cx * bw
@@ -344,11 +346,12 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
                 for x in range(x0, x1):  # unsigned indices: no wraparound test, the loop vectorises
                     ux = np.uint64(x)
                     qr[ux] = _wrapped(np.int64(sr[ux]) - np.int64(tr[ux]), wrap, modulus)
-            elif mode == INTRA_WP:
+            elif mode == INTRA_WP:  # the predictions into q, then the residuals
+                qr = q[y]
+                sr = src[y]
+                _wp_run(qr, src, err, y, x0, x1, maxval, 1, True)
                 for x in range(x0, x1):
-                    blend = _wp_predict(src, y, x, state, sub, maxval)
-                    q[y, x] = _wrapped(np.int64(src[y, x]) - _wp_sample(blend, maxval), wrap, modulus)
-                    _wp_update(state, sub, blend, y, x, src[y, x])
+                    qr[x] = _wrapped(np.int64(sr[x]) - qr[x], wrap, modulus)
             elif mode == INTRA:
                 x = x0
                 if y == 0:

@@ -18,8 +18,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 from . import transform
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
-                      _med, _wp_predict, _wp_rows, _wp_sample, _wp_start_row, _wp_update, cell_offset,
-                      warp_vector)
+                      _med, _wp_band_start, _wp_rows, _wp_run, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -1578,23 +1577,28 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
     h, w = plane.shape
     gh, gw = modes.shape
     out = np.zeros((2, gh, gw), dtype=np.int64)
-    state = np.zeros((5, 2, w + 2), dtype=np.int64)
-    sub = np.empty(4, dtype=np.int64)
+    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as the decoder's
+    wp = np.empty(w, dtype=np.int32)  # its predictions along the row
     wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
         if not wp_rows[by]:
             continue
-        _wp_start_row(state, wp_rows, y, bh)
+        if _wp_band_start(wp_rows, y, bh):
+            err[:] = 0
+        else:
+            err[y & 1] = 0
         for cx in range(gw):
             x0 = cx * bw
             if x0 >= w:
                 break
             if modes[by, cx] != INTRA_WP:
                 continue
+            x1 = min(w, x0 + bw)
+            _wp_run(wp, plane, err, y, x0, x1, maxval, 1, True)
             c0 = 0
             c1 = 0
-            for x in range(x0, min(w, x0 + bw)):
+            for x in range(x0, x1):
                 v = np.int64(plane[y, x])
                 if y == 0:
                     p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
@@ -1603,9 +1607,7 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
                 else:
                     p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
                 c0 += _causal_cost(cost, v - p, step)
-                blend = _wp_predict(plane, y, x, state, sub, maxval)
-                c1 += _causal_cost(cost, v - _wp_sample(blend, maxval), step)
-                _wp_update(state, sub, blend, y, x, plane[y, x])
+                c1 += _causal_cost(cost, v - wp[x], step)
             out[0, by, cx] += c0
             out[1, by, cx] += c1
     return out

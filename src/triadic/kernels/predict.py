@@ -168,13 +168,11 @@ def wp_prediction(plane, maxval):
     exact in lossless mode, where the reconstruction is the source)."""
     h, w = plane.shape
     out = np.empty((h, w), dtype=np.int32)
-    state = np.zeros((5, 2, w + 2), dtype=np.int64)
-    sub = np.empty(4, dtype=np.int64)
+    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # as _decode_plane keeps it for an all-WP plane
     for y in range(h):
-        for x in range(w):
-            blend = _wp_predict(plane, y, x, state, sub, maxval)
-            out[y, x] = _wp_sample(blend, maxval)
-            _wp_update(state, sub, blend, y, x, plane[y, x])
+        if y > 0:
+            err[y & 1] = 0
+        _wp_run(out[y], plane, err, y, 0, w, maxval, 1, True)
     return out
 
 
@@ -606,7 +604,23 @@ def _wp_weight_of(s, i):
 @njit(cache=True)
 def _wp_row(q, rec, err, y, x0, x1, maxval, step):
     """The weighted predictor along row y from x0 to x1 (a run of INTRA_WP cells), exactly as
-    _wp_predict / _wp_update would run it, reconstructing those samples from its prediction.
+    _wp_predict / _wp_update would run it, reconstructing those samples from its prediction and
+    their quantised residuals ``q`` (_wp_run)."""
+    _wp_run(q[y], rec, err, y, x0, x1, maxval, step, False)
+
+
+@njit(cache=True, nogil=True)
+def wp_row_predictions(out, rec, err, y, x0, x1, maxval):
+    """The encoder's _wp_row, where the samples rec[y, x0:x1] are known (lossless: the source):
+    their predictions into out[x0:x1], ``err`` kept as _wp_row keeps it."""
+    _wp_run(out, rec, err, y, x0, x1, maxval, 1, True)
+
+
+@njit(cache=True, inline="always")
+def _wp_run(qr, rec, err, y, x0, x1, maxval, step, predicting):
+    """_wp_row's loop (the constant ``predicting`` picks what it does with each prediction:
+    rebuild the sample from its residual in row ``qr``, or write the prediction to ``qr`` and
+    read the sample).
 
     _wp_predict's state at N holds N's error plus W's (added when W was coded), at NW plus WW's;
     here ``err`` holds plain errors and W's and WW's come from registers (c1, c2).
@@ -640,7 +654,6 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step):
     c_2 = ce[2]
     c_3 = ce[3]
     c_4 = ce[4]
-    qr = q[y]
     for x in range(x0, x1):
         u = np.uint64(x)
         nw = u - np.uint64(1) if x > 0 else u
@@ -683,8 +696,12 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step):
         # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
         kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
         blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
-        value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
-        r0[u] = value
+        if predicting:
+            value = np.int64(r0[u])
+            qr[u] = _wp_sample(blend, maxval)
+        else:
+            value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
+            r0[u] = value
         v8 = value << 3
         ew = blend - v8
         c_4[u] = ew
