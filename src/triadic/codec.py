@@ -458,7 +458,8 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
     ``jobs=1``; None: every core, when the pictures are large enough to gain, as many as the free
     memory holds (triadic.parallel.plan_jobs).
     Coded in one process (one segment, say), ``jobs`` other than 1 searches the next frame in a
-    second thread while the current one is coded (FrameEncoder), the same bytes again.
+    second thread while the current one is coded, and codes its chroma in a third while its luma
+    is coded (FrameEncoder), the same bytes again.
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
     """
     from contextlib import closing
