@@ -134,28 +134,30 @@ def test_the_chroma_thread_gives_the_same_bytes(monkeypatch, max_error):
         assert by_frame[2] == by_frame[3] == [False, False, False]
 
 
-def test_a_worker_takes_over_the_last_segments_buffers_and_writes_the_same_bytes(monkeypatch):
-    """encode_segment(reuse=True), as worker tasks call it: each encoder takes over the buffers
-    the last one left (codec.EncoderBuffers), whatever frames, size or threads that one coded,
-    and writes what a fresh encoder writes."""
-    spare = []
-    monkeypatch.setattr(parallel, "_SPARE_BUFFERS", spare)
+def test_a_worker_takes_over_the_last_segments_buffers_with_the_same_results(monkeypatch):
+    """encode_segment and decode_segment with reuse=True, as worker tasks call them: each
+    encoder and decoder takes over the buffers the last one left in the process, whatever
+    frames, size or threads that one coded, and writes (decodes) what a fresh one does."""
+    spare = {}
+    monkeypatch.setattr(parallel, "_SPARE", spare)
     clips = [make_frames("yuv420p", 40, 56, 5, seed=1), make_frames("yuv420p", 40, 56, 4, seed=2),
              make_frames("yuv420p", 24, 32, 3, seed=3)]
-    planes = None
     for frames, threads, max_error in ((0, 1, 0), (1, 1, 0), (1, 2, 0), (1, 1, 4), (2, 1, 0), (0, 1, 0)):
         frames = clips[frames]
         params = triadic.params.EncodeParams(keyint=60, max_error=max_error)
         header = codec._header_for(triadic.io.open_source(frames), params)
         fresh = parallel.encode_segment(header, params, 0, list(frames), threads)
-        taken = spare[0] if spare else None
+        taken = spare.get("encode")
+        window = spare.get("decode")
         reused = parallel.encode_segment(header, params, 0, list(frames), threads, reuse=True)
         assert [p for p, _, _ in reused] == [p for p, _, _ in fresh]
-        assert len(spare) == 1 and (taken is None or spare[0].planes is taken.planes)
-        if frames is clips[1]:
-            assert spare[0].refs is taken.refs  # the same size: the reference ring too
-        planes = spare[0].planes
-    assert planes.phases.shape[3:] == (40 + 2 * codec.PAD, 56 + 2 * codec.PAD)
+        assert taken is None or spare["encode"].planes is taken.planes
+        chunks = [(i, i == 0, p) for i, (p, _, _) in enumerate(fresh)]
+        decoded, error = parallel.decode_segment(header, list(chunks), reuse=True)
+        assert error is None and all(a.equals(b) for a, b in zip(decoded, parallel.decode_segment(header, chunks)[0]))
+        if frames is clips[1]:  # the size of the last: the reference rings too
+            assert spare["encode"].refs is taken.refs and spare["decode"] is window
+    assert spare["encode"].planes.phases.shape[3:] == (40 + 2 * codec.PAD, 56 + 2 * codec.PAD)
 
 
 def test_the_search_thread_on_real_footage_and_its_end(tmp_path, carphone):

@@ -77,16 +77,25 @@ class _Segment:
         self.maxima = colour.plane_maxima(fmt.colour, fmt.bit_depth, fmt.planes)
         self.step = 3 ** EncodeParams(max_error=header.max_error).dropped_planes
         self.stats = [PlaneStats() for _ in range(fmt.planes)]
+        self.refs: list[np.ndarray] | None = None   # per plane: (MAX_LAGS, h, w) ring of frames
         self.reset()
 
     def reset(self) -> None:
+        """A keyframe: the statistics and the window start again. The window keeps its buffers
+        (not their frames: a slot is read only once a frame of the new segment is in it), so
+        that the pages of its full-size planes are not faulted in again every segment."""
         self.model = ContextModel()
-        self.refs: list[np.ndarray] | None = None   # per plane: (MAX_LAGS, h, w) ring of frames
         self.available = 0                           # decoded frames in the window
         self.head = -1                               # ring slot of the latest frame
         self.prev_q: list[np.ndarray] | None = None
         self.prev_kb: list[np.ndarray] | None = None
         self.prev_chart: Chart | None = None
+
+    def adopt_window(self, refs: list[np.ndarray] | None) -> None:
+        """Take over the window buffers ``refs`` of another segment's frames of this size (a
+        worker's next segment: see reset), if they fit."""
+        if refs is not None and [r.shape[1:] for r in refs] == self.shapes:
+            self.refs = refs
 
     def lag_slots(self) -> np.ndarray:
         """Ring slot of the frame at lag l, at index l - 1, for every lag available."""
@@ -282,9 +291,8 @@ class FrameEncoder:
         self._derived = [-1] * self._slots  # the frame number whose planes each slot holds
         self.params = params
         self.segment = _Segment(header)
-        if buffers is not None and buffers.refs is not None and \
-                [r.shape[1:] for r in buffers.refs] == self.segment.shapes:
-            self.segment.refs = buffers.refs  # (a slot is read only once a frame is in it)
+        if buffers is not None:
+            self.segment.adopt_window(buffers.refs)
         self.count = 0
         self._ahead = None  # the search thread
         self._older: Chart | None = None  # the chart before the segment's previous one
@@ -379,13 +387,7 @@ class FrameEncoder:
             ahead.chart.result()  # not this frame's (a caller that skipped one): wait, then drop it
             ahead = None
         if keyframe:
-            window = seg.refs
             seg.reset()
-            if window is not None:
-                # the window's buffers (not their frames: a slot is read only once a frame of this
-                # segment is in it), so that the pages of ~20 full-size planes are not faulted in
-                # again every segment
-                seg.refs = window
         planes = ahead.planes if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
                                                                        list(frame.planes))
         h, w = seg.shapes[0]

@@ -311,11 +311,12 @@ def _encode_task(fingerprint: str, header, params, start, frames):
 
 def _decode_task(fingerprint: str, header, chunks):
     _check_fingerprint(fingerprint)
-    return decode_segment(header, chunks)
+    return decode_segment(header, chunks, reuse=True)
 
 
-#: A worker process's FrameEncoder buffers from its last segment, for its next one (``reuse``).
-_SPARE_BUFFERS: list = []
+#: A worker process's buffers from its last segment, for its next one (``reuse``): the encoder's
+#: (codec.EncoderBuffers) and the decoder's window of reference frames.
+_SPARE: dict = {}
 
 
 def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frames: list[Frame],
@@ -325,13 +326,7 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frame
     :mod:`triadic.batch` runs on Dask workers. ``reuse`` (a worker's task, whose process codes
     segment after segment): the encoder takes over the buffers the last one left in this
     process, and leaves its own (codec.EncoderBuffers)."""
-    spare = None
-    if reuse:
-        try:
-            spare = _SPARE_BUFFERS.pop()
-        except IndexError:  # the first task, or another thread's task holds them
-            pass
-    encoder = FrameEncoder(header, params, threads, spare)
+    encoder = FrameEncoder(header, params, threads, _SPARE.pop("encode", None) if reuse else None)
     encoder.count = start  # frame numbers in the logs, and where the keyframes fall
     out = []
     try:
@@ -341,7 +336,7 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frame
     finally:
         encoder.close()
         if reuse:
-            _SPARE_BUFFERS[:] = [encoder.buffers()]
+            _SPARE["encode"] = encoder.buffers()
     return out
 
 
@@ -425,13 +420,15 @@ def _encoded(pool: _Lease, start: int, count: int, future: Future):
 # Decoding
 # --------------------------------------------------------------------------------------------------
 
-def decode_segment(header: StreamHeader, chunks: list[tuple[int, bool, bytes]]
+def decode_segment(header: StreamHeader, chunks: list[tuple[int, bool, bytes]], reuse: bool = False
                    ) -> tuple[list[Frame], Exception | None]:
     """The frames of one segment's chunks, and the error that stopped it (None: all decoded).
 
     Frames before a damaged one are returned with the error, so the caller yields them first,
-    as the serial decoder would."""
+    as the serial decoder would. ``reuse``: as encode_segment's (the window's buffers)."""
     decoder = FrameDecoder(header)
+    if reuse:
+        decoder.segment.adopt_window(_SPARE.pop("decode", None))
     frames: list[Frame] = []
     try:
         for i, (index, keyframe, payload) in enumerate(chunks):
@@ -439,6 +436,9 @@ def decode_segment(header: StreamHeader, chunks: list[tuple[int, bool, bytes]]
             chunks[i] = None
     except TriadicError as exc:
         return frames, exc
+    finally:
+        if reuse:
+            _SPARE["decode"] = decoder.segment.refs
     return frames, None
 
 
