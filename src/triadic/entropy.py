@@ -45,10 +45,10 @@ def _scratch(name: str, rows: int) -> np.ndarray:
 
 
 #: encode_planes's (symbols, table) buffers not held by an Encoder, for any thread (an Encoder
-#: coding in one thread may be finished in another: Encoder.append). At most _SPARE_BUFFERS kept.
+#: coding in one thread may be finished in another: Encoder.append). At most _PLANE_BUFFERS_KEPT kept.
 _PLANE_BUFFERS: list[tuple[np.ndarray, np.ndarray]] = []
 _PLANE_BUFFERS_LOCK = threading.Lock()
-_SPARE_BUFFERS = 4
+_PLANE_BUFFERS_KEPT = 4
 
 
 def _take_plane_buffers(rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def _take_plane_buffers(rows: int) -> tuple[np.ndarray, np.ndarray]:
 def _give_back_plane_buffers(buffers: tuple[np.ndarray, np.ndarray]) -> None:
     with _PLANE_BUFFERS_LOCK:
         _PLANE_BUFFERS.append(buffers)
-        if len(_PLANE_BUFFERS) > _SPARE_BUFFERS:  # drop the smallest
+        if len(_PLANE_BUFFERS) > _PLANE_BUFFERS_KEPT:  # drop the smallest
             _PLANE_BUFFERS.pop(min(range(len(_PLANE_BUFFERS)), key=lambda i: _PLANE_BUFFERS[i][0].size))
 
 
