@@ -609,18 +609,11 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step):
     _wp_run(q[y], rec, err, y, x0, x1, maxval, step, False)
 
 
-@njit(cache=True, nogil=True)
-def wp_row_predictions(out, rec, err, y, x0, x1, maxval):
-    """The encoder's _wp_row, where the samples rec[y, x0:x1] are known (lossless: the source):
-    their predictions into out[x0:x1], ``err`` kept as _wp_row keeps it."""
-    _wp_run(out, rec, err, y, x0, x1, maxval, 1, True)
-
-
 @njit(cache=True, inline="always")
 def _wp_run(qr, rec, err, y, x0, x1, maxval, step, predicting):
     """_wp_row's loop (the constant ``predicting`` picks what it does with each prediction:
-    rebuild the sample from its residual in row ``qr``, or write the prediction to ``qr`` and
-    read the sample).
+    rebuild the sample from its residual in row ``qr``, or, where the samples are known (the
+    encoder's, lossless: the source), write the prediction to ``qr`` and read the sample).
 
     _wp_predict's state at N holds N's error plus W's (added when W was coded), at NW plus WW's;
     here ``err`` holds plain errors and W's and WW's come from registers (c1, c2).
