@@ -18,7 +18,7 @@ from .triples import _products
 
 from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
                       plane_contexts, sign_contexts, symbol_update)
-from .predict import INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_band_start, _wp_rows, _wp_run
+from .predict import INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_rows, _wp_run, _wp_start_errors
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -326,11 +326,7 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     for y in range(h):
         by = y // bh
         top = y % bh == 0
-        if wp_rows[by]:
-            if _wp_band_start(wp_rows, y, bh):
-                err[:] = 0
-            else:
-                err[y & 1] = 0
+        _wp_start_errors(err, wp_rows, y, bh)
         cx = 0
         while cx < gw:
             x0 = cx * bw

@@ -18,7 +18,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 from . import transform
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
-                      _med, _wp_band_start, _wp_rows, _wp_run, cell_offset, warp_vector)
+                      _med, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -1584,32 +1584,33 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
         by = y // bh
         if not wp_rows[by]:
             continue
-        if _wp_band_start(wp_rows, y, bh):
-            err[:] = 0
-        else:
-            err[y & 1] = 0
-        for cx in range(gw):
-            x0 = cx * bw
-            if x0 >= w:
-                break
+        _wp_start_errors(err, wp_rows, y, bh)
+        cx = 0
+        while cx < gw and cx * bw < w:
             if modes[by, cx] != INTRA_WP:
+                cx += 1
                 continue
-            x1 = min(w, x0 + bw)
-            _wp_run(wp, plane, err, y, x0, x1, maxval, 1, True)
-            c0 = 0
-            c1 = 0
-            for x in range(x0, x1):
-                v = np.int64(plane[y, x])
-                if y == 0:
-                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-                elif x == 0:
-                    p = np.int64(plane[y - 1, 0])
-                else:
-                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-                c0 += _causal_cost(cost, v - p, step)
-                c1 += _causal_cost(cost, v - wp[x], step)
-            out[0, by, cx] += c0
-            out[1, by, cx] += c1
+            end = cx + 1  # the run of INTRA_WP cells: the predictor along it in one call
+            while end < gw and modes[by, end] == INTRA_WP:
+                end += 1
+            _wp_run(wp, plane, err, y, cx * bw, min(w, end * bw), maxval, 1, True)
+            for c in range(cx, end):
+                x0 = c * bw
+                c0 = 0
+                c1 = 0
+                for x in range(x0, min(w, x0 + bw)):
+                    v = np.int64(plane[y, x])
+                    if y == 0:
+                        p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+                    elif x == 0:
+                        p = np.int64(plane[y - 1, 0])
+                    else:
+                        p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
+                    c0 += _causal_cost(cost, v - p, step)
+                    c1 += _causal_cost(cost, v - wp[x], step)
+                out[0, by, c] += c0
+                out[1, by, c] += c1
+            cx = end
     return out
 
 

@@ -482,6 +482,16 @@ def _wp_start_row(state, wp_rows, y, bh):
         state[:, y & 1] = 0
 
 
+@njit(cache=True, inline="always")
+def _wp_start_errors(err, wp_rows, y, bh):
+    """_wp_run's errors (``err``: row parity first) at the start of sample row y, as
+    _wp_start_row restarts _wp_predict's state."""
+    if _wp_band_start(wp_rows, y, bh):
+        err[:] = 0
+    elif wp_rows[y // bh]:
+        err[y & 1] = 0
+
+
 @njit(cache=True)
 def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
@@ -571,11 +581,7 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
-        if wp_rows[by]:
-            if _wp_band_start(wp_rows, y, bh):
-                err[:] = 0
-            else:
-                err[y & 1] = 0
+        _wp_start_errors(err, wp_rows, y, bh)
         # a row without weighted-predictor cells is one run; cx starts at 0 computed, not as a
         # literal, which numba would compile _decode_row_runs for a second time (cold start)
         cx = gw - gw
