@@ -118,7 +118,7 @@ def start_client(scheduler: str | None = None, jobs: int | None = None):
     if scheduler:
         # distributed's handshake asserts that its first batch from the scheduler is one message;
         # a broadcast to every client (another client cancelling tasks) can share that batch.
-        # A second attempt connects.
+        # Another attempt connects (three in all).
         for attempt in range(3):
             try:
                 return Client(scheduler, timeout="30s"), None
