@@ -134,6 +134,47 @@ def test_the_chroma_thread_gives_the_same_bytes(monkeypatch, max_error):
         assert by_frame[2] == by_frame[3] == [False, False, False]
 
 
+@pytest.mark.parametrize("pix_fmt,keyint,max_error", [("yuv420p", 4, 0), ("yuv444p", 60, 1), ("gray8", 60, 0)])
+def test_the_other_threads_take_the_chroma_residuals_and_the_next_references_planes(monkeypatch, pix_fmt,
+                                                                                    keyint, max_error):
+    """On pictures of at least THREAD_TASK_MIN_SAMPLES (here every one), threads=2 predicts the
+    chroma planes and works out their residuals in the chroma thread, and derives the next
+    reference's planes in the search thread once its search is done (the spy waits for it: else
+    the coding thread derives them): the same payloads as one thread."""
+    frames = make_frames(pix_fmt, 40, 56, 9, seed=12)
+    params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
+    header = codec._header_for(triadic.io.open_source(frames), params)
+    one = _payloads(frames, header, params, 1)
+    monkeypatch.setattr(codec, "THREAD_TASK_MIN_SAMPLES", 1)
+    residual_in, derived_in = [], []
+    plane_residual, derive_next, add = (codec.FrameEncoder._plane_residual, codec.FrameEncoder._derive_next,
+                                        triadic.search.ReferencePlanes.add)
+
+    def residual_spy(self, c, *args):
+        residual_in.append((c, threading.current_thread().name))
+        return plane_residual(self, c, *args)
+
+    def derive_spy(self):
+        self._next.chart.result()  # the search is done: its thread derives the planes
+        return derive_next(self)
+
+    def add_spy(self, *args):
+        derived_in.append(threading.current_thread().name)
+        return add(self, *args)
+
+    monkeypatch.setattr(codec.FrameEncoder, "_plane_residual", residual_spy)
+    monkeypatch.setattr(codec.FrameEncoder, "_derive_next", derive_spy)
+    monkeypatch.setattr(triadic.search.ReferencePlanes, "add", add_spy)
+    assert _payloads(frames, header, params, 2) == one
+    assert all(name.startswith("triadic-chroma") == (c > 0) for c, name in residual_in)
+    assert len(residual_in) == len(frames) * len(frames[0].planes)
+    # lossless, coding frame n (n + 1 searched meanwhile, n + 2 not a keyframe), frame n + 1's
+    # planes are derived in the search thread, for the search of n + 2
+    in_search = sum(name.startswith("triadic-search") for name in derived_in)
+    assert in_search == (0 if max_error else sum((n + 1) % keyint != 0 and (n + 2) % keyint != 0
+                                                 for n in range(len(frames) - 1)))
+
+
 def test_a_worker_takes_over_the_last_segments_buffers_with_the_same_results(monkeypatch):
     """encode_segment and decode_segment with reuse=True, as worker tasks call them: each
     encoder and decoder takes over the buffers the last one left in the process, whatever

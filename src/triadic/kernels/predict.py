@@ -492,7 +492,7 @@ def _wp_start_errors(err, wp_rows, y, bh):
         err[y & 1] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
     """Quantised residual q (int32) and reconstruction (int32) of ``src``.
 
