@@ -8,7 +8,7 @@ import pytest
 import reference_kernels as ref
 from triadic.kernels import context as ck
 from triadic.kernels.interp import upsample_h264
-from triadic.kernels.encode import residual_lossless
+from triadic.kernels.encode import residual_lossless, residual_near_lossless
 from triadic.kernels.predict import (INTER, INTER_MED, INTRA, INTRA_WP, NUM_MODES, _decode_plane, _encode_plane,
                                      motion_compensate, wp_prediction)
 
@@ -114,6 +114,9 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf
     assert np.array_equal(ref._decode_plane(q, *args), rec)
     if step == 1:  # the encoder's lossless residual
         assert np.array_equal(residual_lossless(src, t, edges, modes, bh, bw, maxval), q)
+    else:  # and its near-lossless one
+        fast_q, fast_rec = residual_near_lossless(src, *args)
+        assert np.array_equal(fast_q, q) and np.array_equal(fast_rec, rec)
     wild = rng.integers(-(maxval + 1) // 2, (maxval + 1) // 2, (h, w)).astype(np.int32)
     assert np.array_equal(_decode_plane(wild, *args), ref._decode_plane(wild, *args))
 

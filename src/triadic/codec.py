@@ -26,7 +26,7 @@ from .container import ContainerReader, ContainerWriter
 from .entropy import Decoder, Encoder
 from .errors import CorruptStreamError, InputError
 from .kernels import context as ck
-from .kernels.predict import _decode_plane, _encode_plane, motion_compensate
+from .kernels.predict import _decode_plane, motion_compensate
 from .kernels.transform import levels_to_residual, mark_levels, residual_to_levels
 from .model import MAX_LAGS, ContextModel
 from .params import EncodeParams, Frame, PixelFormat, StreamHeader, validate_frame
@@ -285,10 +285,11 @@ class FrameEncoder:
     def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1,
                  buffers: EncoderBuffers | None = None):
         from . import search  # encoder only: the decoder never imports the search
-        from .kernels.encode import residual_lossless
+        from .kernels.encode import residual_lossless, residual_near_lossless
 
         self._search = search
         self._residual = residual_lossless
+        self._residual_near_lossless = residual_near_lossless
         # the search's planes derived from each reference, in slot number % slots, derived when a
         # search first needs them (so the last frame of a segment or clip costs none); with the
         # search thread one slot more than the window, so that the next frame's planes can be
@@ -410,7 +411,8 @@ class FrameEncoder:
         if ts is not None and isinstance(ts[c], Future):
             ts = ts[:c] + [ts[c].result()] + ts[c + 1:]
         if seg.step > 1:
-            return _encode_plane(plane, *seg.plane_args(c, chart, ts))
+            return self._residual_near_lossless(np.ascontiguousarray(plane, dtype=np.int32),
+                                                *seg.plane_args(c, chart, ts))
         rec = luma if c == 0 else np.ascontiguousarray(plane, dtype=np.int32)
         return self._residual(rec, *seg.plane_args(c, chart, ts)[:-1]), rec
 

@@ -18,7 +18,8 @@ from .triples import _products
 
 from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
                       plane_contexts, sign_contexts, symbol_update)
-from .predict import INTER, INTRA, INTRA_WP, _med_select, _predict_at, _wp_rows, _wp_run, _wp_start_errors
+from .predict import (INTER, INTRA, INTRA_WP, WP_PREDICT, WP_QUANTISE, _med_select, _predict_at, _wp_rows, _wp_run,
+                      _wp_start_errors)
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -345,7 +346,7 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
             elif mode == INTRA_WP:  # the predictions into q, then the residuals
                 qr = q[y]
                 sr = src[y]
-                _wp_run(qr, src, err, y, x0, x1, maxval, 1, True)
+                _wp_run(qr, src, err, y, x0, x1, maxval, 1, WP_PREDICT)
                 for x in range(x0, x1):
                     qr[x] = _wrapped(np.int64(sr[x]) - qr[x], wrap, modulus)
             elif mode == INTRA:
@@ -389,3 +390,67 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
                         p = 0 if p < 0 else (maxval if p > maxval else p)
                         qr[ux] = _wrapped(np.int64(sr[ux]) - p, wrap, modulus)
     return q
+
+
+@njit(cache=True, nogil=True)
+def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
+    """predict._encode_plane's q and reconstruction with step > 1 (near-lossless).
+
+    Rows go run by run of cells of one mode, as residual_lossless's, each sample's prediction
+    from the reconstruction so far: INTER runs in one loop (no neighbour read), the weighted
+    predictor's runs as the decoder's (predict._wp_run, quantising), the others sample by sample.
+    The quantiser is a table over every residual in [-maxval, maxval]: no division per sample."""
+    h, w = src.shape
+    q = np.empty((h, w), dtype=np.int32)
+    rec = np.empty((h, w), dtype=np.int32)
+    top_value = np.int64(maxval)
+    half = step // 2
+    quantised = np.empty(2 * top_value + 1, dtype=np.int64)  # q of residual r at r + maxval
+    for i in range(quantised.size):
+        quantised[i] = (i - top_value + half) // step
+    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as _decode_plane's
+    wp_rows = _wp_rows(modes)
+    gw = (w + bw - 1) // bw
+    for y in range(h):
+        by = y // bh
+        top = y % bh == 0
+        _wp_start_errors(err, wp_rows, y, bh)
+        qr = q[y]
+        rr = rec[y]
+        sr = src[y]
+        cx = 0
+        while cx < gw:
+            x0 = cx * bw
+            mode = modes[by, cx]
+            cx += 1
+            while cx < gw and modes[by, cx] == mode:
+                cx += 1
+            x1 = min(w, cx * bw)
+            if mode == INTRA_WP:
+                for x in range(x0, x1):
+                    qr[x] = sr[x]
+                _wp_run(qr, rec, err, y, x0, x1, maxval, step, WP_QUANTISE)
+                continue
+            tr = t[y]
+            if mode == INTER:
+                for x in range(x0, x1):  # unsigned indices: no wraparound test
+                    ux = np.uint64(x)
+                    p = np.int64(tr[ux])
+                    qi = quantised[np.int64(sr[ux]) - p + top_value]
+                    qr[ux] = qi
+                    v = p + qi * step
+                    rr[ux] = 0 if v < 0 else (top_value if v > top_value else v)
+                continue
+            for x in range(x0, x1):
+                if mode == INTRA or top or y == 0 or x % bw == 0:
+                    p = _predict_at(rec, t, edges, y, x, mode, x % bw == 0, top, maxval)
+                else:  # INTER_MED inside its cell: the neighbours' T is T itself
+                    p = np.int64(tr[x]) + _med_select(np.int64(rr[x - 1]) - np.int64(tr[x - 1]),
+                                                      np.int64(rec[y - 1, x]) - np.int64(t[y - 1, x]),
+                                                      np.int64(rec[y - 1, x - 1]) - np.int64(t[y - 1, x - 1]))
+                    p = 0 if p < 0 else (top_value if p > top_value else p)
+                qi = quantised[np.int64(sr[x]) - p + top_value]
+                qr[x] = qi
+                v = p + qi * step
+                rr[x] = 0 if v < 0 else (top_value if v > top_value else v)
+    return q, rec

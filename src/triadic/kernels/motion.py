@@ -17,8 +17,8 @@ from numba.cpython.unsafe.numbers import leading_zeros
 
 from . import transform
 from .interp import _clip, _tap6
-from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, _clamp,
-                      _med, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
+from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, WP_PREDICT,
+                      _clamp, _med, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -1593,7 +1593,7 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
             end = cx + 1  # the run of INTRA_WP cells: the predictor along it in one call
             while end < gw and modes[by, end] == INTRA_WP:
                 end += 1
-            _wp_run(wp, plane, err, y, cx * bw, min(w, end * bw), maxval, 1, True)
+            _wp_run(wp, plane, err, y, cx * bw, min(w, end * bw), maxval, 1, WP_PREDICT)
             for c in range(cx, end):
                 x0 = c * bw
                 c0 = 0

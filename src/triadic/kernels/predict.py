@@ -172,7 +172,7 @@ def wp_prediction(plane, maxval):
     for y in range(h):
         if y > 0:
             err[y & 1] = 0
-        _wp_run(out[y], plane, err, y, 0, w, maxval, 1, True)
+        _wp_run(out[y], plane, err, y, 0, w, maxval, 1, WP_PREDICT)
     return out
 
 
@@ -494,7 +494,9 @@ def _wp_start_errors(err, wp_rows, y, bh):
 
 @njit(cache=True, nogil=True)
 def _encode_plane(src, t, edges, modes, bh, bw, maxval, step):
-    """Quantised residual q (int32) and reconstruction (int32) of ``src``.
+    """Quantised residual q (int32) and reconstruction (int32) of ``src``: the definition, sample
+    by sample, that the encoder's kernels (kernels/encode.py: residual_lossless,
+    residual_near_lossless) are tested against.
 
     ``modes`` is per cell of bh x bw samples; ``t``/``edges`` come from motion_compensate.
     q = round(r / step) to the nearest multiple (step odd), reconstruction clamped to
@@ -612,14 +614,19 @@ def _wp_row(q, rec, err, y, x0, x1, maxval, step):
     """The weighted predictor along row y from x0 to x1 (a run of INTRA_WP cells), exactly as
     _wp_predict / _wp_update would run it, reconstructing those samples from its prediction and
     their quantised residuals ``q`` (_wp_run)."""
-    _wp_run(q[y], rec, err, y, x0, x1, maxval, step, False)
+    _wp_run(q[y], rec, err, y, x0, x1, maxval, step, WP_REBUILD)
+
+
+#: What _wp_run does with each prediction (a constant of each caller's: its own compiled loop).
+WP_REBUILD = 0  # rebuild the sample from its residual in row ``qr`` (the decoder)
+WP_PREDICT = 1  # where the samples are known (lossless, the source): write the prediction to ``qr``
+WP_QUANTISE = 2  # near-lossless encoding: ``qr`` holds the source samples, replaced by their q
 
 
 @njit(cache=True, inline="always")
-def _wp_run(qr, rec, err, y, x0, x1, maxval, step, predicting):
-    """_wp_row's loop (the constant ``predicting`` picks what it does with each prediction:
-    rebuild the sample from its residual in row ``qr``, or, where the samples are known (the
-    encoder's, lossless: the source), write the prediction to ``qr`` and read the sample).
+def _wp_run(qr, rec, err, y, x0, x1, maxval, step, use):
+    """_wp_row's loop over samples x0..x1 of row y, rec's row y rebuilt (WP_REBUILD,
+    WP_QUANTISE) or read (WP_PREDICT) as it goes; ``use`` says what it does with each prediction.
 
     _wp_predict's state at N holds N's error plus W's (added when W was coded), at NW plus WW's;
     here ``err`` holds plain errors and W's and WW's come from registers (c1, c2).
@@ -695,9 +702,15 @@ def _wp_run(qr, rec, err, y, x0, x1, maxval, step, predicting):
         # the clamp where the errors disagree in sign, without a branch (it would be a coin toss)
         kept = min(max(blend, min(w8, min(ne8, n8))), max(w8, max(ne8, n8)))
         blend ^= (blend ^ kept) & -np.int64(((en ^ ew) | (en ^ enw)) <= 0)
-        if predicting:
+        if use == WP_PREDICT:
             value = np.int64(r0[u])
             qr[u] = _wp_sample(blend, maxval)
+        elif use == WP_QUANTISE:  # as _encode_plane quantises
+            p = _wp_sample(blend, maxval)
+            qi = (np.int64(qr[u]) - p + step // 2) // step
+            qr[u] = qi
+            value = _clamp(p + qi * step, 0, maxval)
+            r0[u] = value
         else:
             value = _rebuild(_wp_sample(blend, maxval), np.int64(qr[u]), maxval, step)
             r0[u] = value
