@@ -308,6 +308,17 @@ def _wrapped(r, wrap, modulus):
     return v - wrap
 
 
+@njit(cache=True, inline="always")
+def _cell_run(row_modes, cx, gw, bw, w):
+    """The run of cells of one mode from cell cx of a row of gw cells: its mode, its first and
+    end sample columns, and the cell after it."""
+    mode = row_modes[cx]
+    end = cx + 1
+    while end < gw and row_modes[end] == mode:
+        end += 1
+    return mode, cx * bw, min(w, end * bw), end
+
+
 @njit(cache=True, nogil=True)
 def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     """predict._encode_plane's q with step 1, for an int32 ``src`` (its reconstruction).
@@ -330,12 +341,7 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
         _wp_start_errors(err, wp_rows, y, bh)
         cx = 0
         while cx < gw:
-            x0 = cx * bw
-            mode = modes[by, cx]
-            cx += 1
-            while cx < gw and modes[by, cx] == mode:
-                cx += 1
-            x1 = min(w, cx * bw)
+            mode, x0, x1, cx = _cell_run(modes[by], cx, gw, bw, w)
             if mode == INTER:
                 qr = q[y]
                 sr = src[y]
@@ -420,12 +426,7 @@ def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
         sr = src[y]
         cx = 0
         while cx < gw:
-            x0 = cx * bw
-            mode = modes[by, cx]
-            cx += 1
-            while cx < gw and modes[by, cx] == mode:
-                cx += 1
-            x1 = min(w, cx * bw)
+            mode, x0, x1, cx = _cell_run(modes[by], cx, gw, bw, w)
             if mode == INTRA_WP:
                 for x in range(x0, x1):
                     qr[x] = sr[x]
