@@ -121,6 +121,23 @@ def test_decode_plane_matches_reference(h, w, bh, bw, fby, fbx, step, seed, leaf
     assert np.array_equal(_decode_plane(wild, *args), ref._decode_plane(wild, *args))
 
 
+@pytest.mark.parametrize("maxval, step", [(255, 3), (1023, 27), (65535, 243)])
+def test_the_near_lossless_residual_is_the_definitions_whatever_t_holds(maxval, step):
+    """residual_near_lossless quantises through a table over the residuals its predictions can
+    leave; a T outside the sample range (which motion compensation does not produce) only widens
+    the table: still _encode_plane's q and reconstruction."""
+    rng = np.random.default_rng(maxval)
+    h, w, bh = 19, 23, 4
+    src = rng.integers(0, maxval + 1, (h, w)).astype(np.int32)
+    t = rng.integers(-maxval // 2, maxval + maxval // 2, (h, w)).astype(np.int32)
+    edges = rng.integers(0, maxval + 1, (3, h, w)).astype(np.int32)
+    modes = rng.choice(np.array([INTER, INTER_MED, INTRA, INTRA_WP], np.int8), size=(-(-h // bh), -(-w // bh)))
+    args = (t, edges, modes, bh, bh, maxval, step)
+    q, rec = _encode_plane(src, *args)
+    fast_q, fast_rec = residual_near_lossless(src, *args)
+    assert np.array_equal(fast_q, q) and np.array_equal(fast_rec, rec)
+
+
 @pytest.mark.parametrize("h, w, bh", [(1, 1, 4), (7, 5, 2), (24, 31, 4)])
 def test_wp_prediction_is_the_predictor_of_an_all_wp_plane(h, w, bh):
     """The search's estimate (state at every sample from row 0) is exactly the weighted predictor

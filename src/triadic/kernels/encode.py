@@ -405,15 +405,23 @@ def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
     Rows go run by run of cells of one mode, as residual_lossless's, each sample's prediction
     from the reconstruction so far: INTER runs in one loop (no neighbour read), the weighted
     predictor's runs as the decoder's (predict._wp_run, quantising), the others sample by sample.
-    The quantiser is a table over every residual in [-maxval, maxval]: no division per sample."""
+    The quantiser is a table over every residual a prediction in [0, maxval] or in T's range
+    leaves: no division per sample."""
     h, w = src.shape
     q = np.empty((h, w), dtype=np.int32)
     rec = np.empty((h, w), dtype=np.int32)
     top_value = np.int64(maxval)
     half = step // 2
-    quantised = np.empty(2 * top_value + 1, dtype=np.int64)  # q of residual r at r + maxval
+    lowest = np.int64(0)  # of the predictions: T's, the others' are in [0, maxval]
+    highest = top_value
+    flat_t = t.ravel()
+    for i in range(flat_t.size):
+        lowest = min(lowest, np.int64(flat_t[i]))
+        highest = max(highest, np.int64(flat_t[i]))
+    # q of residual r at r + highest, r in [-highest, maxval - lowest]
+    quantised = np.empty(top_value - lowest + highest + 1, dtype=np.int64)
     for i in range(quantised.size):
-        quantised[i] = (i - top_value + half) // step
+        quantised[i] = (i - highest + half) // step
     err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as _decode_plane's
     wp_rows = _wp_rows(modes)
     gw = (w + bw - 1) // bw
@@ -437,7 +445,7 @@ def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
                 for x in range(x0, x1):  # unsigned indices: no wraparound test
                     ux = np.uint64(x)
                     p = np.int64(tr[ux])
-                    qi = quantised[np.int64(sr[ux]) - p + top_value]
+                    qi = quantised[np.int64(sr[ux]) - p + highest]
                     qr[ux] = qi
                     v = p + qi * step
                     rr[ux] = 0 if v < 0 else (top_value if v > top_value else v)
@@ -450,7 +458,7 @@ def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
                                                       np.int64(rec[y - 1, x]) - np.int64(t[y - 1, x]),
                                                       np.int64(rec[y - 1, x - 1]) - np.int64(t[y - 1, x - 1]))
                     p = 0 if p < 0 else (top_value if p > top_value else p)
-                qi = quantised[np.int64(sr[x]) - p + top_value]
+                qi = quantised[np.int64(sr[x]) - p + highest]
                 qr[x] = qi
                 v = p + qi * step
                 rr[x] = 0 if v < 0 else (top_value if v > top_value else v)
