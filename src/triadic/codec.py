@@ -121,14 +121,16 @@ class _Segment:
         if ts is None:  # the encoder passes the T it already predicted with
             ts = self.motion_compensated(chart, pool)
         coded: list = [None] * len(self.shapes)  # per channel: q, its K map, side and residual bits
-        if (chroma is not None and qs is not None and len(self.shapes) > 1
-                and not any(tries_raw(coder, q, self.modulus(c)) for c, q in enumerate(qs))):
+        # (encoding) per channel, whether its residual may go raw (planes.tries_raw), worked out once
+        trials = [None] * len(self.shapes) if qs is None else [tries_raw(coder, q, self.modulus(c))
+                                                                for c, q in enumerate(qs)]
+        if chroma is not None and qs is not None and len(self.shapes) > 1 and not any(trials):
             part = coder.part()
             luma_q = np.ascontiguousarray(qs[0], dtype=np.int32)  # what coding the luma gives back
-            later = chroma.submit(lambda: [self._code_channel(part, c, chart, qs[c], luma_q, ts)
+            later = chroma.submit(lambda: [self._code_channel(part, c, chart, qs[c], luma_q, ts, False)
                                            for c in range(1, len(self.shapes))])
             try:
-                coded[0] = self._code_channel(coder, 0, chart, qs[0], None, ts)
+                coded[0] = self._code_channel(coder, 0, chart, qs[0], None, ts, False)
             except BaseException:
                 wait([later])  # nothing may still code once this fails
                 raise
@@ -139,7 +141,7 @@ class _Segment:
         for c in range(len(self.shapes)):
             if coded[c] is None:
                 coded[c] = self._code_channel(coder, c, chart, None if qs is None else qs[c],
-                                              out_q[0] if c else None, ts)
+                                              out_q[0] if c else None, ts, trials[c])
             q, kb, side_bits, residual_bits = coded[c]
             log.side_bits += side_bits
             log.residual_bits += residual_bits
@@ -163,10 +165,10 @@ class _Segment:
         return self.maxima[c] + 1 if self.step == 1 else 0
 
     def _code_channel(self, coder, c: int, chart: Chart, q: np.ndarray | None, luma_q: np.ndarray | None,
-                      ts: list | None) -> tuple:
+                      ts: list | None, raw_trial: bool | None) -> tuple:
         """Code (or decode: ``q`` None) channel c's residual after its contexts' sources (the
-        chroma's read ``luma_q``, this frame's luma residual); returns the residual, its K map
-        and the side and residual bits it took."""
+        chroma's read ``luma_q``, this frame's luma residual), with code_residual's ``raw_trial``;
+        returns the residual, its K map and the side and residual bits it took."""
         shape = self.shapes[c]
         sy, sx = self.shifts[c]
         if ts is not None and isinstance(ts[c], Future):
@@ -184,7 +186,8 @@ class _Segment:
         side_before = stats.side_bits
         residual_before = sum(stats.bits.values())
         q, kb = code_residual(coder, self.model, min(c, 1), shape, q, e16, cls, shape_of_t,
-                              self.prev_kb[c] if self.prev_kb is not None else None, stats, self.modulus(c))
+                              self.prev_kb[c] if self.prev_kb is not None else None, stats, self.modulus(c),
+                              raw_trial)
         return q, kb, stats.side_bits - side_before, sum(stats.bits.values()) - residual_before
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
@@ -232,10 +235,14 @@ class _Segment:
             out.append(pool.submit(motion_compensate, *args) if pool is not None and c else motion_compensate(*args))
         return out
 
-    def plane_args(self, c: int, chart: Chart, ts: list[tuple] | None):
-        """The arguments after the samples of _encode_plane / _decode_plane for plane c."""
+    def plane_args(self, c: int, chart: Chart, ts: list | None):
+        """The arguments after the samples of _encode_plane / _decode_plane for plane c
+        (``ts``: motion_compensated's, whose futures are waited for)."""
         sy, sx = self.shifts[c]
-        t, edges = ts[c] if ts is not None else (_EMPTY, _NONE3)
+        if ts is None:
+            t, edges = _EMPTY, _NONE3
+        else:
+            t, edges = ts[c].result() if isinstance(ts[c], Future) else ts[c]
         return (t, edges, chart.plane_modes(), CELL >> sy, CELL >> sx, self.maxima[c], self.step)
 
 
@@ -408,8 +415,6 @@ class FrameEncoder:
         """Plane c's residual q under ``chart`` and its reconstruction (lossless: the source,
         ``luma`` for the luma); ``ts``: the planes' (T, edges), or futures of them."""
         seg = self.segment
-        if ts is not None and isinstance(ts[c], Future):
-            ts = ts[:c] + [ts[c].result()] + ts[c + 1:]
         if seg.step > 1:
             return self._residual_near_lossless(np.ascontiguousarray(plane, dtype=np.int32),
                                                 *seg.plane_args(c, chart, ts))
@@ -474,8 +479,6 @@ class FrameEncoder:
             q, rec = chroma[c - 1].result() if chroma else self._plane_residual(c, planes[c], chart, ts, None)
             qs.append(q)
             recs.append(rec)
-        if ts is not None:
-            ts = [t.result() if isinstance(t, Future) else t for t in ts]
         coder = Encoder(measure=True)
         log = FrameLog(self.count, keyframe)
         self._older = seg.prev_chart  # (None after a keyframe's reset)

@@ -153,16 +153,17 @@ def code_bits(coder, counts: BinaryCounts, ctx: np.ndarray, values: np.ndarray |
 def code_residual(coder, model: ContextModel, chan: int, shape: tuple[int, int],
                   q: np.ndarray | None, e16: np.ndarray, cls: np.ndarray, shape_of_t: np.ndarray,
                   prev_kb: np.ndarray | None, stats: PlaneStats | None = None,
-                  modulus: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                  modulus: int = 0, raw_trial: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Code one channel's residual ``q`` (None when decoding): its ternary planes, or raw bits.
 
     ``e16``, ``cls`` and ``shape_of_t`` (the shape of T that sign contexts read, from
     kernels/context.mix_prediction_activity; all kernels/context.FLAT on keyframes) are the
     per-sample context sources the decoder holds before the residual. ``modulus`` (lossless only) is the plane's range m: residuals lie in [-m/2, m/2) and the
-    encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more.
+    encoder may send them as plain ceil(log2 m)-bit numbers when the planes would cost more;
+    ``raw_trial``: tries_raw's answer, if the caller has it already (None: worked out here).
     Returns the residual (int32, ``shape``) and its K map (digits per KBLOCK block, int8).
     """
-    if tries_raw(coder, q, modulus):
+    if tries_raw(coder, q, modulus) if raw_trial is None else raw_trial:
         mark = coder.mark()
         saved = snapshot(model)
         saved_stats = stats.copy() if stats is not None else None

@@ -18,7 +18,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 from . import transform
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, WP_PREDICT,
-                      _clamp, _med, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
+                      _clamp, _med, _med_at, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -617,13 +617,7 @@ def _intra_cost(cur, y0, x0, y1, x1, maxval, cost, step):
     c = 0
     for y in range(y0, y1):
         for x in range(x0, x1):
-            if y == 0:
-                p = cur[0, x - 1] if x > 0 else (maxval + 1) >> 1
-            elif x == 0:
-                p = cur[y - 1, 0]
-            else:
-                p = _med(cur[y, x - 1], cur[y - 1, x], cur[y - 1, x - 1])
-            c += _causal_cost(cost, cur[y, x] - p, step)
+            c += _causal_cost(cost, np.int64(cur[y, x]) - _med_at(cur, y, x, maxval), step)
     return c
 
 
@@ -1553,13 +1547,7 @@ def intra_cell_costs(plane, wp_pred, bh, bw, gh, gw, maxval, cost, step):
             c1 = 0
             for x in range(cx * bw, min(w, cx * bw + bw)):
                 v = np.int64(plane[y, x])
-                if y == 0:
-                    p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-                elif x == 0:
-                    p = np.int64(plane[y - 1, 0])
-                else:
-                    p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-                c = _causal_cost(cost, v - p, step)
+                c = _causal_cost(cost, v - _med_at(plane, y, x, maxval), step)
                 c0 += c
                 c1 += _causal_cost(cost, v - wp_pred[y, x], step) if weighted else c
             out[0, cy, cx] += c0
@@ -1600,13 +1588,7 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
                 c1 = 0
                 for x in range(x0, min(w, x0 + bw)):
                     v = np.int64(plane[y, x])
-                    if y == 0:
-                        p = np.int64(plane[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-                    elif x == 0:
-                        p = np.int64(plane[y - 1, 0])
-                    else:
-                        p = np.int64(_med(plane[y, x - 1], plane[y - 1, x], plane[y - 1, x - 1]))
-                    c0 += _causal_cost(cost, v - p, step)
+                    c0 += _causal_cost(cost, v - _med_at(plane, y, x, maxval), step)
                     c1 += _causal_cost(cost, v - wp[x], step)
                 out[0, by, c] += c0
                 out[1, by, c] += c1

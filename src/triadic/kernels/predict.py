@@ -420,6 +420,18 @@ def motion_compensate(refs, modes, slots, mvy, mvx, bi, slots2, mv2y, mv2x, bh, 
 
 
 @njit(cache=True, inline="always")
+def _med_at(rec, y, x, maxval):
+    """INTRA's prediction of sample (y, x) from the known samples ``rec``: MED of the left, top
+    and top-left ones; on the first row the left one (mid-range at the first sample), on the
+    first column the top one."""
+    if y == 0:
+        return np.int64(rec[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
+    if x == 0:
+        return np.int64(rec[y - 1, 0])
+    return np.int64(_med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1]))
+
+
+@njit(cache=True, inline="always")
 def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
     """Prediction of sample (y, x) from reconstructed causal neighbours, T and its edges.
 
@@ -427,11 +439,7 @@ def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
     ``edges``, sampled with this cell's vector).
     """
     if mode == INTRA:
-        if y == 0:
-            return np.int64(rec[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
-        if x == 0:
-            return np.int64(rec[y - 1, 0])
-        return np.int64(_med(rec[y, x - 1], rec[y - 1, x], rec[y - 1, x - 1]))
+        return _med_at(rec, y, x, maxval)
     p = np.int64(t[y, x])
     if mode == INTER_MED:
         dl = 0
