@@ -25,6 +25,7 @@ from a loaded machine are worth little: the JSON records the load average before
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -249,7 +250,7 @@ def main(argv=None) -> int:
             repeat = max(1, args.repeat)
             entry = {"width": clip.width, "height": clip.height, "peers": {}}
             entry["triadic"] = triadic_speed(clip, args.keyint, folder, args.preset, repeat,
-                                             each_round=lambda: peer_round(clip, entry["peers"]))
+                                             each_round=functools.partial(peer_round, clip, entry["peers"]))
             entry["targets"] = target_ratios(entry)
             results["clips"][name] = entry
             del clip
