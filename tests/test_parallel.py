@@ -62,6 +62,85 @@ def test_one_segment_with_jobs_2_reconstructs_in_a_thread_the_same_frames(tmp_pa
         assert all(a.equals(b) for a, b in zip(frames, got))
 
 
+def _threaded_decode(monkeypatch, path):
+    """decode_chunks's one-process, two-thread decode of ``path`` (whatever plan_jobs would
+    give), and how many frames it started during the frame before them."""
+    monkeypatch.setattr(parallel, "plan_jobs", lambda *args, **kwargs: 1)
+    started = []
+    look_ahead = codec.FrameDecoder._look_ahead
+    monkeypatch.setattr(codec.FrameDecoder, "_look_ahead",
+                        lambda self, *args: started.append(1) or look_ahead(self, *args))
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    return list(codec.decode(path, jobs=2)), len(started)
+
+
+@pytest.mark.parametrize("pix_fmt,max_error", [("yuv420p", 0), ("rgb24", 0), ("yuv444p", 4)])
+def test_the_decoder_starts_the_next_frame_during_this_one(tmp_path, monkeypatch, pix_fmt, max_error):
+    """Its chart decoded after this frame's luma residual, its luma predicted by the second
+    thread: the frames of the serial decoder, across keyframes."""
+    frames = make_frames(pix_fmt, 24, 36, 8, seed=5)
+    codec.encode(frames, tmp_path / "x.tri", keyint=3, max_error=max_error, jobs=1)
+    got, started = _threaded_decode(monkeypatch, tmp_path / "x.tri")
+    # frames 2, 4, 5 and 7: not the keyframes 0, 3 and 6, nor 1 (during the stream's first
+    # frame the window has no buffers yet)
+    assert started == 4
+    assert digest(got) == digest(codec.decode(tmp_path / "x.tri", jobs=1))
+    if max_error == 0:
+        assert all(a.equals(b) for a, b in zip(frames, got))
+
+
+def test_the_decoder_starts_the_next_frame_on_real_footage(tmp_path, monkeypatch, carphone):
+    """carphone's P frames are levels leaves (their luma residual is coded as H.264 levels)."""
+    codec.encode(carphone, tmp_path / "x.tri", frames=6, jobs=1)
+    got, started = _threaded_decode(monkeypatch, tmp_path / "x.tri")
+    assert started == 4
+    assert digest(got) == digest(codec.decode(tmp_path / "x.tri", jobs=1))
+
+
+@pytest.mark.parametrize("damaged", [b"", b"\x01\x02\x03", bytes(range(256)) * 8])
+def test_a_next_frame_that_does_not_decode_fails_as_it_would_alone(tmp_path, damaged):
+    """Its chart decoded ahead or not, a damaged frame raises when its own turn comes, naming
+    it, after the frames before it."""
+    frames = make_frames("yuv420p", 24, 36, 5, seed=6)
+    codec.encode(frames, tmp_path / "x.tri", keyint=60, jobs=1)
+    with ContainerReader(tmp_path / "x.tri") as reader:
+        chunks = [(keyframe, payload) for _, keyframe, payload in reader.frames()]
+        header = reader.header
+    chunks[3] = (False, damaged)
+
+    def run(decoder, ahead):
+        got = []
+        try:
+            for i, (keyframe, payload) in enumerate(chunks):
+                following = chunks[i + 1][1] if ahead and i + 1 < len(chunks) else None
+                got.append(decoder.decode(payload, keyframe, following=following))
+        except CorruptStreamError as exc:
+            return got, str(exc)
+        finally:
+            decoder.close()
+        return got, None
+
+    alone, error = run(codec.FrameDecoder(header), False)
+    ahead, error_ahead = run(codec.FrameDecoder(header, threads=True), True)
+    assert error is not None and error_ahead == error
+    assert len(ahead) == len(alone) >= 3 and digest(ahead) == digest(alone)
+
+
+def test_the_payload_read_ahead_must_be_the_next_one_decoded(tmp_path):
+    frames = make_frames("yuv420p", 24, 36, 4, seed=6)
+    codec.encode(frames, tmp_path / "x.tri", keyint=60, jobs=1)
+    with ContainerReader(tmp_path / "x.tri") as reader:
+        payloads = [payload for _, _, payload in reader.frames()]
+        decoder = codec.FrameDecoder(reader.header, threads=True)
+    try:
+        decoder.decode(payloads[0], True)
+        decoder.decode(payloads[1], False, following=payloads[2])
+        with pytest.raises(RuntimeError, match="was not the next payload"):
+            decoder.decode(payloads[3], False)
+    finally:
+        decoder.close()
+
+
 def _payloads(frames, header, params, threads, skip_next=()):
     """Each frame's payload from one FrameEncoder, told the next frame except at ``skip_next``."""
     encoder = codec.FrameEncoder(header, params, threads)

@@ -104,7 +104,7 @@ class _Segment:
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
              ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True,
-             pool=None, chroma=None):
+             pool=None, chroma=None, ahead: "_Lookahead | None" = None):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
         ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
         ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it).
@@ -112,14 +112,18 @@ class _Segment:
         ``chroma``: (encoding) an executor that codes the planes after the first while the first
         is coded, into a part of ``coder`` appended after it: the same passes in the same order.
         The two channel classes adapt separate counts; not when a residual may go raw (its trial
-        takes back every count)."""
+        takes back every count).
+        ``ahead``: (decoding) the chart, already decoded from ``coder``, and the luma's prediction
+        (FrameDecoder._look_ahead)."""
         h, w = self.shapes[0]
-        root = self.header.block_size
-        chart, bits = code_chart(coder, self.model, chart, self.prev_chart, root, h, w,
-                                 0 if log.keyframe else self.available)
+        if ahead is None:
+            chart, bits = code_chart(coder, self.model, chart, self.prev_chart, self.header.block_size, h, w,
+                                     0 if log.keyframe else self.available)
+        else:
+            chart, bits = ahead.chart, ahead.bits
         log.side_bits += bits
         if ts is None:  # the encoder passes the T it already predicted with
-            ts = self.motion_compensated(chart, pool)
+            ts = self.motion_compensated(chart, pool, None if ahead is None else ahead.luma)
         coded: list = [None] * len(self.shapes)  # per channel: q, its K map, side and residual bits
         # (encoding) per channel, whether its residual may go raw (planes.tries_raw), worked out once
         trials = [None] * len(self.shapes) if qs is None else [tries_raw(coder, q, self.modulus(c))
@@ -202,14 +206,29 @@ class _Segment:
             mark_levels(cls, chart.transform, CELL, ck.LEVELS_4X4, ck.LEVELS_8X8)
         return cls
 
-    def push_reference(self, planes: list[np.ndarray]) -> None:
-        """The reconstructed frame joins the window."""
+    def push_reference(self, planes: list[np.ndarray], placed: int = 0) -> None:
+        """The reconstructed frame joins the window (its first ``placed`` planes are there
+        already: next_luma_prediction put them)."""
         if self.refs is None:
             self.refs = [np.zeros((MAX_LAGS,) + p.shape, np.int32) for p in planes]
         self.head = (self.head + 1) % MAX_LAGS
         self.available = min(self.available + 1, MAX_LAGS)
-        for c, p in enumerate(planes):
+        for c, p in enumerate(planes[placed:], placed):
             self.refs[c][self.head] = p
+
+    def next_luma_prediction(self, chart: Chart, luma: Callable[[], np.ndarray]) -> tuple:
+        """motion_compensate's (T, edges) of the luma for the next frame's ``chart``, before this
+        frame has joined the window: ``luma()`` gives this frame's luma reconstruction, which goes
+        into the slot push_reference will give it (push_reference(..., placed=1) then leaves it)."""
+        head = (self.head + 1) % MAX_LAGS
+        available = min(self.available + 1, MAX_LAGS)
+        table = np.zeros(MAX_LAGS + 1, np.int64)
+        table[1:available + 1] = [(head - lag + 1) % MAX_LAGS for lag in range(1, available + 1)]
+        refs = self.refs[0]
+        refs[head] = luma()
+        return motion_compensate(refs, chart.modes, table[chart.lags], chart.mvy, chart.mvx, chart.bi,
+                                 table[chart.lags2], chart.mv2[0], chart.mv2[1], CELL, CELL, 2, 2, PAD, head,
+                                 self.maxima[0])
 
     def slot_grid(self, lags: np.ndarray) -> np.ndarray:
         """Per chart cell, the ring slot its lag refers to (0 where the lag is 0: no reference)."""
@@ -219,15 +238,16 @@ class _Segment:
         table[1:self.available + 1] = self.lag_slots()
         return table[lags]
 
-    def motion_compensated(self, chart: Chart, pool=None) -> list | None:
+    def motion_compensated(self, chart: Chart, pool=None, luma=None) -> list | None:
         """Per plane, (T, edges) from motion_compensate (None on keyframes); with an executor
-        ``pool``, the planes after the first as its futures (motion_compensate releases the GIL)."""
+        ``pool``, the planes after the first as its futures (motion_compensate releases the GIL).
+        ``luma``: the luma's, or a future of it, if the caller has it already."""
         if self.available == 0:
             return None
         slots = self.slot_grid(chart.lags)
         slots2 = self.slot_grid(chart.lags2)
-        out = []
-        for c in range(len(self.shapes)):
+        out = [] if luma is None else [luma]
+        for c in range(len(out), len(self.shapes)):
             sy, sx = self.shifts[c]
             args = (self.refs[c], chart.modes, slots, chart.mvy, chart.mvx, chart.bi, slots2, chart.mv2[0],
                     chart.mv2[1], CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
@@ -553,14 +573,27 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
 # Decoder
 # --------------------------------------------------------------------------------------------------
 
+class _Lookahead(NamedTuple):
+    """The next frame's start, decoded during this one (FrameDecoder._look_ahead)."""
+
+    payload: bytes
+    coder: Decoder | None
+    chart: Chart | None
+    bits: float
+    luma: Future | None  # its luma's (T, edges)
+    error: Exception | None  # what decoding its chart raised
+
+
 class FrameDecoder:
     """Turns chunk payloads back into frames, in order.
 
     ``threads``: a second thread predicts the planes after the first (motion_compensate) while
     the first one's residual is being decoded, and reconstructs each channel but the last
     (_decode_plane) while the next channel's residual is being decoded; both kernels release the
-    GIL. The same frames; the residual's entropy decoding stays one sequential stream. ``close``
-    ends the thread.
+    GIL. Given the next frame's payload (``decode``'s ``following``), this thread decodes the next
+    frame's chart once this frame's luma residual is decoded, and the second thread predicts the
+    next frame's luma as soon as this frame's luma is rebuilt. The same frames; the residual's
+    entropy decoding stays one sequential stream. ``close`` ends the thread.
     """
 
     def __init__(self, header: StreamHeader, measure: bool = False, threads: bool = False):
@@ -569,6 +602,7 @@ class FrameDecoder:
         self.count = 0
         self.logs: list[FrameLog] = []
         self._pool = None
+        self._ahead: _Lookahead | None = None
         if threads:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -580,48 +614,78 @@ class FrameDecoder:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def decode(self, payload: bytes, keyframe: bool, index: int | None = None) -> Frame:
+    def decode(self, payload: bytes, keyframe: bool, index: int | None = None,
+               following: bytes | None = None) -> Frame:
         """The next frame (or frame ``index``, after a gap: salvage). Damage raises
         CorruptStreamError naming the frame; an unexpected exception from a damaged payload is
-        wrapped into one (chained, so the fuzz tests still see it)."""
+        wrapped into one (chained, so the fuzz tests still see it). ``following``: the payload
+        of the frame after this one, if it is not a keyframe (with threads: see the class)."""
         if index is not None:
             self.count = index
         seg = self.segment
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not keyframe and (index is not None or ahead.payload is not payload):
+            raise RuntimeError("FrameDecoder.decode: ``following`` was not the next payload decoded")
+        if keyframe:  # (the model starts again: whatever a look-ahead decoded is dropped)
+            ahead = None
         if keyframe:
             seg.reset()
         elif seg.available == 0:
             raise CorruptStreamError(f"frame {self.count} is not a keyframe but follows no reference")
         try:
-            return self._decode(payload, keyframe)
+            if ahead is not None and ahead.error is not None:
+                raise ahead.error
+            return self._decode(payload, keyframe, ahead, following if self._pool is not None else None)
         except CorruptStreamError as exc:
             raise CorruptStreamError(f"frame {self.count} is damaged: {exc}") from exc.__cause__
         except Exception as exc:  # noqa: BLE001 - a payload with a valid CRC can still be nonsense
             raise CorruptStreamError(f"frame {self.count} is damaged: its payload does not decode "
                                      f"({type(exc).__name__}: {exc})") from exc
 
-    def _decode(self, payload: bytes, keyframe: bool) -> Frame:
+    def _decode(self, payload: bytes, keyframe: bool, ahead: _Lookahead | None, following: bytes | None) -> Frame:
         seg = self.segment
-        coder = Decoder(payload, measure=self.measure)
+        coder = Decoder(payload, measure=self.measure) if ahead is None else ahead.coder
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         started = {}
 
         def hook(c, q, chart, ts):
             if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                 started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
+                if c == 0 and following is not None and seg.refs is not None:
+                    self._ahead = self._look_ahead(following, chart, started[0])
         chart, qs = seg.code(coder, None, None, log, on_residual=hook if self._pool is not None else None,
-                            summarise=self.measure, pool=self._pool)
+                            summarise=self.measure, pool=self._pool, ahead=ahead)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q, seg.prev_kb[c] if c or chart.qp < 0 else None):
                 raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
         recs = [started[c].result() if c in started else _decode_plane(q, *seg.plane_args(c, chart, seg.ts))
                 for c, q in enumerate(qs)]
-        seg.push_reference(recs)
+        placed = int(self._ahead is not None and self._ahead.luma is not None)
+        if placed:  # the next frame's prediction puts the luma in the window (its errors are that frame's)
+            wait([self._ahead.luma])
+        seg.push_reference(recs, placed)
         if self.measure:
             self.logs.append(log)
         self.count += 1
         planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
         return Frame(tuple(planes), seg.header.pix_fmt)
+
+    def _look_ahead(self, payload: bytes, chart: Chart, luma: Future) -> _Lookahead:
+        """The next frame's chart, decoded from ``payload`` now (it reads only this frame's
+        chart and the chart's own counts), and its luma's prediction in the second thread once
+        ``luma`` (this frame's luma reconstruction) is done; what decoding the chart raises waits
+        for the next frame."""
+        seg = self.segment
+        h, w = seg.shapes[0]
+        try:
+            coder = Decoder(payload, measure=self.measure)
+            ahead, bits = code_chart(coder, seg.model, None, chart, seg.header.block_size, h, w,
+                                     min(seg.available + 1, MAX_LAGS))
+        except Exception as exc:  # noqa: BLE001 - the next frame's error, raised as decode's are
+            return _Lookahead(payload, None, None, 0.0, None, exc)
+        return _Lookahead(payload, coder, ahead, bits,
+                          self._pool.submit(seg.next_luma_prediction, ahead, luma.result), None)
 
     def _in_range(self, c: int, q: np.ndarray, kb: np.ndarray | None = None) -> bool:
         """Lossless: the kernel wraps p + q into range once, so |q| must be < 2^b. With the

@@ -451,10 +451,23 @@ def decode_chunks(chunks: Iterable[tuple[int, bool, bytes]], header: StreamHeade
     jobs = plan_jobs(jobs, header, decoding=True)
     if jobs == 1:
         # one process; more cores asked for (one segment, say): a thread reconstructs planes
+        # (and, given the next payload, decodes the next frame's start meanwhile)
         decoder = FrameDecoder(header, threads=asked != 1 and available_cores() > 1)
+        chunks = iter(chunks)
+        deferred: Exception | None = None
         try:
-            for _, keyframe, payload in chunks:
-                yield decoder.decode(payload, keyframe)
+            item = next(chunks, None)
+            while item is not None:
+                try:
+                    following = next(chunks, None)
+                except Exception as exc:  # noqa: BLE001 - raised after the frame before it
+                    deferred, following = exc, None
+                _, keyframe, payload = item
+                yield decoder.decode(payload, keyframe, following=following[2] if following and not following[1]
+                                     else None)
+                item = following
+            if deferred is not None:
+                raise deferred
         finally:
             decoder.close()
         return
