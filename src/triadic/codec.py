@@ -628,7 +628,6 @@ class FrameDecoder:
             raise RuntimeError("FrameDecoder.decode: ``following`` was not the next payload decoded")
         if keyframe:  # (the model starts again: whatever a look-ahead decoded is dropped)
             ahead = None
-        if keyframe:
             seg.reset()
         elif seg.available == 0:
             raise CorruptStreamError(f"frame {self.count} is not a keyframe but follows no reference")
