@@ -18,8 +18,8 @@ from .triples import _products
 
 from .context import (KBLOCK, PHASES, apply_signs, block_contexts, count_update, magnitude_contexts,
                       plane_contexts, sign_contexts, symbol_update)
-from .predict import (INTER, INTRA, INTRA_WP, WP_PREDICT, WP_QUANTISE, _med_select, _predict_at, _wp_rows, _wp_run,
-                      _wp_start_errors)
+from .predict import (INTER, INTRA, INTRA_WP, WP_PREDICT, WP_QUANTISE, _med_select, _predict_at, _wp_run,
+                      _wp_start_errors, _wp_state)
 
 #: log2(n) for the integers n that count probabilities have as numerator and denominator.
 _LOG2_SIZE = 1 << 16
@@ -332,8 +332,7 @@ def residual_lossless(src, t, edges, modes, bh, bw, maxval):
     q = np.empty((h, w), dtype=np.int32)
     modulus = np.int64(maxval) + 1
     wrap = modulus // 2
-    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as _decode_plane's
-    wp_rows = _wp_rows(modes)
+    err, wp_rows = _wp_state(modes, w)  # the weighted predictor's, as _decode_plane's
     gw = (w + bw - 1) // bw
     for y in range(h):
         by = y // bh
@@ -422,8 +421,7 @@ def residual_near_lossless(src, t, edges, modes, bh, bw, maxval, step):
     quantised = np.empty(top_value - lowest + highest + 1, dtype=np.int64)
     for i in range(quantised.size):
         quantised[i] = (i - highest + half) // step
-    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as _decode_plane's
-    wp_rows = _wp_rows(modes)
+    err, wp_rows = _wp_state(modes, w)  # the weighted predictor's, as _decode_plane's
     gw = (w + bw - 1) // bw
     for y in range(h):
         by = y // bh

@@ -18,7 +18,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 from . import transform
 from .interp import _clip, _tap6
 from .predict import (AFFINE, INTER, INTER_MED, INTRA, INTRA_WP, SIMILARITY, TRANSLATION, WARP_SHIFT, WP_PREDICT,
-                      _clamp, _med, _med_at, _wp_rows, _wp_run, _wp_start_errors, cell_offset, warp_vector)
+                      _clamp, _med, _med_at, _wp_run, _wp_start_errors, _wp_state, cell_offset, warp_vector)
 
 _COST_SIZE = 1 << 18
 #: Approximate code length, in 1/256 bit, of a residual of magnitude a: 256 * (1 + 1.6 log2(1 + a)).
@@ -1565,9 +1565,8 @@ def intra_leaf_costs(plane, modes, bh, bw, maxval, cost, step):
     h, w = plane.shape
     gh, gw = modes.shape
     out = np.zeros((2, gh, gw), dtype=np.int64)
-    err = np.zeros((2, 5, w + 2), dtype=np.int64)  # the weighted predictor's, as the decoder's
+    err, wp_rows = _wp_state(modes, w)  # the weighted predictor's, as the decoder's
     wp = np.empty(w, dtype=np.int32)  # its predictions along the row
-    wp_rows = _wp_rows(modes)
     for y in range(h):
         by = y // bh
         if not wp_rows[by]:

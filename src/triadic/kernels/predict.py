@@ -457,6 +457,14 @@ def _predict_at(rec, t, edges, y, x, mode, left, top, maxval):
     return p
 
 
+@njit(cache=True, inline="always")
+def _wp_state(modes, w):
+    """A plane's weighted-predictor state for _wp_run, w samples wide: the errors of its
+    sub-predictors (0..3) and blend (4) per sample of the last two rows (row parity first,
+    cleared by _wp_start_errors), and which cell rows it runs on (_wp_rows)."""
+    return np.zeros((2, 5, w + 2), dtype=np.int64), _wp_rows(modes)
+
+
 @njit(cache=True)
 def _wp_rows(modes):
     """Per cell row, whether it holds a cell predicted by the weighted predictor. The predictor's
@@ -587,8 +595,7 @@ def _decode_plane(q, t, edges, modes, bh, bw, maxval, step):
     # errors of the weighted predictor's sub-predictors (0..3) and blend (4), per sample of the
     # last two rows (row parity first); unlike _wp_predict's state, W's and WW's errors are not
     # folded into the row above: _wp_row adds them itself
-    err = np.zeros((2, 5, w + 2), dtype=np.int64)
-    wp_rows = _wp_rows(modes)
+    err, wp_rows = _wp_state(modes, w)
     for y in range(h):
         by = y // bh
         _wp_start_errors(err, wp_rows, y, bh)
