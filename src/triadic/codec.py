@@ -97,10 +97,12 @@ class _Segment:
         if refs is not None and [r.shape[1:] for r in refs] == self.shapes:
             self.refs = refs
 
-    def lag_slots(self) -> np.ndarray:
-        """Ring slot of the frame at lag l, at index l - 1, for every lag available."""
-        return np.array([(self.head - lag + 1) % MAX_LAGS for lag in range(1, self.available + 1)],
-                        dtype=np.int64)
+    def lag_slots(self, head: int | None = None, available: int | None = None) -> np.ndarray:
+        """Ring slot of the frame at lag l, at index l - 1, for every lag available (with the
+        window's newest frame in slot ``head`` and ``available`` frames in it: by default now)."""
+        head = self.head if head is None else head
+        available = self.available if available is None else available
+        return np.array([(head - lag + 1) % MAX_LAGS for lag in range(1, available + 1)], dtype=np.int64)
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
              ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True,
@@ -221,22 +223,23 @@ class _Segment:
         frame has joined the window: ``luma()`` gives this frame's luma reconstruction, which goes
         into the slot push_reference will give it (push_reference(..., placed=1) then leaves it)."""
         head = (self.head + 1) % MAX_LAGS
-        available = min(self.available + 1, MAX_LAGS)
-        table = np.zeros(MAX_LAGS + 1, np.int64)
-        table[1:available + 1] = [(head - lag + 1) % MAX_LAGS for lag in range(1, available + 1)]
-        refs = self.refs[0]
-        refs[head] = luma()
-        return motion_compensate(refs, chart.modes, table[chart.lags], chart.mvy, chart.mvx, chart.bi,
-                                 table[chart.lags2], chart.mv2[0], chart.mv2[1], CELL, CELL, 2, 2, PAD, head,
-                                 self.maxima[0])
+        self.refs[0][head] = luma()
+        slots = self._slot_grids(chart, head, min(self.available + 1, MAX_LAGS))
+        return motion_compensate(*self._motion_args(0, chart, slots, head))
 
-    def slot_grid(self, lags: np.ndarray) -> np.ndarray:
-        """Per chart cell, the ring slot its lag refers to (0 where the lag is 0: no reference)."""
-        if self.available == 0:
-            return np.zeros(lags.shape, np.int64)
+    def _slot_grids(self, chart: Chart, head: int, available: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per chart cell, the ring slots of its lag and of its second lag (0 for lag 0: no
+        reference), with the window's newest frame in slot ``head`` and ``available`` frames in it."""
         table = np.zeros(MAX_LAGS + 1, np.int64)
-        table[1:self.available + 1] = self.lag_slots()
-        return table[lags]
+        table[1:available + 1] = self.lag_slots(head, available)
+        return table[chart.lags], table[chart.lags2]
+
+    def _motion_args(self, c: int, chart: Chart, slots: tuple, head: int) -> tuple:
+        """motion_compensate's arguments for plane c under ``chart`` (``slots``: _slot_grids's)."""
+        sy, sx = self.shifts[c]
+        return (self.refs[c], chart.modes, slots[0], chart.mvy, chart.mvx, chart.bi, slots[1], chart.mv2[0],
+                chart.mv2[1], CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, head,
+                self.maxima[c] if (sy, sx) == (0, 0) else -1)
 
     def motion_compensated(self, chart: Chart, pool=None, luma=None) -> list | None:
         """Per plane, (T, edges) from motion_compensate (None on keyframes); with an executor
@@ -244,14 +247,10 @@ class _Segment:
         ``luma``: the luma's, or a future of it, if the caller has it already."""
         if self.available == 0:
             return None
-        slots = self.slot_grid(chart.lags)
-        slots2 = self.slot_grid(chart.lags2)
+        slots = self._slot_grids(chart, self.head, self.available)
         out = [] if luma is None else [luma]
         for c in range(len(out), len(self.shapes)):
-            sy, sx = self.shifts[c]
-            args = (self.refs[c], chart.modes, slots, chart.mvy, chart.mvx, chart.bi, slots2, chart.mv2[0],
-                    chart.mv2[1], CELL >> sy, CELL >> sx, 2 + sy, 2 + sx, PAD, self.head,
-                    self.maxima[c] if (sy, sx) == (0, 0) else -1)
+            args = self._motion_args(c, chart, slots, self.head)
             out.append(pool.submit(motion_compensate, *args) if pool is not None and c else motion_compensate(*args))
         return out
 
