@@ -335,6 +335,7 @@ class FrameEncoder:
         self._levels = False  # whether the previous frame took levels leaves (search.search_plan's)
         self._next: _Ahead | None = None
         self._deriving: Future | None = None  # the search thread's _derive_next
+        self._search_was_ready = False  # whether this frame's chart was searched before it was asked for
         self._chroma = None  # the thread that does the chroma planes while this one does the luma
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -362,12 +363,13 @@ class FrameEncoder:
 
     def _derive_next(self) -> None:
         """The planes of the frame the search thread is searching, for the search after it, in a
-        slot that search does not read: in the search thread once it is done and idle (the
-        coding thread is then the longer one: bigbuckbunny), else here while it runs (bikes).
-        The search thread runs its tasks in order, so the next search finds them derived."""
+        slot that search does not read: in the search thread, after that search, when it is the
+        shorter thread (it is done already, or it had this frame's chart ready before this
+        thread asked for it: bigbuckbunny), else here while it runs (bikes). The search thread
+        runs its tasks in order, so the next search finds them derived."""
         number = self._next.number
         luma = np.ascontiguousarray(self._next.planes[0], dtype=np.int32)
-        if luma.size >= THREAD_TASK_MIN_SAMPLES and self._next.chart.done():
+        if luma.size >= THREAD_TASK_MIN_SAMPLES and (self._search_was_ready or self._next.chart.done()):
             self._derived[number % self._slots] = number  # (what _derive would mark)
             self._deriving = self._ahead.submit(self._planes.add, number % self._slots, luma, PAD,
                                                 self.segment.maxima[0], self._slots)
@@ -450,6 +452,7 @@ class FrameEncoder:
         if ahead is not None and ahead.number != self.count:
             ahead.chart.result()  # not this frame's (a caller that skipped one): wait, then drop it
             ahead = None
+        self._search_was_ready = ahead is not None and ahead.chart.done()
         if keyframe:
             seg.reset()
         planes = ahead.planes if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
