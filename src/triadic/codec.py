@@ -275,12 +275,20 @@ class _Segment:
 THREAD_TASK_MIN_SAMPLES = 1 << 16
 
 
+class _Charts(NamedTuple):
+    """A frame's charts, as the encoder chooses them one from the other."""
+
+    searched: Chart | None  # the search's (None: a keyframe's), which the next frame's search plan reads
+    vectors: Chart  # that with levels leaves (search.choose_levels), whose vectors the next search reads
+    coded: Chart  # that with its intra leaves' predictors (search.choose_intra): the one coded
+
+
 class _Ahead(NamedTuple):
     """The search thread's work on the next frame."""
 
     number: int  # the frame's number
     planes: list  # its colour planes
-    chart: Future  # of its chart
+    chart: Future  # of its _Charts
 
 
 class EncoderBuffers(NamedTuple):
@@ -423,11 +431,11 @@ class FrameEncoder:
 
         deriving, self._deriving = self._deriving, None
 
-        def search() -> Chart:
+        def search() -> _Charts:
             if deriving is not None:  # done (it ran first in this thread): its errors are the search's
                 deriving.result()
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
-            return self._choose_chart(planes[0], luma, window, chart, older, residual, plan)
+            return self._inter_charts(planes, luma, window, chart, older, residual, plan)
 
         self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
 
@@ -441,6 +449,20 @@ class FrameEncoder:
                                                 *seg.plane_args(c, chart, ts))
         rec = luma if c == 0 else np.ascontiguousarray(plane, dtype=np.int32)
         return self._residual(rec, *seg.plane_args(c, chart, ts)[:-1]), rec
+
+    def _inter_charts(self, planes: list[np.ndarray], refs: np.ndarray, window: np.ndarray, prev: Chart | None,
+                      older: Chart | None, residual: np.ndarray | None, plan) -> _Charts:
+        """An inter frame's charts from its colour ``planes`` (the rest: _choose_chart's): in the
+        search thread for the next frame, so that the coding thread finds them all done."""
+        seg = self.segment
+        searched = self._choose_chart(planes[0], refs, window, prev, older, residual, plan)
+        vectors = searched
+        if seg.step == 1:  # lossless: the reconstruction is the source
+            vectors = self._search.choose_levels(searched, np.ascontiguousarray(planes[0], dtype=np.int32),
+                                                 self._planes, window, PAD, seg.maxima[0], seg.step)
+        coded = self._search.choose_intra(vectors, planes, seg.shifts, seg.maxima, seg.step, False,
+                                          self.params.min_leaf)
+        return _Charts(searched, vectors, coded)
 
     def encode(self, frame: Frame, next_frame: Frame | None = None) -> tuple[bytes, bool, FrameLog]:
         """Code ``frame``; ``next_frame`` (the one after it, if the caller has it) lets the search
@@ -459,31 +481,27 @@ class FrameEncoder:
                                                                        list(frame.planes))
         h, w = seg.shapes[0]
         if keyframe:
-            chart = Chart.empty(h, w, seg.header.block_size)
+            vectors = Chart.empty(h, w, seg.header.block_size)
+            charts = _Charts(None, vectors, self._search.choose_intra(vectors, planes, seg.shifts, seg.maxima,
+                                                                      seg.step, True, self.params.min_leaf))
         elif ahead is not None:
-            chart = ahead.chart.result()
+            charts = ahead.chart.result()
         else:
             if self._deriving is not None:  # the search thread's last task: the planes it reads
                 self._deriving.result()
                 self._deriving = None
             window = self._window(self.count, seg.available)
-            chart = self._choose_chart(planes[0], seg.refs[0], window, seg.prev_chart, self._older,
-                                       self._older_q if seg.step == 1 else self._last_q(),
-                                       self._search_plan(self.count % keyint, window.size))
-        self._searched = None if keyframe else chart
+            charts = self._inter_charts(planes, seg.refs[0], window, seg.prev_chart, self._older,
+                                        self._older_q if seg.step == 1 else self._last_q(),
+                                        self._search_plan(self.count % keyint, window.size))
+        self._searched, vectors, chart = charts
+        self._levels = vectors.qp >= 0
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         # lossless: the reconstruction is the source (the luma's, once, for the search and below)
         luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
-        if not keyframe and luma is not None:
-            chart = self._search.choose_levels(chart, luma, self._planes, self._window(self.count, seg.available),
-                                               PAD, seg.maxima[0], seg.step)
-        self._levels = chart.qp >= 0
-        vectors = chart  # the next search needs only its vectors, which choose_intra keeps
         if searching and luma is not None:
             self._search_next(luma, vectors, next_frame, self._last_q())
-        chart = self._search.choose_intra(chart, planes, seg.shifts, seg.maxima, seg.step, keyframe,
-                                          self.params.min_leaf)
         # the chroma planes' prediction and residual in the chroma thread meanwhile (not on small
         # pictures, whose tasks cost more to hand over than they take)
         pool = self._chroma if h * w >= THREAD_TASK_MIN_SAMPLES else None
