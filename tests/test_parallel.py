@@ -4,6 +4,7 @@ process, errors where the serial decoder raises them, no partial output, bounded
 import hashlib
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -183,11 +184,12 @@ def test_the_payload_read_ahead_must_be_the_next_one_decoded(tmp_path):
         decoder.close()
 
 
-def _payloads(frames, header, params, threads, skip_next=()):
-    """Each frame's payload from one FrameEncoder, told the next frame except at ``skip_next``."""
+def _payloads(frames, header, params, threads, skip_next=(), ahead=2):
+    """Each frame's payload from one FrameEncoder, told the ``ahead`` frames after it (1 or 2),
+    none at ``skip_next``."""
     encoder = codec.FrameEncoder(header, params, threads)
     try:
-        return [encoder.encode(f, frames[i + 1] if i + 1 < len(frames) and i not in skip_next else None)[0]
+        return [encoder.encode(f, *([] if i in skip_next else frames[i + 1:i + 1 + ahead]))[0]
                 for i, f in enumerate(frames)]
     finally:
         encoder.close()
@@ -197,9 +199,10 @@ def _payloads(frames, header, params, threads, skip_next=()):
                                                        ("gray16le", 3, 0), ("yuv420p", 4, 4),
                                                        ("yuv444p", 60, 13)])
 def test_the_search_thread_gives_the_same_bytes(monkeypatch, pix_fmt, keyint, max_error):
-    """threads=2 searches the next frame while this one is coded: the same payloads, lossless
-    and near-lossless, across keyframes, and when the caller does not pass the next frame
-    (frames 2 and 5: the next frame is searched in turn, as without the thread)."""
+    """threads=2 searches the next frames while this one is coded: the same payloads, lossless
+    and near-lossless, across keyframes, told one frame ahead or two, and when the caller does
+    not pass the next frames (at frames 2 and 5: the next frame is searched in turn, as without
+    the thread, unless its search was queued two frames before)."""
     frames = make_frames(pix_fmt, 40, 56, 9, seed=11)
     params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
     header = codec._header_for(triadic.io.open_source(frames), params)
@@ -212,12 +215,100 @@ def test_the_search_thread_gives_the_same_bytes(monkeypatch, pix_fmt, keyint, ma
         return choose_chart(*args, **kwargs)
 
     monkeypatch.setattr(triadic.search, "choose_chart", spy)
-    assert _payloads(frames, header, params, 2) == one
     inter = sum(i % keyint != 0 for i in range(len(frames)))
-    assert searched_in == [True] * inter
+    for ahead in (1, 2):
+        searched_in.clear()
+        assert _payloads(frames, header, params, 2, ahead=ahead) == one
+        assert searched_in == [True] * inter
+    searched_in.clear()
+    assert _payloads(frames, header, params, 2, skip_next=(2, 5), ahead=1) == one
+    assert sum(searched_in) == inter - sum((i + 1) % keyint != 0 for i in (2, 5))
     searched_in.clear()
     assert _payloads(frames, header, params, 2, skip_next=(2, 5)) == one
-    assert sum(searched_in) == inter - sum((i + 1) % keyint != 0 for i in (2, 5))
+    # lossless, frame 3 and 6 were queued with frames 1 and 4
+    skipped = [i + 1 for i in (2, 5) if (i + 1) % keyint != 0 and (max_error or i % keyint == 0)]
+    assert sum(searched_in) == inter - len(skipped)
+
+
+def test_the_search_thread_runs_two_frames_ahead_when_lossless(monkeypatch):
+    """Lossless, coding frame n, the search of frame n + 2 is queued (the segment's frame 1 and
+    2 with its keyframe), and waits for n's luma residual; near-lossless, frame n + 1's is queued
+    once n's luma is quantised."""
+    frames = make_frames("yuv420p", 40, 56, 9, seed=11)
+    queued = []
+    queue_search = codec.FrameEncoder._queue_search
+
+    def spy(self, number, *args):
+        queued.append((self.count, number))
+        return queue_search(self, number, *args)
+
+    monkeypatch.setattr(codec.FrameEncoder, "_queue_search", spy)
+    for max_error, expected in ((0, [(0, 1), (0, 2), (1, 3), (4, 5), (4, 6), (5, 7)]),
+                                (4, [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)])):
+        params = triadic.params.EncodeParams(keyint=4, max_error=max_error)
+        header = codec._header_for(triadic.io.open_source(frames), params)
+        queued.clear()
+        assert _payloads(frames, header, params, 2) == _payloads(frames, header, params, 1)
+        assert queued == expected
+
+
+def test_the_coding_thread_derives_the_next_planes_when_the_search_is_the_longer_thread(monkeypatch):
+    """Lossless, when the coding thread has to wait for a frame's search, it derives the planes
+    of the next frame itself (in the search thread they would wait behind the next search): the
+    same payloads."""
+    frames = make_frames("yuv420p", 40, 56, 7, seed=13)
+    params = triadic.params.EncodeParams(keyint=60)
+    header = codec._header_for(triadic.io.open_source(frames), params)
+    one = _payloads(frames, header, params, 1)
+    choose_chart, add = triadic.search.choose_chart, triadic.search.ReferencePlanes.add
+    derived_in = []
+
+    def slow_search(*args, **kwargs):
+        time.sleep(0.2)
+        return choose_chart(*args, **kwargs)
+
+    def add_spy(self, slot, *args):
+        derived_in.append(threading.current_thread().name)
+        return add(self, slot, *args)
+
+    monkeypatch.setattr(triadic.search, "choose_chart", slow_search)
+    monkeypatch.setattr(triadic.search.ReferencePlanes, "add", add_spy)
+    assert _payloads(frames, header, params, 2) == one
+    # frames 0 and 1 before the first search is waited for (frame 1 codes while 2 and 3 are
+    # searched), the last frame never: the coding thread derives frames 2 to 5
+    assert derived_in[:2] == ["triadic-search_0"] * 2
+    assert derived_in[2:] == ["MainThread"] * 4
+
+
+def test_a_frame_that_fails_does_not_leave_the_search_after_it_waiting():
+    """The search of frame n + 2 waits for frame n's luma residual: if working that out fails,
+    the error goes to it too, and the encoder closes (no thread waits forever)."""
+    frames = make_frames("yuv420p", 40, 56, 6, seed=5)
+    params = triadic.params.EncodeParams(keyint=60)
+    header = codec._header_for(triadic.io.open_source(frames), params)
+    encoder = codec.FrameEncoder(header, params, 2)
+    failure = RuntimeError("luma residual failed")
+    outcome = []
+
+    def run():
+        try:
+            encoder.encode(frames[0], frames[1], frames[2])
+            encoder.encode(frames[1], frames[2], frames[3])
+            encoder._plane_residual = lambda c, *args: (_ for _ in ()).throw(failure)
+            encoder.encode(frames[2], frames[3], frames[4])
+        except RuntimeError as exc:
+            outcome.append(exc)
+            after = encoder._after.chart
+            outcome.append(after.exception(timeout=60))
+        finally:
+            encoder.close()
+            outcome.append("closed")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive()
+    assert outcome == [failure, failure, "closed"]
 
 
 @pytest.mark.parametrize("max_error", [0, 4])
@@ -259,41 +350,34 @@ def test_the_chroma_thread_gives_the_same_bytes(monkeypatch, max_error):
 def test_the_other_threads_take_the_chroma_residuals_and_the_next_references_planes(monkeypatch, pix_fmt,
                                                                                     keyint, max_error):
     """On pictures of at least THREAD_TASK_MIN_SAMPLES (here every one), threads=2 predicts the
-    chroma planes and works out their residuals in the chroma thread, and derives the next
-    reference's planes in the search thread once its search is done (the spy waits for it: else
-    the coding thread derives them): the same payloads as one thread."""
+    chroma planes and works out their residuals in the chroma thread, and derives each
+    reference's planes in the search thread, before the search of the frame after it: the same
+    payloads as one thread."""
     frames = make_frames(pix_fmt, 40, 56, 9, seed=12)
     params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
     header = codec._header_for(triadic.io.open_source(frames), params)
     one = _payloads(frames, header, params, 1)
     monkeypatch.setattr(codec, "THREAD_TASK_MIN_SAMPLES", 1)
     residual_in, derived_in = [], []
-    plane_residual, derive_next, add = (codec.FrameEncoder._plane_residual, codec.FrameEncoder._derive_next,
-                                        triadic.search.ReferencePlanes.add)
+    plane_residual, add = codec.FrameEncoder._plane_residual, triadic.search.ReferencePlanes.add
 
     def residual_spy(self, c, *args):
         residual_in.append((c, threading.current_thread().name))
         return plane_residual(self, c, *args)
-
-    def derive_spy(self):
-        self._next.chart.result()  # the search is done: its thread derives the planes
-        return derive_next(self)
 
     def add_spy(self, *args):
         derived_in.append(threading.current_thread().name)
         return add(self, *args)
 
     monkeypatch.setattr(codec.FrameEncoder, "_plane_residual", residual_spy)
-    monkeypatch.setattr(codec.FrameEncoder, "_derive_next", derive_spy)
     monkeypatch.setattr(triadic.search.ReferencePlanes, "add", add_spy)
     assert _payloads(frames, header, params, 2) == one
     assert all(name.startswith("triadic-chroma") == (c > 0) for c, name in residual_in)
     assert len(residual_in) == len(frames) * len(frames[0].planes)
-    # lossless, coding frame n (n + 1 searched meanwhile, n + 2 not a keyframe), frame n + 1's
-    # planes are derived in the search thread, for the search of n + 2
-    in_search = sum(name.startswith("triadic-search") for name in derived_in)
-    assert in_search == (0 if max_error else sum((n + 1) % keyint != 0 and (n + 2) % keyint != 0
-                                                 for n in range(len(frames) - 1)))
+    # every frame but a segment's last is derived once, for the search of the frame after it: in
+    # the search thread, or (lossless) in the coding thread while it waits for the search
+    assert len(derived_in) == sum(n % keyint != 0 for n in range(1, len(frames)))
+    assert all(name.startswith("triadic-search") or (name == "MainThread" and not max_error) for name in derived_in)
 
 
 def test_a_worker_takes_over_the_last_segments_buffers_with_the_same_results(monkeypatch):

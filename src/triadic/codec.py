@@ -304,16 +304,20 @@ class EncoderBuffers(NamedTuple):
 class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
-    ``threads`` > 1: while a frame is coded, a second thread searches the next one (given to
-    ``encode`` as ``next_frame``). That search needs the current frame's luma reconstruction
-    and its chart's vectors, nothing else the coding of the current frame still has to produce:
-    the same inputs, the same chart, the same bytes. Lossless, the reconstruction is the source,
-    so the search starts as soon as the chart is chosen; near-lossless, once the luma plane is
-    quantised (the other planes and the entropy coding overlap it). A third thread predicts the
-    chroma planes and works out their residuals while this one does the luma's, then codes them
-    while this one codes the luma (_Segment.code). Lossless, the next reference's planes are
-    derived by whichever thread is free: the search thread once its search is done, else this
-    one while it runs. ``close`` ends the threads.
+    ``threads`` > 1: while a frame is coded, a second thread searches the next ones (given to
+    ``encode`` as ``next_frame`` and ``after_next``) and chooses their charts (_inter_charts),
+    each search after deriving the planes of the frame before it. A search needs the luma
+    reconstruction and the charts of the frame before, the coded chart of the one before that
+    and a residual's statistics, nothing that the coding of later frames produces: the same
+    inputs, the same chart, the same bytes. Lossless, the reconstruction is the source, so the
+    search of the frame after next is queued when this frame starts; it waits in the search
+    thread for the next frame's charts and for this frame's luma residual, which is worked out
+    before this frame's coding. So the search thread runs ahead of the coding and does not wait
+    for it to hand over each frame (bigbuckbunny, whose coding and searches take about as long).
+    Near-lossless, the next frame's search needs this frame's quantised luma plane, and starts
+    once that is done (the other planes and the entropy coding overlap it). A third thread
+    predicts the chroma planes and works out their residuals while this one does the luma's, then
+    codes them while this one codes the luma (_Segment.code). ``close`` ends the threads.
     """
 
     def __init__(self, header: StreamHeader, params: EncodeParams, threads: int = 1,
@@ -341,9 +345,8 @@ class FrameEncoder:
         self._older_q: np.ndarray | None = None  # and the luma residual before the previous one
         self._searched: Chart | None = None  # the search's chart of the previous frame
         self._levels = False  # whether the previous frame took levels leaves (search.search_plan's)
-        self._next: _Ahead | None = None
-        self._deriving: Future | None = None  # the search thread's _derive_next
-        self._search_was_ready = False  # whether this frame's chart was searched before it was asked for
+        self._next: _Ahead | None = None  # the search of the next frame, queued
+        self._after: _Ahead | None = None  # and of the frame after it
         self._chroma = None  # the thread that does the chroma planes while this one does the luma
         if threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -369,31 +372,13 @@ class FrameEncoder:
             self._planes.add(slot, luma, PAD, self.segment.maxima[0], self._slots)
             self._derived[slot] = number
 
-    def _derive_next(self) -> None:
-        """The planes of the frame the search thread is searching, for the search after it, in a
-        slot that search does not read: in the search thread, after that search, when it is the
-        shorter thread (it is done already, or it had this frame's chart ready before this
-        thread asked for it: bigbuckbunny), else here while it runs (bikes). The search thread
-        runs its tasks in order, so the next search finds them derived."""
-        number = self._next.number
-        luma = np.ascontiguousarray(self._next.planes[0], dtype=np.int32)
-        if luma.size >= THREAD_TASK_MIN_SAMPLES and (self._search_was_ready or self._next.chart.done()):
-            self._derived[number % self._slots] = number  # (what _derive would mark)
-            self._deriving = self._ahead.submit(self._planes.add, number % self._slots, luma, PAD,
-                                                self.segment.maxima[0], self._slots)
-        else:
-            self._derive(number, luma)
-
-    def _window(self, number: int, available: int, luma: np.ndarray | None = None) -> np.ndarray:
+    def _window(self, number: int, available: int) -> np.ndarray:
         """The plane slots of frame ``number``'s references (the ``available`` frames before it,
-        up to the preset's lags), derived where they are not yet: the window's frames from the
-        reference ring, and the newest from ``luma`` when it is not in the ring yet."""
+        up to the preset's lags), derived from the reference ring where they are not yet."""
         lags = min(available, self.params.lags)
         ring = self.segment.lag_slots()  # ring slot of the frame at lag l from the newest in it
-        newest = 0 if luma is None else 1  # frames before ``number`` that are not in the ring
         for lag in range(1, lags + 1):
-            self._derive(number - lag, luma if lag <= newest else
-                         self.segment.refs[0][ring[lag - 1 - newest]])
+            self._derive(number - lag, self.segment.refs[0][ring[lag - 1]])
         return np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
 
     def _last_q(self) -> np.ndarray | None:
@@ -416,28 +401,38 @@ class FrameEncoder:
         estimated bits, and pay there (carphone 2.889 bpppf with them, 2.914 without)."""
         return self._search.search_plan(position, self._searched, lags, self._levels and self.params.descent == 0)
 
-    def _search_next(self, luma: np.ndarray, chart: Chart, next_frame: Frame,
-                     residual: np.ndarray | None = None) -> None:
-        """Start searching the frame after this one (same segment) in the search thread, with the
-        references (``luma``: this frame's reconstruction), previous chart (this one's vectors)
-        and residual statistics (``residual``: near-lossless, this frame's quantised luma
-        residual; lossless, the previous frame's, since this one's is not worked out yet when the
-        search starts) it will have in its turn."""
+    def _queue_search(self, number: int, frame: Frame, prev_luma: np.ndarray, before, older: Chart | None,
+                      residual, available: int) -> _Ahead:
+        """Queue the search of frame ``number`` (same segment) in the search thread, with what the
+        frame before it leaves: ``prev_luma``, its luma reconstruction (the thread first derives
+        its planes; the window's older frames are derived already), and ``before``, its _Charts
+        (or a Future of them); ``older``, the coded chart of the frame before that;
+        ``residual``, a luma residual's statistics (or a Future of it; see _inter_charts'
+        callers); ``available``, the frames in its window."""
         seg = self.segment
-        window = self._window(self.count + 1, min(seg.available + 1, MAX_LAGS), luma)
-        planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(next_frame.planes))
-        older = seg.prev_chart  # the chart before this one, which this frame's coding replaces
-        plan = self._search_plan((self.count + 1) % self.params.keyint, window.size)
-
-        deriving, self._deriving = self._deriving, None
+        planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
+        lags = min(available, self.params.lags)
+        window = np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
 
         def search() -> _Charts:
-            if deriving is not None:  # done (it ran first in this thread): its errors are the search's
-                deriving.result()
+            self._derive(number - 1, prev_luma)
+            charts = before.result() if isinstance(before, Future) else before
+            plan = self._search.search_plan(number % self.params.keyint, charts.searched, lags,
+                                            charts.vectors.qp >= 0 and self.params.descent == 0)
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
-            return self._inter_charts(planes, luma, window, chart, older, residual, plan)
+            return self._inter_charts(planes, prev_luma, window, charts.vectors, older,
+                                      residual.result() if isinstance(residual, Future) else residual, plan)
 
-        self._next = _Ahead(self.count + 1, planes, self._ahead.submit(search))
+        return _Ahead(number, planes, self._ahead.submit(search))
+
+    def _take_ahead(self, number: int) -> _Ahead | None:
+        """The queued search of frame ``number``, if any; queued searches of other frames (a
+        caller that skipped one) are waited for and dropped."""
+        ahead, self._next, self._after = self._next, self._after, None
+        if ahead is not None and ahead.number != number:
+            wait([a.chart for a in (ahead, self._next) if a is not None])
+            ahead = self._next = None
+        return ahead
 
     def _plane_residual(self, c: int, plane: np.ndarray, chart: Chart, ts: list | None,
                         luma: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -464,17 +459,15 @@ class FrameEncoder:
                                           self.params.min_leaf)
         return _Charts(searched, vectors, coded)
 
-    def encode(self, frame: Frame, next_frame: Frame | None = None) -> tuple[bytes, bool, FrameLog]:
-        """Code ``frame``; ``next_frame`` (the one after it, if the caller has it) lets the search
-        thread start on it (see the class)."""
+    def encode(self, frame: Frame, next_frame: Frame | None = None,
+               after_next: Frame | None = None) -> tuple[bytes, bool, FrameLog]:
+        """Code ``frame``; ``next_frame`` and ``after_next`` (the two after it, if the caller has
+        them) let the search thread start on them (see the class)."""
         seg = self.segment
         keyint = self.params.keyint
         keyframe = self.count % keyint == 0
-        ahead, self._next = self._next, None
-        if ahead is not None and ahead.number != self.count:
-            ahead.chart.result()  # not this frame's (a caller that skipped one): wait, then drop it
-            ahead = None
-        self._search_was_ready = ahead is not None and ahead.chart.done()
+        ahead = self._take_ahead(self.count)
+        search_was_behind = ahead is not None and not ahead.chart.done()  # (this thread waits for it)
         if keyframe:
             seg.reset()
         planes = ahead.planes if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
@@ -487,9 +480,6 @@ class FrameEncoder:
         elif ahead is not None:
             charts = ahead.chart.result()
         else:
-            if self._deriving is not None:  # the search thread's last task: the planes it reads
-                self._deriving.result()
-                self._deriving = None
             window = self._window(self.count, seg.available)
             charts = self._inter_charts(planes, seg.refs[0], window, seg.prev_chart, self._older,
                                         self._older_q if seg.step == 1 else self._last_q(),
@@ -498,22 +488,42 @@ class FrameEncoder:
         self._levels = vectors.qp >= 0
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
-        # lossless: the reconstruction is the source (the luma's, once, for the search and below)
+        # lossless: the reconstruction is the source (the luma's, once, for the searches and below)
         luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
+        luma_q = None  # (lossless) this frame's luma residual, for the search of the frame after next
         if searching and luma is not None:
-            self._search_next(luma, vectors, next_frame, self._last_q())
+            if self._next is None:  # (else queued with the frame before)
+                self._next = self._queue_search(self.count + 1, next_frame, luma, charts, seg.prev_chart,
+                                                self._last_q(), min(seg.available + 1, MAX_LAGS))
+            if after_next is not None and (self.count + 2) % keyint != 0:
+                next_luma = np.ascontiguousarray(self._next.planes[0], dtype=np.int32)
+                if search_was_behind:
+                    # the search thread is the longer one (bikes): the planes of the next frame
+                    # here, in a slot that the search running now does not read
+                    self._derive(self.count + 1, next_luma)
+                luma_q = Future()
+                self._after = self._queue_search(self.count + 2, after_next, next_luma, self._next.chart, chart,
+                                                 luma_q, min(seg.available + 2, MAX_LAGS))
         # the chroma planes' prediction and residual in the chroma thread meanwhile (not on small
         # pictures, whose tasks cost more to hand over than they take)
         pool = self._chroma if h * w >= THREAD_TASK_MIN_SAMPLES else None
-        ts = seg.motion_compensated(chart, pool)
-        chroma = [pool.submit(self._plane_residual, c, planes[c], chart, ts, None)
-                  for c in range(1, len(planes))] if pool is not None else []
-        q, rec = self._plane_residual(0, planes[0], chart, ts, luma)
-        if seg.step == 1 and chart.qp >= 0 and not residual_to_levels(q, rec, ts[0][0], chart.transform, CELL,
-                                                                      chart.qp):
-            raise AssertionError("a levels leaf the search chose has no exact levels")
+        try:
+            ts = seg.motion_compensated(chart, pool)
+            chroma = [pool.submit(self._plane_residual, c, planes[c], chart, ts, None)
+                      for c in range(1, len(planes))] if pool is not None else []
+            q, rec = self._plane_residual(0, planes[0], chart, ts, luma)
+            if seg.step == 1 and chart.qp >= 0 and not residual_to_levels(q, rec, ts[0][0], chart.transform, CELL,
+                                                                          chart.qp):
+                raise AssertionError("a levels leaf the search chose has no exact levels")
+        except BaseException as exc:
+            if luma_q is not None:  # the search waiting for it fails too, and does not wait forever
+                luma_q.set_exception(exc)
+            raise
+        if luma_q is not None:
+            luma_q.set_result(q)  # (what _last_q will give, as coded: levels blocks hold levels)
         if seg.step > 1 and searching:
-            self._search_next(rec, vectors, next_frame, q)
+            self._next = self._queue_search(self.count + 1, next_frame, rec, charts, seg.prev_chart, q,
+                                            min(seg.available + 1, MAX_LAGS))
         qs, recs = [q], [rec]
         for c in range(1, len(planes)):
             q, rec = chroma[c - 1].result() if chroma else self._plane_residual(c, planes[c], chart, ts, None)
@@ -525,8 +535,6 @@ class FrameEncoder:
         self._older_q = self._last_q()
         seg.code(coder, chart, qs, log, ts, chroma=self._chroma)
         seg.push_reference(recs)
-        if searching and seg.step == 1 and (self.count + 2) % keyint != 0:
-            self._derive_next()
         payload = coder.finish()
         log.bytes = len(payload)
         self.count += 1

@@ -332,7 +332,7 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frame
     try:
         for i in range(len(frames)):
             frame, frames[i] = frames[i], None  # release each frame once it is coded
-            out.append(encoder.encode(frame, frames[i + 1] if i + 1 < len(frames) else None))
+            out.append(encoder.encode(frame, *(frames[i + 1:i + 3] + [None, None])[:2]))
     finally:
         encoder.close()
         if reuse:
@@ -340,15 +340,14 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frame
     return out
 
 
-def _with_next(frames: Iterable[Frame]) -> Iterator[tuple[Frame, Frame | None]]:
-    """Each frame with the one after it (None for the last): the encoder's search thread starts
-    on the next frame while the current one is coded."""
+def _with_next(frames: Iterable[Frame]) -> Iterator[tuple[Frame, Frame | None, Frame | None]]:
+    """Each frame with the two after it (None beyond the last): the encoder's search thread
+    starts on them while the current one is coded."""
     frames = iter(frames)
-    frame = next(frames, None)
-    while frame is not None:
-        following = next(frames, None)
-        yield frame, following
-        frame = following
+    window = list(itertools.islice(frames, 3))
+    while window:
+        yield tuple(window + [None, None])[:3]
+        window = window[1:] + list(itertools.islice(frames, 1))
 
 
 def _segments(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -372,8 +371,8 @@ def encode_frames(frames: Iterable[Frame], header: StreamHeader, params: EncodeP
     if jobs == 1:
         encoder = FrameEncoder(header, params, threads)
         try:
-            for frame, following in _with_next(frames):
-                yield encoder.encode(frame, following)
+            for frame, following, after in _with_next(frames):
+                yield encoder.encode(frame, following, after)
         finally:
             encoder.close()
         return
