@@ -69,8 +69,8 @@ by default on every core once the pictures are large enough to gain (but no more
 the free memory holds: some 350 bytes per sample of a picture each when encoding, 160 decoding,
 plus 200 MB and two copies of a segment's frames); the output is the same
 whatever `--jobs` is. A stream of one segment is coded in one process, where `--jobs` other
-than 1 adds threads: while encoding, one searches the next frame's motion while the current frame
-is coded, and another codes the chroma planes while the luma is coded; while decoding, one
+than 1 adds threads: while encoding, one searches the motion of the next two frames while the
+current frame is coded, and another codes the chroma planes while the luma is coded; while decoding, one
 reconstructs each frame's planes while the next one's residual is decoded, and predicts the next
 frame's luma as soon as this frame's is rebuilt. `triadic batch encode` spreads the segments of many videos over a Dask
 cluster (`pip install -e ".[batch]"`): a local one of `--jobs` workers, or the scheduler at

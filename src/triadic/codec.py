@@ -372,14 +372,19 @@ class FrameEncoder:
             self._planes.add(slot, luma, PAD, self.segment.maxima[0], self._slots)
             self._derived[slot] = number
 
-    def _window(self, number: int, available: int) -> np.ndarray:
-        """The plane slots of frame ``number``'s references (the ``available`` frames before it,
-        up to the preset's lags), derived from the reference ring where they are not yet."""
+    def _window_slots(self, number: int, available: int) -> np.ndarray:
+        """The plane slots of frame ``number``'s references: the ``available`` frames before it,
+        up to the preset's lags."""
         lags = min(available, self.params.lags)
-        ring = self.segment.lag_slots()  # ring slot of the frame at lag l from the newest in it
-        for lag in range(1, lags + 1):
-            self._derive(number - lag, self.segment.refs[0][ring[lag - 1]])
         return np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
+
+    def _window(self, number: int, available: int) -> np.ndarray:
+        """_window_slots, derived from the reference ring where they are not yet."""
+        ring = self.segment.lag_slots()  # ring slot of the frame at lag l from the newest in it
+        slots = self._window_slots(number, available)
+        for lag in range(1, slots.size + 1):
+            self._derive(number - lag, self.segment.refs[0][ring[lag - 1]])
+        return slots
 
     def _last_q(self) -> np.ndarray | None:
         """The luma residual of the segment's last coded frame (None at its start)."""
@@ -411,13 +416,12 @@ class FrameEncoder:
         callers); ``available``, the frames in its window."""
         seg = self.segment
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
-        lags = min(available, self.params.lags)
-        window = np.array([(number - lag) % self._slots for lag in range(1, lags + 1)], dtype=np.int64)
+        window = self._window_slots(number, available)
 
         def search() -> _Charts:
             self._derive(number - 1, prev_luma)
             charts = before.result() if isinstance(before, Future) else before
-            plan = self._search.search_plan(number % self.params.keyint, charts.searched, lags,
+            plan = self._search.search_plan(number % self.params.keyint, charts.searched, window.size,
                                             charts.vectors.qp >= 0 and self.params.descent == 0)
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._inter_charts(planes, prev_luma, window, charts.vectors, older,
@@ -555,7 +559,7 @@ def encode(source, dest, *, frames: int | None = None, keyint: int = 60, preset:
     ``jobs`` processes encode segments (keyint frames) in parallel, with the same bytes as
     ``jobs=1``; None: every core, when the pictures are large enough to gain, as many as the free
     memory holds (triadic.parallel.plan_jobs).
-    Coded in one process (one segment, say), ``jobs`` other than 1 searches the next frame in a
+    Coded in one process (one segment, say), ``jobs`` other than 1 searches the next frames in a
     second thread while the current one is coded, and codes its chroma in a third while its luma
     is coded (FrameEncoder), the same bytes again.
     Returns a report: bytes, frames, width, height, pix_fmt, bpppf, seconds, and per-frame logs.
