@@ -343,8 +343,7 @@ class FrameEncoder:
         self._ahead = None  # the search thread
         self._older: Chart | None = None  # the chart before the segment's previous one
         self._older_q: np.ndarray | None = None  # and the luma residual before the previous one
-        self._searched: Chart | None = None  # the search's chart of the previous frame
-        self._levels = False  # whether the previous frame took levels leaves (search.search_plan's)
+        self._before: _Charts | None = None  # the previous frame's charts
         self._next: _Ahead | None = None  # the search of the next frame, queued
         self._after: _Ahead | None = None  # and of the frame after it
         self._chroma = None  # the thread that does the chroma planes while this one does the luma
@@ -399,12 +398,13 @@ class FrameEncoder:
                                          p.search_range, seg.maxima[0], seg.step, self._planes, older, residual,
                                          p.descent, plan)
 
-    def _search_plan(self, position: int, lags: int) -> tuple[np.ndarray, bool]:
+    def _search_plan(self, position: int, lags: int, before: _Charts) -> tuple[np.ndarray, bool]:
         """search.search_plan of the frame at ``position`` in its segment, with ``lags``
-        references, after the frame the last search was for. After a frame with levels leaves,
+        references, after the frame whose charts are ``before``. After a frame with levels leaves,
         the slow preset tries bi-prediction all the same: its leaves start from vectors walked by
         estimated bits, and pay there (carphone 2.889 bpppf with them, 2.914 without)."""
-        return self._search.search_plan(position, self._searched, lags, self._levels and self.params.descent == 0)
+        return self._search.search_plan(position, before.searched, lags,
+                                        before.vectors.qp >= 0 and self.params.descent == 0)
 
     def _queue_search(self, number: int, frame: Frame, prev_luma: np.ndarray, before, older: Chart | None,
                       residual, available: int) -> _Ahead:
@@ -421,8 +421,7 @@ class FrameEncoder:
         def search() -> _Charts:
             self._derive(number - 1, prev_luma)
             charts = before.result() if isinstance(before, Future) else before
-            plan = self._search.search_plan(number % self.params.keyint, charts.searched, window.size,
-                                            charts.vectors.qp >= 0 and self.params.descent == 0)
+            plan = self._search_plan(number % self.params.keyint, window.size, charts)
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
             return self._inter_charts(planes, prev_luma, window, charts.vectors, older,
                                       residual.result() if isinstance(residual, Future) else residual, plan)
@@ -487,9 +486,9 @@ class FrameEncoder:
             window = self._window(self.count, seg.available)
             charts = self._inter_charts(planes, seg.refs[0], window, seg.prev_chart, self._older,
                                         self._older_q if seg.step == 1 else self._last_q(),
-                                        self._search_plan(self.count % keyint, window.size))
-        self._searched, vectors, chart = charts
-        self._levels = vectors.qp >= 0
+                                        self._search_plan(self.count % keyint, window.size, self._before))
+        self._before = charts
+        _, vectors, chart = charts
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
         # lossless: the reconstruction is the source (the luma's, once, for the searches and below)
