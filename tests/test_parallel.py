@@ -184,6 +184,12 @@ def test_the_payload_read_ahead_must_be_the_next_one_decoded(tmp_path):
         decoder.close()
 
 
+def _encoding(frames, **params):
+    """EncodeParams and the stream header of encoding ``frames`` with them."""
+    params = triadic.params.EncodeParams(**params)
+    return params, codec._header_for(triadic.io.open_source(frames), params)
+
+
 def _payloads(frames, header, params, threads, skip_next=(), ahead=2):
     """Each frame's payload from one FrameEncoder, told the ``ahead`` frames after it (1 or 2),
     none at ``skip_next``."""
@@ -204,8 +210,7 @@ def test_the_search_thread_gives_the_same_bytes(monkeypatch, pix_fmt, keyint, ma
     not pass the next frames (at frames 2 and 5: the next frame is searched in turn, as without
     the thread, unless its search was queued two frames before)."""
     frames = make_frames(pix_fmt, 40, 56, 9, seed=11)
-    params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
-    header = codec._header_for(triadic.io.open_source(frames), params)
+    params, header = _encoding(frames, keyint=keyint, max_error=max_error)
     one = _payloads(frames, header, params, 1)
     searched_in = []
     choose_chart = triadic.search.choose_chart
@@ -245,8 +250,7 @@ def test_the_search_thread_runs_two_frames_ahead_when_lossless(monkeypatch):
     monkeypatch.setattr(codec.FrameEncoder, "_queue_search", spy)
     for max_error, expected in ((0, [(0, 1), (0, 2), (1, 3), (4, 5), (4, 6), (5, 7)]),
                                 (4, [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)])):
-        params = triadic.params.EncodeParams(keyint=4, max_error=max_error)
-        header = codec._header_for(triadic.io.open_source(frames), params)
+        params, header = _encoding(frames, keyint=4, max_error=max_error)
         queued.clear()
         assert _payloads(frames, header, params, 2) == _payloads(frames, header, params, 1)
         assert queued == expected
@@ -257,8 +261,7 @@ def test_the_coding_thread_derives_the_next_planes_when_the_search_is_the_longer
     of the next frame itself (in the search thread they would wait behind the next search): the
     same payloads."""
     frames = make_frames("yuv420p", 40, 56, 7, seed=13)
-    params = triadic.params.EncodeParams(keyint=60)
-    header = codec._header_for(triadic.io.open_source(frames), params)
+    params, header = _encoding(frames, keyint=60)
     one = _payloads(frames, header, params, 1)
     choose_chart, add = triadic.search.choose_chart, triadic.search.ReferencePlanes.add
     derived_in = []
@@ -284,8 +287,7 @@ def test_a_frame_that_fails_does_not_leave_the_search_after_it_waiting():
     """The search of frame n + 2 waits for frame n's luma residual: if working that out fails,
     the error goes to it too, and the encoder closes (no thread waits forever)."""
     frames = make_frames("yuv420p", 40, 56, 6, seed=5)
-    params = triadic.params.EncodeParams(keyint=60)
-    header = codec._header_for(triadic.io.open_source(frames), params)
+    params, header = _encoding(frames, keyint=60)
     encoder = codec.FrameEncoder(header, params, 2)
     failure = RuntimeError("luma residual failed")
     outcome = []
@@ -325,8 +327,7 @@ def test_the_chroma_thread_gives_the_same_bytes(monkeypatch, max_error):
               for t in range(4)]
     noise = make_frames("yuv420p", 40, 56, 2, seed=6, kind="noise")
     frames = smooth[:2] + noise + smooth[2:]
-    params = triadic.params.EncodeParams(keyint=60, max_error=max_error)
-    header = codec._header_for(triadic.io.open_source(frames), params)
+    params, header = _encoding(frames, keyint=60, max_error=max_error)
     one = _payloads(frames, header, params, 1)
     coded_in = []  # per channel coded, in the order of frames: (its shape, in the chroma thread)
     code_residual = codec.code_residual
@@ -354,8 +355,7 @@ def test_the_other_threads_take_the_chroma_residuals_and_the_next_references_pla
     reference's planes in the search thread, before the search of the frame after it: the same
     payloads as one thread."""
     frames = make_frames(pix_fmt, 40, 56, 9, seed=12)
-    params = triadic.params.EncodeParams(keyint=keyint, max_error=max_error)
-    header = codec._header_for(triadic.io.open_source(frames), params)
+    params, header = _encoding(frames, keyint=keyint, max_error=max_error)
     one = _payloads(frames, header, params, 1)
     monkeypatch.setattr(codec, "THREAD_TASK_MIN_SAMPLES", 1)
     residual_in, derived_in = [], []
@@ -390,8 +390,7 @@ def test_a_worker_takes_over_the_last_segments_buffers_with_the_same_results(mon
              make_frames("yuv420p", 24, 32, 3, seed=3)]
     for frames, threads, max_error in ((0, 1, 0), (1, 1, 0), (1, 2, 0), (1, 1, 4), (2, 1, 0), (0, 1, 0)):
         frames = clips[frames]
-        params = triadic.params.EncodeParams(keyint=60, max_error=max_error)
-        header = codec._header_for(triadic.io.open_source(frames), params)
+        params, header = _encoding(frames, keyint=60, max_error=max_error)
         fresh = parallel.encode_segment(header, params, 0, list(frames), threads)
         taken = spare.get("encode")
         window = spare.get("decode")

@@ -288,6 +288,7 @@ class _Ahead(NamedTuple):
 
     number: int  # the frame's number
     planes: list  # its colour planes
+    luma: np.ndarray | None  # lossless: its luma reconstruction (FrameEncoder._colour_planes)
     chart: Future  # of its _Charts
 
 
@@ -406,27 +407,34 @@ class FrameEncoder:
         return self._search.search_plan(position, before.searched, lags,
                                         before.vectors.qp >= 0 and self.params.descent == 0)
 
-    def _queue_search(self, number: int, frame: Frame, prev_luma: np.ndarray, before, older: Chart | None,
-                      residual, available: int) -> _Ahead:
-        """Queue the search of frame ``number`` (same segment) in the search thread, with what the
-        frame before it leaves: ``prev_luma``, its luma reconstruction (the thread first derives
-        its planes; the window's older frames are derived already), and ``before``, its _Charts
-        (or a Future of them); ``older``, the coded chart of the frame before that;
-        ``residual``, a luma residual's statistics (or a Future of it; see _inter_charts'
-        callers); ``available``, the frames in its window."""
+    def _colour_planes(self, frame: Frame) -> tuple[list, np.ndarray | None]:
+        """A frame's colour planes and, lossless, its luma reconstruction (the source, as int32:
+        converted once for the search's levels leaves, the planes derived from it and the
+        residual)."""
         seg = self.segment
         planes = colour.forward(seg.fmt.colour, seg.fmt.bit_depth, list(frame.planes))
-        window = self._window_slots(number, available)
+        return planes, np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
+
+    def _queue_search(self, number: int, frame: Frame, prev_luma: np.ndarray, before, older: Chart | None,
+                      residual) -> _Ahead:
+        """Queue the search of frame ``number`` (a later frame of this one's segment) in the
+        search thread, with what the frame before it leaves: ``prev_luma``, its luma
+        reconstruction (the thread first derives its planes; the window's older frames are
+        derived already), and ``before``, its _Charts (or a Future of them); ``older``, the coded
+        chart of the frame before that; ``residual``, a luma residual's statistics (or a Future
+        of it; see _inter_charts' callers)."""
+        planes, luma = self._colour_planes(frame)
+        window = self._window_slots(number, min(self.segment.available + number - self.count, MAX_LAGS))
 
         def search() -> _Charts:
             self._derive(number - 1, prev_luma)
             charts = before.result() if isinstance(before, Future) else before
             plan = self._search_plan(number % self.params.keyint, window.size, charts)
             # (``refs``: any array says "not a keyframe"; the search reads only self._planes)
-            return self._inter_charts(planes, prev_luma, window, charts.vectors, older,
+            return self._inter_charts(planes, luma, prev_luma, window, charts.vectors, older,
                                       residual.result() if isinstance(residual, Future) else residual, plan)
 
-        return _Ahead(number, planes, self._ahead.submit(search))
+        return _Ahead(number, planes, luma, self._ahead.submit(search))
 
     def _take_ahead(self, number: int) -> _Ahead | None:
         """The queued search of frame ``number``, if any; queued searches of other frames (a
@@ -448,16 +456,16 @@ class FrameEncoder:
         rec = luma if c == 0 else np.ascontiguousarray(plane, dtype=np.int32)
         return self._residual(rec, *seg.plane_args(c, chart, ts)[:-1]), rec
 
-    def _inter_charts(self, planes: list[np.ndarray], refs: np.ndarray, window: np.ndarray, prev: Chart | None,
-                      older: Chart | None, residual: np.ndarray | None, plan) -> _Charts:
-        """An inter frame's charts from its colour ``planes`` (the rest: _choose_chart's): in the
-        search thread for the next frame, so that the coding thread finds them all done."""
+    def _inter_charts(self, planes: list[np.ndarray], luma: np.ndarray | None, refs: np.ndarray, window: np.ndarray,
+                      prev: Chart | None, older: Chart | None, residual: np.ndarray | None, plan) -> _Charts:
+        """An inter frame's charts from its colour ``planes`` and ``luma`` (_colour_planes's; the
+        rest: _choose_chart's): in the search thread for the next frame, so that the coding
+        thread finds them all done."""
         seg = self.segment
         searched = self._choose_chart(planes[0], refs, window, prev, older, residual, plan)
         vectors = searched
-        if seg.step == 1:  # lossless: the reconstruction is the source
-            vectors = self._search.choose_levels(searched, np.ascontiguousarray(planes[0], dtype=np.int32),
-                                                 self._planes, window, PAD, seg.maxima[0], seg.step)
+        if luma is not None:  # lossless: levels leaves, read from the reconstruction (the source)
+            vectors = self._search.choose_levels(searched, luma, self._planes, window, PAD, seg.maxima[0], seg.step)
         coded = self._search.choose_intra(vectors, planes, seg.shifts, seg.maxima, seg.step, False,
                                           self.params.min_leaf)
         return _Charts(searched, vectors, coded)
@@ -473,8 +481,7 @@ class FrameEncoder:
         search_was_behind = ahead is not None and not ahead.chart.done()  # (this thread waits for it)
         if keyframe:
             seg.reset()
-        planes = ahead.planes if ahead is not None else colour.forward(seg.fmt.colour, seg.fmt.bit_depth,
-                                                                       list(frame.planes))
+        planes, luma = (ahead.planes, ahead.luma) if ahead is not None else self._colour_planes(frame)
         h, w = seg.shapes[0]
         if keyframe:
             vectors = Chart.empty(h, w, seg.header.block_size)
@@ -484,29 +491,26 @@ class FrameEncoder:
             charts = ahead.chart.result()
         else:
             window = self._window(self.count, seg.available)
-            charts = self._inter_charts(planes, seg.refs[0], window, seg.prev_chart, self._older,
+            charts = self._inter_charts(planes, luma, seg.refs[0], window, seg.prev_chart, self._older,
                                         self._older_q if seg.step == 1 else self._last_q(),
                                         self._search_plan(self.count % keyint, window.size, self._before))
         self._before = charts
         _, vectors, chart = charts
         searching = (self._ahead is not None and next_frame is not None
                      and (self.count + 1) % keyint != 0)
-        # lossless: the reconstruction is the source (the luma's, once, for the searches and below)
-        luma = np.ascontiguousarray(planes[0], dtype=np.int32) if seg.step == 1 else None
         luma_q = None  # (lossless) this frame's luma residual, for the search of the frame after next
         if searching and luma is not None:
             if self._next is None:  # (else queued with the frame before)
                 self._next = self._queue_search(self.count + 1, next_frame, luma, charts, seg.prev_chart,
-                                                self._last_q(), min(seg.available + 1, MAX_LAGS))
+                                                self._last_q())
             if after_next is not None and (self.count + 2) % keyint != 0:
-                next_luma = np.ascontiguousarray(self._next.planes[0], dtype=np.int32)
                 if search_was_behind:
                     # the search thread is the longer one (bikes): the planes of the next frame
                     # here, in a slot that the search running now does not read
-                    self._derive(self.count + 1, next_luma)
+                    self._derive(self.count + 1, self._next.luma)
                 luma_q = Future()
-                self._after = self._queue_search(self.count + 2, after_next, next_luma, self._next.chart, chart,
-                                                 luma_q, min(seg.available + 2, MAX_LAGS))
+                self._after = self._queue_search(self.count + 2, after_next, self._next.luma, self._next.chart,
+                                                 chart, luma_q)
         # the chroma planes' prediction and residual in the chroma thread meanwhile (not on small
         # pictures, whose tasks cost more to hand over than they take)
         pool = self._chroma if h * w >= THREAD_TASK_MIN_SAMPLES else None
@@ -525,8 +529,7 @@ class FrameEncoder:
         if luma_q is not None:
             luma_q.set_result(q)  # (what _last_q will give, as coded: levels blocks hold levels)
         if seg.step > 1 and searching:
-            self._next = self._queue_search(self.count + 1, next_frame, rec, charts, seg.prev_chart, q,
-                                            min(seg.available + 1, MAX_LAGS))
+            self._next = self._queue_search(self.count + 1, next_frame, rec, charts, seg.prev_chart, q)
         qs, recs = [q], [rec]
         for c in range(1, len(planes)):
             q, rec = chroma[c - 1].result() if chroma else self._plane_residual(c, planes[c], chart, ts, None)

@@ -330,9 +330,9 @@ def encode_segment(header: StreamHeader, params: EncodeParams, start: int, frame
     encoder.count = start  # frame numbers in the logs, and where the keyframes fall
     out = []
     try:
-        for i in range(len(frames)):
-            frame, frames[i] = frames[i], None  # release each frame once it is coded
-            out.append(encoder.encode(frame, *(frames[i + 1:i + 3] + [None, None])[:2]))
+        for i, (frame, following, after) in enumerate(_with_next(frames)):
+            frames[i] = None  # release each frame once it is coded (the window holds the next two)
+            out.append(encoder.encode(frame, following, after))
     finally:
         encoder.close()
         if reuse:
