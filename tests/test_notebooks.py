@@ -22,13 +22,15 @@ def test_outputs_are_stripped(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path, monkeypatch):
+def test_notebook_runs(path, monkeypatch, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
     # the kernel inherits the environment: three frames keep every notebook to a few seconds
     monkeypatch.setenv("TRIADIC_NB_FRAMES", "3")
+    # what the notebook writes to a temporary folder goes to pytest's, which pytest cleans up
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.delenv("TRIADIC_NB_CLIP", raising=False)
     monkeypatch.delenv("TRIADIC_BENCH_RESULTS", raising=False)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
