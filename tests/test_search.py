@@ -256,10 +256,11 @@ def test_an_encode_that_stops_trying_lags_gives_the_same_bytes_with_a_search_thr
     assert all(f.equals(g) for f, g in zip(triadic.decode(one), frames))
 
 
-def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():
-    """A block whose best match lies 11 quarter samples away while its only candidate is zero:
-    the integer step reaches one sample (4), the half step 6, and quarter steps walk on to 11
-    (one quarter step stopped at 7)."""
+@pytest.mark.parametrize("true_y, true_x", [(0, 11), (-14, 23), (9, -18)])
+def test_vector_refinement_walks_to_the_least_sad(true_y, true_x):
+    """A block whose best match lies several samples away while its only candidate is zero:
+    integer steps walk to the nearest whole sample, the half step and quarter steps on from there
+    (with one integer window and one quarter step, (0, 11) stopped at 7)."""
     from triadic.kernels import motion
 
     y, x = np.mgrid[0:64, 0:96]
@@ -267,7 +268,6 @@ def test_vector_refinement_walks_in_quarter_samples_to_the_least_sad():
     planes = search.ReferencePlanes()
     pad = 8
     planes.add(0, ref, pad, 255, 1)
-    true_y, true_x = 0, 11
     y0, x0 = 24, 32
     cur = np.zeros_like(ref)
     # the block as the quarter-sample plane shows it at the true vector (phase planes:
