@@ -336,7 +336,7 @@ def test_symbol_counts_match_reference(contexts, alphabet, limit, seed):
 @pytest.mark.parametrize("step", [1, 3, 9])
 def test_intra_cells_is_the_cells_intra_cost(h, w, maxval, step):
     """search_frame's per-cell MED costs (row by row, branch-free) are motion._intra_cost of each
-    cell."""
+    cell, over the whole frame or a band of cell rows."""
     from triadic.kernels.motion import COST, _intra_cells, _intra_cost
 
     rng = np.random.default_rng(h * w + maxval + step)
@@ -347,7 +347,11 @@ def test_intra_cells_is_the_cells_intra_cost(h, w, maxval, step):
         for cx in range(min(gw, -(-w // 4))):
             y0, x0 = 4 * cy, 4 * cx
             want[cy, cx] = _intra_cost(cur, y0, x0, min(y0 + 4, h), min(x0 + 4, w), maxval, COST, step)
-    assert np.array_equal(_intra_cells(cur, 4, gh, gw, maxval, COST, step), want)
+    i64 = np.int64
+    assert np.array_equal(_intra_cells(cur, 4, gh, gw, maxval, COST, step, i64(0), i64(gh)), want)
+    band = np.zeros_like(want)
+    band[4:8] = want[4:8]
+    assert np.array_equal(_intra_cells(cur, 4, gh, gw, maxval, COST, step, i64(4), i64(8)), band)
 
 
 @pytest.mark.parametrize("num_digits", [1, 2, 5, 11, 20])

@@ -283,6 +283,58 @@ def test_the_coding_thread_derives_the_next_planes_when_the_search_is_the_longer
     assert derived_in[2:] == ["MainThread"] * 4
 
 
+@pytest.mark.parametrize("max_error", [0, 4])
+def test_the_coding_thread_searches_bands_while_it_waits_for_a_search(monkeypatch, max_error):
+    """When the coding thread has to wait for a frame's search, it searches some of that frame's
+    bands itself: the same payloads."""
+    from triadic.kernels import motion
+
+    frames = make_frames("yuv420p", 136, 56, 6, seed=3)  # 9 rows of root blocks: two bands
+    params, header = _encoding(frames, keyint=60, max_error=max_error)
+    one = _payloads(frames, header, params, 1)
+    search_frame = motion.search_frame
+    searched_in = []
+
+    def slow_band(*args):
+        searched_in.append(threading.current_thread().name)
+        time.sleep(0.1)
+        return search_frame(*args)
+
+    monkeypatch.setattr(motion, "search_frame", slow_band)
+    assert _payloads(frames, header, params, 2) == one
+    assert len(searched_in) == 2 * 5
+    assert "MainThread" in searched_in and any(t.startswith("triadic-search") for t in searched_in)
+
+
+def test_shared_work_runs_every_task_once_and_passes_on_errors():
+    """codec._SharedWork: the offering thread gets every task's result in order, whichever thread
+    ran it; an error reaches it, and the waiting thread gets the error of what it waits for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = codec._SharedWork()
+    ran = []
+    last_ran = threading.Event()
+
+    def task(i):
+        def run():
+            ran.append((i, threading.current_thread().name))
+            if i == 0:  # held up until the last one has run: the other thread runs that one
+                assert last_ran.wait(30)
+            if i == 2:
+                last_ran.set()
+            if i == 3:
+                raise ValueError("band 3")
+            return i * i
+        return run
+
+    with ThreadPoolExecutor(1, thread_name_prefix="offering") as pool:
+        assert work.wait(pool.submit(work.run, [task(i) for i in range(3)])) == [0, 1, 4]
+        assert sorted(i for i, _ in ran) == [0, 1, 2]
+        assert len({name for _, name in ran}) == 2
+        with pytest.raises(ValueError, match="band 3"):
+            work.wait(pool.submit(work.run, [task(3), task(4)]))
+
+
 def test_a_frame_that_fails_does_not_leave_the_search_after_it_waiting():
     """The search of frame n + 2 waits for frame n's luma residual: if working that out fails,
     the error goes to it too, and the encoder closes (no thread waits forever)."""

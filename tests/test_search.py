@@ -396,9 +396,9 @@ def _compare_early_exit(monkeypatch) -> list:
     full_search = motion.search_frame
     charts = []
 
-    def both(*args):
-        fast = full_search(*args[:-1], True)
-        full = full_search(*args[:-1], False)
+    def both(*args):  # (the early exit is the third argument from the end, before the band)
+        fast = full_search(*args[:-3], True, *args[-2:])
+        full = full_search(*args[:-3], False, *args[-2:])
         for a, b in zip(fast, full):
             assert np.array_equal(a, b)
         charts.append(fast)
@@ -444,7 +444,44 @@ def test_the_search_with_early_exit_gives_the_same_charts_on_real_footage(tmp_pa
     charts = _compare_early_exit(monkeypatch)
     for max_error in (0, 4):
         triadic.encode(carphone, tmp_path / f"e{max_error}.tri", frames=4, max_error=max_error)
-    assert len(charts) == 2 * 3
+    assert len(charts) == 2 * 3 * len(search.search_bands(144, 16))  # (two bands)
+
+
+@pytest.mark.parametrize("root", [16, 32, 64])
+@pytest.mark.parametrize("h", [1, 16, 63, 64, 136, 272, 720, 1088])
+def test_the_search_bands_cover_the_frame_in_whole_root_blocks(h, root):
+    bands = search.search_bands(h, root)
+    rows = -(-h // root)
+    n = root // CELL
+    assert len(bands) == min(4, max(1, rows // search.BAND_ROOTS))
+    assert bands[0][0] == 0 and bands[-1][1] == rows * n
+    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert all(r0 % n == 0 and r1 > r0 for r0, r1 in bands)
+    heights = [(r1 - r0) // n for r0, r1 in bands]
+    assert max(heights) - min(heights) <= 1
+
+
+def test_bands_searched_in_any_order_or_at_once_give_the_same_chart():
+    """A frame of three bands: searched one after the other, last first, or in three threads at
+    once, the same chart (no band reads what another writes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = make_frames("gray", 200, 72, 3, seed=4)
+    cur, refs = frames[2].planes[0].astype(np.int32), np.stack([f.planes[0] for f in frames[:2]]).astype(np.int32)
+    slots = np.array([1, 0], np.int64)
+    assert len(search.search_bands(200, ROOT)) == 3
+
+    def chart(run=None):
+        return search.choose_chart(cur, refs, slots, 8, None, ROOT, 8, 16, 255, run=run)
+
+    def last_first(tasks):
+        return [t() for t in tasks[::-1]][::-1]
+
+    with ThreadPoolExecutor(3) as pool:
+        charts = [chart(), chart(last_first), chart(lambda tasks: list(pool.map(lambda t: t(), tasks)))]
+    for other in charts[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(dataclasses.astuple(charts[0]), dataclasses.astuple(other)))
+    assert (charts[0].modes != INTRA).any()
 
 
 def test_the_search_gives_intra_cells_no_lag_even_outside_the_frame(tmp_path, monkeypatch):

@@ -10,8 +10,10 @@ every keyframe, so segments are independent.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import operator
+import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -302,6 +304,56 @@ class EncoderBuffers(NamedTuple):
     refs: list[np.ndarray] | None  # _Segment.refs
 
 
+class _SharedWork:
+    """The bands of a frame's search (search.choose_chart's ``run``), shared between the search
+    thread, which offers them all and runs them one by one, and the coding thread, which takes
+    them too while it waits for that search (``wait``): when the searches take longer than the
+    coding (bikes), both cores search. Each band's result goes to its place, so the chart does not
+    depend on who searched what."""
+
+    def __init__(self):
+        self._offered: collections.deque = collections.deque()  # (Future, function of no argument)
+        self._changed = threading.Condition()
+
+    def run(self, tasks: list[Callable]) -> list:
+        """What ``tasks`` return, in order; this thread runs every one the other does not take."""
+        futures = [Future() for _ in tasks]
+        with self._changed:
+            self._offered.extend(zip(futures, tasks))
+            self._changed.notify_all()
+        while self._run_one():
+            pass
+        return [future.result() for future in futures]
+
+    def wait(self, future: Future):
+        """``future``'s result, running offered tasks until it is done."""
+        future.add_done_callback(self._notify)
+        while True:
+            with self._changed:
+                while not self._offered and not future.done():
+                    self._changed.wait()
+            if future.done():
+                return future.result()
+            self._run_one()
+
+    def _run_one(self) -> bool:
+        """Run the next offered task, if any (False: none)."""
+        with self._changed:
+            if not self._offered:
+                return False
+            future, task = self._offered.popleft()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(task())
+        except BaseException as exc:
+            future.set_exception(exc)
+        return True
+
+    def _notify(self, _future: Future) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
 class FrameEncoder:
     """Turns frames into chunk payloads, one at a time (memory: the reference window).
 
@@ -315,6 +367,8 @@ class FrameEncoder:
     thread for the next frame's charts and for this frame's luma residual, which is worked out
     before this frame's coding. So the search thread runs ahead of the coding and does not wait
     for it to hand over each frame (bigbuckbunny, whose coding and searches take about as long).
+    When the coding thread has to wait for a search all the same, it searches bands of that frame
+    too (_SharedWork).
     Near-lossless, the next frame's search needs this frame's quantised luma plane, and starts
     once that is done (the other planes and the entropy coding overlap it). A third thread
     predicts the chroma planes and works out their residuals while this one does the luma's, then
@@ -348,7 +402,9 @@ class FrameEncoder:
         self._next: _Ahead | None = None  # the search of the next frame, queued
         self._after: _Ahead | None = None  # and of the frame after it
         self._chroma = None  # the thread that does the chroma planes while this one does the luma
+        self._shared = None  # the bands of the search running now, which the coding thread may take
         if threads > 1:
+            self._shared = _SharedWork()
             from concurrent.futures import ThreadPoolExecutor
 
             self._ahead = ThreadPoolExecutor(1, thread_name_prefix="triadic-search")
@@ -397,7 +453,7 @@ class FrameEncoder:
         seg, p = self.segment, self.params
         return self._search.choose_chart(cur, refs, window, PAD, prev, seg.header.block_size, p.min_leaf,
                                          p.search_range, seg.maxima[0], seg.step, self._planes, older, residual,
-                                         p.descent, plan)
+                                         p.descent, plan, self._shared.run if self._shared is not None else None)
 
     def _search_plan(self, position: int, lags: int, before: _Charts) -> tuple[np.ndarray, bool]:
         """search.search_plan of the frame at ``position`` in its segment, with ``lags``
@@ -488,7 +544,7 @@ class FrameEncoder:
             charts = _Charts(None, vectors, self._search.choose_intra(vectors, planes, seg.shifts, seg.maxima,
                                                                       seg.step, True, self.params.min_leaf))
         elif ahead is not None:
-            charts = ahead.chart.result()
+            charts = self._shared.wait(ahead.chart)
         else:
             window = self._window(self.count, seg.available)
             charts = self._inter_charts(planes, luma, seg.refs[0], window, seg.prev_chart, self._older,

@@ -13,6 +13,7 @@ computed once when the frame joins the window. The decoder never imports this mo
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -63,11 +64,26 @@ class ReferencePlanes:
         self.halves[slot] = half
 
 
+#: The search's bands, in root blocks: a frame of R rows of them is searched as max(1, R //
+#: BAND_ROOTS) bands of about equal height, each apart from the others (motion.search_frame), so
+#: that two threads may share a frame's search (codec.FrameEncoder). Whatever the threads, the
+#: same bands: the same chart.
+BAND_ROOTS = 4
+
+
+def search_bands(h: int, root: int) -> list[tuple[int, int]]:
+    """The search's bands of a frame ``h`` luma rows high: [(first cell row, end cell row), ...]."""
+    rows = -(-h // root)
+    count = min(4, max(1, rows // BAND_ROOTS))
+    n = root // CELL
+    return [(b * rows // count * n, (b + 1) * rows // count * n) for b in range(count)]
+
+
 def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray, pad: int,
                  prev: Chart | None, root: int, min_leaf: int, search_range: int, maxval: int,
                  step: int = 1, planes: ReferencePlanes | None = None, older: Chart | None = None,
                  residual: np.ndarray | None = None, descent: int = 0,
-                 plan: tuple[np.ndarray, bool] | None = None) -> Chart:
+                 plan: tuple[np.ndarray, bool] | None = None, run=None) -> Chart:
     """The chart of luma plane ``cur`` given the reference stack (None: a keyframe, all intra).
 
     ``lag_slots[l - 1]`` is the slot of ``refs`` holding the frame at lag l; costs are
@@ -79,7 +95,8 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     near-lossless, the residual as the coder will (lag_costs, mode_costs, residual_costs).
     ``descent``: the most quarter-sample steps each vector then takes by estimated bits (the
     preset's; motion.search_frame). ``plan``: which lags the search tries, and whether it tries
-    bi-prediction (search_plan; None: everything).
+    bi-prediction (search_plan; None: everything). ``run``: given the bands' searches (functions
+    of no argument), returns what they return, in order (None: one after the other, here).
     """
     h, w = cur.shape
     chart = Chart.empty(h, w, root)
@@ -92,12 +109,18 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     prev_modes = prev.modes if prev is not None else np.full(chart.modes.shape, NUM_MODES, np.int8)
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
-    depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2 = motion.search_frame(
-        cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
-        lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
-        min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
-        WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)), True)
-    return Chart(root, depth, modes, lags, mvy, mvx, family, base, warp, bi, lags2, mv2)
+    args = (cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
+            lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
+            min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
+            WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)), True)
+    bands = search_bands(h, root)
+    searches = [functools.partial(motion.search_frame, *args, np.int64(r0), np.int64(r1)) for r0, r1 in bands]
+    parts = run(searches) if run is not None else [search() for search in searches]
+    grids = parts[0]
+    for (r0, r1), part in zip(bands[1:], parts[1:]):
+        for grid, band in zip(grids, part):
+            grid[..., r0:r1, :] = band[..., r0:r1, :]
+    return Chart(root, *grids)
 
 
 #: Every how many frames of a segment the search tries each lag and bi-prediction whatever the

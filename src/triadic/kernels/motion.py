@@ -421,15 +421,16 @@ def _mvd_cost(d):
 
 
 @njit(cache=True)
-def _predictor(modes, mvy, mvx, cy, cx, size):
-    """Median of the left, top and top-right neighbour vectors of a node (intra counts as 0)."""
+def _predictor(modes, mvy, mvx, cy, cx, size, top):
+    """Median of the left, top and top-right neighbour vectors of a node (intra counts as 0; the
+    top ones only below cell row ``top``)."""
     gh, gw = modes.shape
     ly = lx = ty = tx = ry = rx = 0
     if cx > 0 and modes[cy, cx - 1] != INTRA:
         ly, lx = mvy[cy, cx - 1], mvx[cy, cx - 1]
-    if cy > 0 and modes[cy - 1, cx] != INTRA:
+    if cy > top and modes[cy - 1, cx] != INTRA:
         ty, tx = mvy[cy - 1, cx], mvx[cy - 1, cx]
-    if cy > 0 and cx + size < gw and modes[cy - 1, cx + size] != INTRA:
+    if cy > top and cx + size < gw and modes[cy - 1, cx + size] != INTRA:
         ry, rx = mvy[cy - 1, cx + size], mvx[cy - 1, cx + size]
     return np.int64(_median3(ly, ty, ry)), np.int64(_median3(lx, tx, rx))
 
@@ -900,9 +901,10 @@ def _try_warps(cur, ph, slot, pad, y0, x0, cy0, cx0, size, cell, h, w, qy, qx, p
 
 
 @njit(cache=True)
-def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
-    """Per chart cell, ``_intra_cost`` of its samples (0 beyond the frame). MED intra over the
-    source does not depend on the partition, so a leaf's intra cost is the sum over its cells.
+def _intra_cells(cur, cell, gh, gw, maxval, cost, step, row0, row1):
+    """Per chart cell of cell rows [row0, row1), ``_intra_cost`` of its samples (0 beyond the frame
+    and those rows). MED intra over the source does not depend on the partition, so a leaf's intra
+    cost is the sum over its cells.
 
     Row by row: the samples of a row with a row above and a left neighbour are costed in one
     branch-free loop (MED as the median of W, N and W + N - NW), then summed cell by cell."""
@@ -911,7 +913,7 @@ def _intra_cells(cur, cell, gh, gw, maxval, cost, step):
     row = np.empty(w, dtype=np.int64)
     top = cost.size - 1
     half = step // 2
-    for y in range(h):
+    for y in range(min(row0 * cell, h), min(row1 * cell, h)):
         if y == 0:
             for x in range(w):
                 p = np.int64(cur[0, x - 1]) if x > 0 else np.int64((maxval + 1) >> 1)
@@ -1147,8 +1149,11 @@ def _children_bound(intra_g, cell_least, prev_modes, mode_costs, cy, cx, half, c
 @njit(cache=True, nogil=True)
 def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
                  search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent,
-                 lag_on, bi_pred, early_exit):
-    """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits.
+                 lag_on, bi_pred, early_exit, row0, row1):
+    """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits, in the
+    band of cell rows [row0, row1) (whole root blocks; the rest of the grids stays 0). A band
+    reads nothing of the grids outside it, so bands may be searched in any order or at once: a
+    vector's prediction at a band's top takes no neighbours from above.
 
     For every root block, every quadtree node down to ``min_leaf`` samples gets its best leaf:
     intra, or for each lag the best quarter-sample vector (coarse full search at the root for lag
@@ -1216,7 +1221,7 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     if step > 1:
         cost, causal = quantised_costs(cost, step)
         step = np.int64(1)
-    intra_g = _intra_cells(cur, cell, gh, gw, maxval, causal, step)
+    intra_g = _intra_cells(cur, cell, gh, gw, maxval, causal, step, row0, row1)
     qx = np.zeros(4, dtype=np.int64)
     leaf_bi = np.zeros(total, dtype=np.int8)
     leaf_lag2 = np.zeros(total, dtype=np.int8)
@@ -1252,9 +1257,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     pruned = np.zeros(total, dtype=np.bool_)  # the node's children are not searched
     seed_y = np.int64(0)  # the last root block's coarse winner, where the next coarse search starts
     seed_x = np.int64(0)
-    for ry in range(0, gh, n):
+    for ry in range(row0, min(row1, gh), n):
         for rx in range(0, gw, n):
-            py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n)
+            py, px = _predictor(modes_g, mvy_g, mvx_g, ry, rx, n, row0)
             known[:] = False
             for d in range(max_d + 1):
                 size = n >> d  # in cells
