@@ -346,8 +346,8 @@ def _coarse_by_definition(cur2, ref2, y0, x0, y1, x1, r2):
 @pytest.mark.parametrize("kind", ["noise", "shifted", "flat"])
 def test_coarse_search_finds_the_least_sad(kind):
     """_coarse_vector skips displacements by a lower bound on their SAD (quadrant sums);
-    what it returns is still the full search's first least-SAD displacement, whatever the seed,
-    for whole, edge and partial blocks."""
+    what it returns is still the full search's first least-SAD displacement, whatever the two
+    seeds, for whole, edge and partial blocks."""
     from triadic.kernels import motion
 
     rng = np.random.default_rng(7)
@@ -366,10 +366,11 @@ def test_coarse_search_finds_the_least_sad(kind):
     lb = np.empty(2 * r2 + 1, dtype=np.int64)
     for y0, x0, y1, x1 in [(16, 16, 32, 32), (0, 0, 16, 16), (32, 40, 46, 58), (8, 2, 12, 5), (44, 0, 46, 16)]:
         want = _coarse_by_definition(cur2, ref2, y0, x0, y1, x1, r2)
-        for seed in [(0, 0), (-5, 5), (3, -1), (9, 9)]:
+        seeds = [(0, 0), (-5, 5), (3, -1), (9, 9)]
+        for seed, second in zip(seeds, [(0, 0), (3, -1), (-5, 5), (-9, 2)]):
             got = motion._coarse_vector(cur2, refs2, 0, y0, x0, y1, x1, r2, np.int64(seed[0]), np.int64(seed[1]),
-                                        sums, lb)
-            assert tuple(int(g) for g in got) == want, (kind, (y0, x0, y1, x1), seed)
+                                        np.int64(second[0]), np.int64(second[1]), sums, lb)
+            assert tuple(int(g) for g in got) == want, (kind, (y0, x0, y1, x1), seed, second)
 
 
 @pytest.mark.parametrize("step", [1, 3, 9, 27, 81, 243])
