@@ -475,68 +475,45 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
             best = s
             iy = ty
             ix = tx
-    # integer steps from the best candidate
-    oy = iy + 3  # the position before: none yet (no neighbour of it is near)
-    ox = ix
-    for k in range(_INTEGER_STEPS + 1 if n > 0 else 0):
-        cy = iy
-        cx = ix
-        for dy in range(-1, 2):
-            for dx in range(-1, 2):
-                ty = cy + dy
-                tx = cx + dx
-                if (dy == 0 and dx == 0) or (abs(ty - oy) <= 1 and abs(tx - ox) <= 1):
-                    continue
-                if abs(ty) > search_range or abs(tx) > search_range:
-                    continue
-                m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) >> mvd_shift
-                if m >= best:
-                    continue
-                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, 4 * ty, 4 * tx, pad, best - m) + m
-                if s < best:
-                    best = s
-                    iy = ty
-                    ix = tx
-        if iy == cy and ix == cx:
-            break
-        oy = cy
-        ox = cx
     sy = 4 * iy
     sx = 4 * ix
+    # the quarter-sample plane holds the reference itself at integer positions (edges replicated
+    # alike), so ``best`` is already the cost of (sy, sx) there, unless no candidate was in range
     if n == 0:
-        best = big
-    # else: the quarter-sample plane holds the reference itself at integer positions (edges
-    # replicated alike), so ``best`` is already the cost of (sy, sx) there
-    if best == big:
         best = _sad_up(cur, ph, slot, y0, x0, y1, x1, sy, sx, pad, big) \
             + ((_mvd_cost(sy - py) + _mvd_cost(sx - px)) >> mvd_shift)
-    # half a sample, then quarter-sample steps for as long as one lowers the SAD (up to
-    # _QUARTER_STEPS): a neighbour of the previous position lost to it and is not measured again
-    oy = sy + 8  # the previous position: none yet (no neighbour of it is near)
-    ox = sx
-    for k in range(_QUARTER_STEPS + 1):
-        stride = 2 if k == 0 else 1
-        cy = sy
-        cx = sx
-        for dy in range(-stride, stride + 1, stride):
-            for dx in range(-stride, stride + 1, stride):
-                ty = cy + dy
-                tx = cx + dx
-                if (dy == 0 and dx == 0) or (abs(ty - oy) <= 1 and abs(tx - ox) <= 1):
-                    continue
-                m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) >> mvd_shift
-                if m >= best:
-                    continue
-                s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best - m) + m
-                if s < best:
-                    best = s
-                    sy = ty
-                    sx = tx
-        if k > 0:
-            if sy == cy and sx == cx:
-                break
-            oy = cy
-            ox = cx
+    # walks, each step to the best of the 8 neighbours at ``stride`` quarter samples while one
+    # lowers the cost: whole samples from the best candidate (up to _INTEGER_STEPS after the
+    # first), then half a sample and quarter samples (up to _QUARTER_STEPS after the half step).
+    # A neighbour of the position before lost to it and is not measured again
+    for walk in range(0 if n > 0 else 1, 2):
+        oy = sy + 64  # the position before: none yet (no neighbour of it is near)
+        ox = sx
+        for k in range((_INTEGER_STEPS if walk == 0 else _QUARTER_STEPS) + 1):
+            stride = 4 if walk == 0 else (2 if k == 0 else 1)
+            cy = sy
+            cx = sx
+            for dy in range(-stride, stride + 1, stride):
+                for dx in range(-stride, stride + 1, stride):
+                    ty = cy + dy
+                    tx = cx + dx
+                    if (dy == 0 and dx == 0) or (abs(ty - oy) <= stride and abs(tx - ox) <= stride):
+                        continue
+                    if walk == 0 and (abs(ty) > 4 * search_range or abs(tx) > 4 * search_range):
+                        continue
+                    m = (_mvd_cost(ty - py) + _mvd_cost(tx - px)) >> mvd_shift
+                    if m >= best:
+                        continue
+                    s = _sad_up(cur, ph, slot, y0, x0, y1, x1, ty, tx, pad, best - m) + m
+                    if s < best:
+                        best = s
+                        sy = ty
+                        sx = tx
+            if walk == 0 or k > 0:  # (after the half step, the quarter steps in any case)
+                if sy == cy and sx == cx:
+                    break
+                oy = cy
+                ox = cx
     return sy, sx
 
 
