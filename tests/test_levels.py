@@ -114,7 +114,7 @@ def test_levels_are_found_back_from_the_residual(size, qp, least):
         (transform.inverse4 if size == 4 else transform.inverse8)(levels, qp, residual)
         block = residual.reshape(size, size).astype(np.int32)
         again = np.empty(n, np.int64)
-        if transform.block_levels(block, 0, 0, size, qp, again):
+        if transform.block_levels(block, 0, 0, size, qp, again, np.empty(transform.LEVELS_WORK, np.int64)):
             back = np.empty(n, np.int64)
             (transform.inverse4 if size == 4 else transform.inverse8)(again, qp, back)
             assert np.array_equal(back, residual)  # found means exact

@@ -1694,6 +1694,7 @@ def detect_qp(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, 
     r = np.empty(16, np.int64)
     blk = np.empty((4, 4), np.int32)
     lv = np.empty(16, np.int64)
+    work = np.empty(transform.LEVELS_WORK, np.int64)
     total = 0
     for i in range(leaf_y.size):
         total += (n >> depth[leaf_y[i], leaf_x[i]]) ** 2
@@ -1725,7 +1726,7 @@ def detect_qp(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, 
                 for k in range(16):
                     blk[k >> 2, k & 3] = r[k]
                 for qp in range(LEVELS_QP_MIN, transform.MAX_QP + 1):
-                    if transform.block_levels(blk, 0, 0, 4, qp, lv):
+                    if transform.block_levels(blk, 0, 0, 4, qp, lv, work):
                         nonzero = 0
                         for k in range(16):
                             nonzero += lv[k] != 0
@@ -1739,7 +1740,7 @@ def detect_qp(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, mvy, 
 
 
 @njit(cache=True, inline="always")
-def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half, r, blk, lv):
+def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half, r, blk, lv, work):
     """Estimated bits (1/256) of a size x size block's residual at (vy, vx) as levels in tsize x
     tsize blocks, or -1 when one of them is not an exact inverse transform (or has a level
     beyond ``half``, which the plane coder's raw fallback could not hold)."""
@@ -1751,7 +1752,7 @@ def _levels_cost(cur, ph, slot, pad, y0, x0, size, vy, vx, qp, tsize, cost, half
                 continue
             for k in range(tsize * tsize):
                 blk[k // tsize, k % tsize] = r[k]
-            if not transform.block_levels(blk, 0, 0, tsize, qp, lv):
+            if not transform.block_levels(blk, 0, 0, tsize, qp, lv, work):
                 return -1
             for k in range(tsize * tsize):
                 a = abs(lv[k])
@@ -1797,7 +1798,7 @@ def _scaled(v, lag, to):
 
 
 @njit(cache=True)
-def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv, best):
+def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost, half, r, blk, lv, work, best):
     """The (estimated bits, lag, vy, vx, transform) of the vector giving a size x size block exact
     levels, or cost -1 when none does: of every candidate (lag, vy, vx) of ``cands[:ncands]``
     scaled to each lag, and the vectors within _LEVELS_REACH quarter samples of it (each
@@ -1845,7 +1846,7 @@ def _find_levels(cur, ph, lag_slots, pad, y0, x0, size, cands, ncands, qp, cost,
             if size < tsize:
                 continue
             got = _levels_cost(cur, ph, lag_slots[li], pad, y0, x0, size, best[k, 2], best[k, 3], qp, tsize, cost,
-                               half, r, blk, lv)
+                               half, r, blk, lv, work)
             if got >= 0:
                 return got, li + 1, best[k, 2], best[k, 3], t
     return np.int64(-1), np.int64(1), np.int64(0), np.int64(0), transform.NONE
@@ -1938,6 +1939,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
     r = np.empty(64, np.int64)
     blk = np.empty((8, 8), np.int32)
     lv = np.empty(64, np.int64)
+    work = np.empty(transform.LEVELS_WORK, np.int64)
     cands = np.empty((5, 3), dtype=np.int64)
     tried = np.empty((_LEVELS_TRIED, 4), dtype=np.int64)
     half = (maxval + 1) // 2
@@ -1957,7 +1959,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
         if m == 0:
             continue
         c, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, y0, x0, s, cands, m, qp, cost, half, r, blk,
-                                          lv, tried)
+                                          lv, work, tried)
         now = _samples_cost(cur, ph, lag_slots[lags[cy, cx] - 1], pad, y0, x0, s, mvy[cy, cx], mvx[cy, cx], cost,
                             r) if plain else np.int64(1) << 60
         if c >= 0 and c < now:
@@ -1983,7 +1985,7 @@ def levels_leaves(cur, ph, lag_slots, pad, leaf_y, leaf_x, depth, modes, lags, m
             here = _samples_cost(cur, ph, slot, pad, sy0, sx0, hs, vy, vx, cost, r)
             m = _levels_candidates(ccy, ccx, half_size, modes, lags, mvy, mvx, cands)
             cc, l2, v2y, v2x, t = _find_levels(cur, ph, lag_slots, pad, sy0, sx0, hs, cands, m, qp, cost, half, r,
-                                               blk, lv, tried)
+                                               blk, lv, work, tried)
             if cc >= 0 and cc < here:
                 parts[k, 0] = l2
                 parts[k, 1] = v2y

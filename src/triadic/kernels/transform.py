@@ -135,10 +135,14 @@ def _butterfly8(d, at, stride, out, k, ostride):
 @njit(cache=True)
 def inverse4(levels, qp, out):
     """The residual of a 4x4 block of levels (int64, 16 values row by row) into ``out`` (16)."""
-    d = np.empty(16, np.int64)
+    _inverse4(levels, qp, out, np.empty(16, np.int64), np.empty(16, np.int64))
+
+
+@njit(cache=True)
+def _inverse4(levels, qp, out, d, t):
+    """inverse4 with work arrays ``d`` and ``t`` (16 int64 each)."""
     for k in range(16):
         d[k] = _dequant(levels[k], qp, k >> 2, k & 3, 4)
-    t = np.empty(16, np.int64)
     for i in range(4):  # rows
         _butterfly4(d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3], t, 4 * i, 1)
     for j in range(4):  # columns
@@ -150,10 +154,14 @@ def inverse4(levels, qp, out):
 @njit(cache=True)
 def inverse8(levels, qp, out):
     """The residual of an 8x8 block of levels (int64, 64 values row by row) into ``out`` (64)."""
-    d = np.empty(64, np.int64)
+    _inverse8(levels, qp, out, np.empty(64, np.int64), np.empty(64, np.int64))
+
+
+@njit(cache=True)
+def _inverse8(levels, qp, out, d, t):
+    """inverse8 with work arrays ``d`` and ``t`` (64 int64 each)."""
     for k in range(64):
         d[k] = _dequant(levels[k], qp, k >> 3, k & 7, 8)
-    t = np.empty(64, np.int64)
     for i in range(8):
         _butterfly8(d, 8 * i, 1, t, 8 * i, 1)
     for j in range(8):
@@ -174,7 +182,7 @@ _N8 = np.array([512, 578, 320, 578, 512, 578, 320, 578], dtype=np.int64)
 
 
 @njit(cache=True)
-def _forward(r, levels, qp, size):
+def _forward(r, levels, qp, size, t):
     """Levels of a size x size residual r (4 or 8), by inverting the linear part of the
     standard's inverse exactly, in integers: with C the scaled basis (_C4 or _C8, gain g = 2 or
     8) and n_i its rows' squared norms, the dequantised coefficient that gives 64 r is
@@ -185,8 +193,7 @@ def _forward(r, levels, qp, size):
     norms = _N4 if size == 4 else _N8
     gain = 256 if size == 4 else 4096  # 64 g^2
     base = _shift_base(size)
-    t = np.zeros(size * size, np.int64)
-    for i in range(size):
+    for i in range(size):  # t (work, size * size int64) = C r
         for j in range(size):
             s = np.int64(0)
             for k in range(size):
@@ -208,18 +215,24 @@ def _forward(r, levels, qp, size):
             levels[size * i + j] = a if num >= 0 else -a
 
 
+#: The int64s of block_levels' work array (its callers allocate one per kernel call: five small
+#: arrays allocated per block and quantiser took most of carphone's levels search).
+LEVELS_WORK = 5 * 64
+
+
 @njit(cache=True)
-def block_levels(q, y0, x0, size, qp, levels):
+def block_levels(q, y0, x0, size, qp, levels, work):
     """Levels of the size x size block (4 or 8) of residual plane ``q`` at (y0, x0) whose inverse
     transform gives the block back exactly, into ``levels`` (row by row). Returns False when
-    there are none (as far as rounding the forward transform finds)."""
+    there are none (as far as rounding the forward transform finds). ``work``: LEVELS_WORK
+    int64s."""
     n = size * size
-    r = np.empty(n, np.int64)
+    r = work[:64]
+    back = work[64:128]
     for k in range(n):
         r[k] = q[y0 + k // size, x0 + k % size]
-    back = np.empty(n, np.int64)
-    _forward(r, levels, qp, size)
-    miss = _misses(r, levels, qp, size, back)
+    _forward(r, levels, qp, size, work[128:192])
+    miss = _misses(r, levels, qp, size, back, work[192:])
     if miss == 0:
         return True
     if miss > _NEAR_MISS:
@@ -235,7 +248,7 @@ def block_levels(q, y0, x0, size, qp, levels):
         for k in range(n):
             for d in (-1, 1):
                 levels[k] += d
-                m = _misses(r, levels, qp, size, back)
+                m = _misses(r, levels, qp, size, back, work[192:])
                 levels[k] -= d
                 if m < best:
                     best = m
@@ -256,12 +269,13 @@ _NEAR_MISS = 4
 
 
 @njit(cache=True)
-def _misses(r, levels, qp, size, back):
-    """Sum over the block of |r - the inverse transform of ``levels``| (work array ``back``)."""
+def _misses(r, levels, qp, size, back, work):
+    """Sum over the block of |r - the inverse transform of ``levels``| (work arrays ``back`` and
+    ``work``, 128 int64s)."""
     if size == 4:
-        inverse4(levels, qp, back)
+        _inverse4(levels, qp, back, work[:16], work[64:80])
     else:
-        inverse8(levels, qp, back)
+        _inverse8(levels, qp, back, work[:64], work[64:128])
     total = 0
     for k in range(size * size):
         total += abs(back[k] - r[k])
@@ -313,6 +327,7 @@ def residual_to_levels(q, x, t, transform, cell, qp):
     gh, gw = transform.shape
     blk = np.empty((8, 8), np.int32)
     lv = np.empty(64, np.int64)
+    work = np.empty(LEVELS_WORK, np.int64)
     for cy in range(gh):
         for cx in range(gw):
             tt = transform[cy, cx]
@@ -325,7 +340,7 @@ def residual_to_levels(q, x, t, transform, cell, qp):
                 i = k // size
                 j = k % size
                 blk[i, j] = x[y0 + i, x0 + j] - t[y0 + i, x0 + j]
-            if not block_levels(blk, 0, 0, size, qp, lv):
+            if not block_levels(blk, 0, 0, size, qp, lv, work):
                 return False
             for k in range(size * size):
                 q[y0 + k // size, x0 + k % size] = lv[k]
