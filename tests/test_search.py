@@ -454,7 +454,7 @@ def test_the_search_bands_cover_the_frame_in_whole_root_blocks(h, root):
     bands = search.search_bands(h, root)
     rows = -(-h // root)
     n = root // CELL
-    assert len(bands) == min(4, max(1, rows // search.BAND_ROOTS))
+    assert len(bands) == min(search.MAX_BANDS, max(1, rows // search.BAND_ROOTS))
     assert bands[0][0] == 0 and bands[-1][1] == rows * n
     assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
     assert all(r0 % n == 0 and r1 > r0 for r0, r1 in bands)

@@ -404,9 +404,9 @@ class FrameEncoder:
         self._chroma = None  # the thread that does the chroma planes while this one does the luma
         self._shared = None  # the bands of the search running now, which the coding thread may take
         if threads > 1:
-            self._shared = _SharedWork()
             from concurrent.futures import ThreadPoolExecutor
 
+            self._shared = _SharedWork()
             self._ahead = ThreadPoolExecutor(1, thread_name_prefix="triadic-search")
             self._chroma = ThreadPoolExecutor(1, thread_name_prefix="triadic-chroma")
 

@@ -467,6 +467,8 @@ def _best_vector(cur, ph, slot, pad, y0, x0, y1, x1, cand_y, cand_x, py, px, sea
         if seen:
             continue
         n += 1
+        # the vector's cost first: the SAD need only be known below best minus it (a sum stopped
+        # at that bound, or no sum at all, loses as a complete one would)
         m = (_mvd_cost(4 * ty - py) + _mvd_cost(4 * tx - px)) >> mvd_shift
         if m >= best:
             continue
