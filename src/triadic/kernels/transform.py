@@ -292,6 +292,8 @@ def levels_to_residual(q, transform, cell, qp):
     gh, gw = transform.shape
     lv = np.empty(64, np.int64)
     out = np.empty(64, np.int64)
+    work_d = np.empty(64, np.int64)  # the inverse transforms' work arrays, once, not per block
+    work_t = np.empty(64, np.int64)
     for cy in range(gh):
         for cx in range(gw):
             t = transform[cy, cx]
@@ -311,9 +313,9 @@ def levels_to_residual(q, transform, cell, qp):
                     return False
                 lv[k] = v
             if size == 4:
-                inverse4(lv, qp, out)
+                _inverse4(lv, qp, out, work_d, work_t)
             else:
-                inverse8(lv, qp, out)
+                _inverse8(lv, qp, out, work_d, work_t)
             for k in range(n):
                 q[y0 + k // size, x0 + k % size] = out[k]
     return True
