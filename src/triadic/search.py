@@ -111,7 +111,8 @@ def choose_chart(cur: np.ndarray, refs: np.ndarray | None, lag_slots: np.ndarray
     prev_modes = prev.modes if prev is not None else np.full(chart.modes.shape, NUM_MODES, np.int8)
     prev_mvy = prev.mvy if prev is not None else chart.mvy
     prev_mvx = prev.mvx if prev is not None else chart.mvx
-    args = (cur, planes.phases, planes.halves, _half(cur), lag_slots.astype(np.int64),
+    sums = motion._box_sums(planes.halves[lag_slots[0]], max(1, search_range // 2))
+    args = (cur, planes.phases, planes.halves, _half(cur), sums, lag_slots.astype(np.int64),
             lag_costs(lag_slots.size, prev), mode_costs(prev, older), pad, root, CELL,
             min_leaf, search_range, prev_modes, prev_mvy, prev_mvx, maxval, residual_costs(step, residual), step,
             WARP_MIN, descent, *(plan or (np.ones(lag_slots.size, np.bool_), True)), True)

@@ -1135,7 +1135,7 @@ def _children_bound(intra_g, cell_least, prev_modes, mode_costs, cy, cx, half, c
 
 
 @njit(cache=True, nogil=True)
-def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
+def search_frame(cur, ph, refs2, cur2, sums, lag_slots, lag_costs, mode_costs, pad, root, cell, min_leaf,
                  search_range, prev_modes, prev_mvy, prev_mvx, maxval, cost, step, warp_min, descent,
                  lag_on, bi_pred, early_exit, row0, row1):
     """The chart grids (depth, modes, lags, mvy, mvx per cell) minimising estimated bits, in the
@@ -1166,7 +1166,9 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     when they are worth their time).
 
     ``ph`` holds the references' quarter-sample planes split by phase (``upsample_phases``),
-    ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search.
+    ``refs2`` and ``cur2`` the 2x2-averaged planes of the coarse search, ``sums`` the coarse
+    search's _box_sums(refs2[lag_slots[0]], max(1, search_range // 2)) (a frame's, once for all
+    its bands).
     """
     h, w = cur.shape
     n = root // cell
@@ -1220,7 +1222,6 @@ def search_frame(cur, ph, refs2, cur2, lag_slots, lag_costs, mode_costs, pad, ro
     mv2_g = np.zeros((2, gh, gw), dtype=np.int32)
     nlags = lag_slots.size
     r2 = max(1, search_range // 2)
-    sums = _box_sums(refs2[lag_slots[0]], r2) if nlags > 0 else np.zeros((1, 1), dtype=np.int64)
     coarse_lb = np.empty(2 * r2 + 1, dtype=np.int64)  # _coarse_vector's bounds of a row
     # the least side bits of the lags from each index on, and of a pair of lags
     lag_least = np.zeros(max(nlags, 1), dtype=np.int64)
