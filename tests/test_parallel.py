@@ -98,6 +98,25 @@ def test_the_decoder_starts_the_next_frame_on_real_footage(tmp_path, monkeypatch
     assert digest(got) == digest(codec.decode(tmp_path / "x.tri", jobs=1))
 
 
+def test_the_second_thread_works_out_the_context_sources(tmp_path, monkeypatch):
+    """With two threads, every inter frame's context sources (all three channels) come from the
+    second thread, its luma's during the frame before, and the frames are the serial decoder's."""
+    frames = make_frames("yuv420p", 24, 36, 6, seed=9)
+    codec.encode(frames, tmp_path / "x.tri", keyint=60, jobs=1)
+    threads = []
+    sources = codec._Segment.context_sources
+    monkeypatch.setattr(codec._Segment, "context_sources", lambda self, c, *args: threads.append(
+        (c, threading.current_thread() is threading.main_thread())) or sources(self, c, *args))
+    got, started = _threaded_decode(monkeypatch, tmp_path / "x.tri")
+    assert started == 4  # frames 2-5 started during the frame before
+    # the lumas of frames 0 and 1 (no frame before 0; during it, the window has no buffers yet)
+    # in this thread; every chroma's, and the luma's of the frames started early, in the other
+    assert sorted(threads) == sorted([(0, True)] * 2 + [(0, False)] * 4 + [(1, False), (2, False)] * 6)
+    assert threads[:4] == [(0, True), (1, False), (2, False), (0, True)]
+    assert digest(got) == digest(codec.decode(tmp_path / "x.tri", jobs=1))
+    assert all(a.equals(b) for a, b in zip(frames, got))
+
+
 @pytest.mark.parametrize("damaged", [b"", b"\x01\x02\x03", bytes(range(256)) * 8])
 def test_a_next_frame_that_does_not_decode_fails_as_it_would_alone(tmp_path, damaged):
     """Its chart decoded ahead or not, a damaged frame raises when its own turn comes, naming

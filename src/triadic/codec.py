@@ -108,9 +108,10 @@ class _Segment:
 
     def code(self, coder, chart: Chart | None, qs: list[np.ndarray] | None, log: FrameLog,
              ts: list[tuple] | None = None, on_residual: Callable | None = None, summarise: bool = True,
-             pool=None, chroma=None, ahead: "_Lookahead | None" = None):
+             pool=None, chroma=None, ahead: "_Lookahead | None" = None, sources: dict | None = None):
         """Code (or decode, when ``chart`` and ``qs`` are None) one frame's chart and residuals;
-        ``on_residual(c, q, chart, ts)`` hears of each channel's residual as soon as it is coded.
+        ``on_residual(c, q, coded, chart, ts)`` hears of each channel's residual as soon as it is
+        coded (``coded``: as coded, levels and all; ``q``: as samples).
         ``summarise``: put the chart's summary in the log (a decoder that keeps no logs skips it).
         ``pool``: an executor that predicts the planes after the first while the first is decoded.
         ``chroma``: (encoding) an executor that codes the planes after the first while the first
@@ -118,7 +119,9 @@ class _Segment:
         The two channel classes adapt separate counts; not when a residual may go raw (its trial
         takes back every count).
         ``ahead``: (decoding) the chart, already decoded from ``coder``, and the luma's prediction
-        (FrameDecoder._look_ahead)."""
+        (FrameDecoder._look_ahead).
+        ``sources``: (decoding) per channel, a future of its context_sources, if another thread
+        works them out (FrameDecoder); the others are worked out here."""
         h, w = self.shapes[0]
         if ahead is None:
             chart, bits = code_chart(coder, self.model, chart, self.prev_chart, self.header.block_size, h, w,
@@ -149,7 +152,8 @@ class _Segment:
         for c in range(len(self.shapes)):
             if coded[c] is None:
                 coded[c] = self._code_channel(coder, c, chart, None if qs is None else qs[c],
-                                              out_q[0] if c else None, ts, trials[c])
+                                              out_q[0] if c else None, ts, trials[c],
+                                              sources.get(c) if sources is not None else None)
             q, kb, side_bits, residual_bits = coded[c]
             log.side_bits += side_bits
             log.residual_bits += residual_bits
@@ -161,7 +165,7 @@ class _Segment:
                     raise CorruptStreamError("a levels block is out of range")
             residuals.append(q)
             if on_residual is not None:
-                on_residual(c, q, chart, ts)
+                on_residual(c, q, out_q[c], chart, ts)
         if summarise:
             log.chart = chart.summary()
         self.prev_q, self.prev_kb, self.prev_chart = out_q, out_kb, chart
@@ -173,23 +177,20 @@ class _Segment:
         return self.maxima[c] + 1 if self.step == 1 else 0
 
     def _code_channel(self, coder, c: int, chart: Chart, q: np.ndarray | None, luma_q: np.ndarray | None,
-                      ts: list | None, raw_trial: bool | None) -> tuple:
-        """Code (or decode: ``q`` None) channel c's residual after its contexts' sources (the
-        chroma's read ``luma_q``, this frame's luma residual), with code_residual's ``raw_trial``;
-        returns the residual, its K map and the side and residual bits it took."""
+                      ts: list | None, raw_trial: bool | None, sources: Future | None = None) -> tuple:
+        """Code (or decode: ``q`` None) channel c's residual after its context sources (the
+        chroma's read ``luma_q``, this frame's luma residual; ``sources``: a future of them, if
+        another thread works them out), with code_residual's ``raw_trial``; returns the
+        residual, its K map and the side and residual bits it took."""
         shape = self.shapes[c]
-        sy, sx = self.shifts[c]
-        if ts is not None and isinstance(ts[c], Future):
-            ts[c] = ts[c].result()
-        use_prev = self.prev_q is not None
-        use_luma = c > 0
-        e16 = ck.expected_magnitude(self.prev_q[c] if use_prev else _EMPTY, luma_q if use_luma else _EMPTY,
-                                    sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
-            else np.full(shape, -1, np.int32)
-        cls = self.sample_classes(c, chart)
-        # inter frame: mix in the texture of the prediction; its shape is a sign context
-        shape_of_t = ck.mix_prediction_activity(e16, ts[c][0], self.refs[c][self.head], cls) if ts is not None \
-            else np.full(shape, ck.FLAT, np.uint8)
+        if sources is not None:
+            e16, cls, shape_of_t = sources.result()
+        else:
+            if ts is not None and isinstance(ts[c], Future):
+                ts[c] = ts[c].result()
+            e16, cls, shape_of_t = self.context_sources(
+                c, chart, self.prev_q[c] if self.prev_q is not None else None, luma_q,
+                ts[c][0] if ts is not None else None, self.refs[c][self.head] if ts is not None else None)
         stats = self.stats[c]
         side_before = stats.side_bits
         residual_before = sum(stats.bits.values())
@@ -197,6 +198,25 @@ class _Segment:
                               self.prev_kb[c] if self.prev_kb is not None else None, stats, self.modulus(c),
                               raw_trial)
         return q, kb, stats.side_bits - side_before, sum(stats.bits.values()) - residual_before
+
+    def context_sources(self, c: int, chart: Chart, prev_q: np.ndarray | None, luma_q: np.ndarray | None,
+                        t: np.ndarray | None, newest: np.ndarray | None) -> tuple:
+        """Channel c's per-sample context sources, which code_residual reads: e16 (from
+        ``prev_q``, the previous frame's residual of the channel, if any, and for the chroma
+        ``luma_q``, this frame's luma residual as coded), the sample classes of ``chart``, and
+        on inter frames the shape of the prediction ``t`` (``newest``: the channel's latest
+        reference; T's texture is mixed into e16)."""
+        shape = self.shapes[c]
+        sy, sx = self.shifts[c]
+        use_prev = prev_q is not None
+        use_luma = c > 0
+        e16 = ck.expected_magnitude(prev_q if use_prev else _EMPTY, luma_q if use_luma else _EMPTY,
+                                    sy, sx, use_prev, use_luma) if (use_prev or use_luma) \
+            else np.full(shape, -1, np.int32)
+        cls = self.sample_classes(c, chart)
+        shape_of_t = ck.mix_prediction_activity(e16, t, newest, cls) if t is not None \
+            else np.full(shape, ck.FLAT, np.uint8)
+        return e16, cls, shape_of_t
 
     def sample_classes(self, c: int, chart: Chart) -> np.ndarray:
         """Per sample of plane c, its context class: its leaf's plane mode (chart.plane_modes),
@@ -671,6 +691,7 @@ class _Lookahead(NamedTuple):
     chart: Chart | None
     bits: float
     luma: Future | None  # its luma's (T, edges)
+    sources: Future | None  # its luma's context sources (_Segment.context_sources)
     error: Exception | None  # what decoding its chart raised
 
 
@@ -678,12 +699,15 @@ class FrameDecoder:
     """Turns chunk payloads back into frames, in order.
 
     ``threads``: a second thread predicts the planes after the first (motion_compensate) while
-    the first one's residual is being decoded, and reconstructs each channel but the last
-    (_decode_plane) while the next channel's residual is being decoded; both kernels release the
-    GIL. Given the next frame's payload (``decode``'s ``following``), this thread decodes the next
-    frame's chart once this frame's luma residual is decoded, and the second thread predicts the
-    next frame's luma as soon as this frame's luma is rebuilt. The same frames; the residual's
-    entropy decoding stays one sequential stream. ``close`` ends the thread.
+    the first one's residual is being decoded, works out the chroma's context sources once the
+    luma residual is decoded, and reconstructs each channel but the last (_decode_plane) while
+    the next channel's residual is being decoded (a chroma channel it has not started by the
+    frame's end, this thread rebuilds itself). Given the next frame's payload (``decode``'s
+    ``following``), this thread decodes the next frame's chart once this frame's luma residual
+    is decoded, and the second thread predicts the next frame's luma as soon as this frame's luma
+    is rebuilt, and works out its context sources. The kernels of both threads release the GIL.
+    The same frames; the residual's entropy decoding stays one sequential stream (the critical
+    path). ``close`` ends the thread.
     """
 
     def __init__(self, header: StreamHeader, measure: bool = False, threads: bool = False):
@@ -736,20 +760,30 @@ class FrameDecoder:
         coder = Decoder(payload, measure=self.measure) if ahead is None else ahead.coder
         log = FrameLog(self.count, keyframe, bytes=len(payload))
         started = {}
+        sources = {0: ahead.sources} if ahead is not None else {}
 
-        def hook(c, q, chart, ts):
+        def hook(c, q, coded, chart, ts):
+            if c == 0:  # the chroma's context sources, first (this thread decodes the next chart meanwhile)
+                for k in range(1, len(seg.shapes)):
+                    sources[k] = self._pool.submit(self._chroma_sources, k, chart, coded, ts)
             if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                 started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
                 if c == 0 and following is not None and seg.refs is not None:
-                    self._ahead = self._look_ahead(following, chart, started[0])
+                    self._ahead = self._look_ahead(following, chart, started[0], coded)
         chart, qs = seg.code(coder, None, None, log, on_residual=hook if self._pool is not None else None,
-                            summarise=self.measure, pool=self._pool, ahead=ahead)
+                            summarise=self.measure, pool=self._pool, ahead=ahead,
+                            sources=sources if self._pool is not None else None)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q, seg.prev_kb[c] if c or chart.qp < 0 else None):
                 raise CorruptStreamError(f"channel {c} has a residual beyond the sample range")
-        recs = [started[c].result() if c in started else _decode_plane(q, *seg.plane_args(c, chart, seg.ts))
-                for c, q in enumerate(qs)]
+        # this thread rebuilds the channels it did not hand over, then those the other thread has not
+        # started (not the luma: the next frame's prediction waits for that future)
+        rebuilt = {c: _decode_plane(q, *seg.plane_args(c, chart, seg.ts)) for c, q in enumerate(qs) if c not in started}
+        for c, future in started.items():
+            rebuilt[c] = _decode_plane(qs[c], *seg.plane_args(c, chart, seg.ts)) if c and future.cancel() \
+                else future.result()
+        recs = [rebuilt[c] for c in range(len(qs))]
         placed = int(self._ahead is not None and self._ahead.luma is not None)
         if placed:  # the next frame's prediction puts the luma in the window (its errors are that frame's)
             wait([self._ahead.luma])
@@ -760,11 +794,20 @@ class FrameDecoder:
         planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
         return Frame(tuple(planes), seg.header.pix_fmt)
 
-    def _look_ahead(self, payload: bytes, chart: Chart, luma: Future) -> _Lookahead:
+    def _chroma_sources(self, c: int, chart: Chart, luma_q: np.ndarray, ts: list | None) -> tuple:
+        """_Segment.context_sources of chroma channel c of the frame being decoded (the second
+        thread's task: its prediction, ts[c], is a future that thread has finished)."""
+        seg = self.segment
+        t = ts[c] if ts is not None else None
+        t = t.result() if isinstance(t, Future) else t
+        return seg.context_sources(c, chart, seg.prev_q[c] if seg.prev_q is not None else None, luma_q,
+                                   t[0] if t is not None else None, seg.refs[c][seg.head] if t is not None else None)
+
+    def _look_ahead(self, payload: bytes, chart: Chart, luma: Future, luma_q: np.ndarray) -> _Lookahead:
         """The next frame's chart, decoded from ``payload`` now (it reads only this frame's
-        chart and the chart's own counts), and its luma's prediction in the second thread once
-        ``luma`` (this frame's luma reconstruction) is done; what decoding the chart raises waits
-        for the next frame."""
+        chart and the chart's own counts), and in the second thread, once ``luma`` (this frame's
+        luma reconstruction) is done, its luma's prediction and context sources (``luma_q``: this
+        frame's luma residual as coded); what decoding the chart raises waits for the next frame."""
         seg = self.segment
         h, w = seg.shapes[0]
         try:
@@ -772,9 +815,11 @@ class FrameDecoder:
             ahead, bits = code_chart(coder, seg.model, None, chart, seg.header.block_size, h, w,
                                      min(seg.available + 1, MAX_LAGS))
         except Exception as exc:  # noqa: BLE001 - the next frame's error, raised as decode's are
-            return _Lookahead(payload, None, None, 0.0, None, exc)
-        return _Lookahead(payload, coder, ahead, bits,
-                          self._pool.submit(seg.next_luma_prediction, ahead, luma.result), None)
+            return _Lookahead(payload, None, None, 0.0, None, None, exc)
+        prediction = self._pool.submit(seg.next_luma_prediction, ahead, luma.result)
+        newest = seg.refs[0][(seg.head + 1) % MAX_LAGS]  # where next_luma_prediction puts this frame's luma
+        sources = self._pool.submit(lambda: seg.context_sources(0, ahead, luma_q, None, prediction.result()[0], newest))
+        return _Lookahead(payload, coder, ahead, bits, prediction, sources, None)
 
     def _in_range(self, c: int, q: np.ndarray, kb: np.ndarray | None = None) -> bool:
         """Lossless: the kernel wraps p + q into range once, so |q| must be < 2^b. With the

@@ -241,7 +241,7 @@ def block_contexts(is_open, prev_kb, use_prev, k, chan):
     return idx[:n], ctx[:n]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def open_blocks(is_open, kb, idx, opened, k):
     """The block pass's outcome: the blocks at flat indices idx[i] whose opened[i] is set start
     at plane k (is_open 1, K map k + 1). Returns how many (one kernel call instead of a handful
@@ -265,7 +265,7 @@ def _level_of(s, unit):
             + (s >= 32 * unit))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def plane_contexts(v, is_open, kblock, e16, cls, shape, k, chan, pow3k, pos, ctx, sbase):
     """The samples of plane k's passes and their contexts as far as they are known before the
     plane: per phase, in raster order, pos[phase, :n] the flat indices of the samples in open
@@ -408,7 +408,7 @@ def _deal(row, srow, x, first, pos, ctx, sbase, at, m):
         sbase[i] = srow[r]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def magnitude_contexts(nz, pos, ctx, phase):
     """The contexts of phase ``phase``'s M_k, in place: ``ctx`` (plane_contexts's, for the
     samples at flat positions ``pos``) plus the phase state. Returns (pos, ctx).
@@ -433,7 +433,7 @@ def _sign5(s):
     return 0 if s <= -2 else (1 if s == -1 else (2 if s == 0 else (3 if s == 1 else 4)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sign_contexts(nz, pos, mag, sbase, phase):
     """The samples of phase ``phase`` whose digit k is nonzero (mag[i] != 0 of the samples at
     flat positions ``pos``; raster order) and the contexts of their signs: plane_contexts's
@@ -508,7 +508,7 @@ def symbol_update(counts, ctx, symbols, limit):
                 counts[c, a] = (counts[c, a] + 1) >> 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def symbol_step(counts, ctx, symbols, start, size, limit, out, probs, alphabet):
     """The decoder's step between the stripes of ``size`` symbols of a categorical pass (as
     kernels/triples.decode_step is for binary ones): out[start:end] = the stripe's ``symbols``
@@ -553,7 +553,7 @@ def count_update_probabilities(counts, ctx, bits, limit, next_ctx):
     return count_probabilities(counts, next_ctx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def apply_signs(v, nz, pos, sgn, pow3k):
     """The digits k (+-1 from the sign bits) of the samples at flat positions ``pos`` (raster
     order): added to ``v`` and told to their 8 neighbours, nz counting the neighbours' positive

@@ -88,7 +88,7 @@ def rows(n: int, unit: int) -> int:
     return full * -(-unit // 3) + -(-rest // 3)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_step(counts, ctx, symbols, start, size, limit, out, probs):
     """The decoder's step between the stripes of ``size`` decisions of a binary pass of
     n = ctx.size decisions, on triples: the stripe's decisions out[start:end] (end = min(n,
