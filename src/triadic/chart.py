@@ -99,14 +99,15 @@ class Chart:
 
     def plane_modes(self) -> np.ndarray:
         """The modes the plane kernels read: INTRA_WP where an intra leaf uses the weighted predictor."""
-        kept = self.__dict__.get("_plane_modes")  # a decoded chart's, worked out once (_keep_plane_modes)
+        kept = self.__dict__.get("_plane_modes")  # a final chart's, worked out once (_keep_plane_modes)
         if kept is not None:
             return kept
         return np.where((self.modes == INTRA) & (self.wp != 0), np.int8(INTRA_WP), self.modes)
 
     def _keep_plane_modes(self) -> None:
-        """The decoder's chart is complete and never changes: plane_modes (read twice per channel)
-        is worked out once. (The encoder's charts change while it searches: not for them.)"""
+        """A chart that is complete and never changes (the decoder's; the encoder's coded one,
+        search.choose_intra's): plane_modes (read twice per channel) is worked out once. (The
+        charts the encoder's search builds change: not for them.)"""
         object.__setattr__(self, "_plane_modes", self.plane_modes())
 
     def summary(self) -> dict:

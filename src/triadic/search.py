@@ -294,6 +294,13 @@ def _expand(grid: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(np.repeat(grid, size, axis=0), size, axis=1)
 
 
+def _final(chart: Chart) -> Chart:
+    """The chart the encoder codes (choose_intra's): it no longer changes, so its plane modes,
+    which every channel reads twice, are worked out once."""
+    chart._keep_plane_modes()
+    return chart
+
+
 def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int, int]],
                  maxima: list[int], step: int, keyframe: bool, min_leaf: int) -> Chart:
     """``chart`` with every intra leaf's predictor chosen, MED or the weighted predictor, by
@@ -316,7 +323,7 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         cy, cx = cy[intra], cx[intra]
         sizes = n >> chart.depth[cy, cx].astype(np.int64)
         motion.leaf_predictors(costs, cy.astype(np.int64), cx.astype(np.int64), sizes, wp)
-        return dataclasses.replace(chart, wp=wp)
+        return _final(dataclasses.replace(chart, wp=wp))
     costs = intra_cell_costs(planes, shifts, maxima, (gh, gw), step)
     smallest = max(1, min(n, min_leaf // CELL))
     best = None
@@ -346,4 +353,4 @@ def choose_intra(chart: Chart, planes: list[np.ndarray], shifts: list[tuple[int,
         wp[deeper] = 0
         size //= 2
         d += 1
-    return dataclasses.replace(chart, depth=depth, wp=wp)
+    return _final(dataclasses.replace(chart, depth=depth, wp=wp))
