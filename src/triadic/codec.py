@@ -183,14 +183,7 @@ class _Segment:
         another thread works them out), with code_residual's ``raw_trial``; returns the
         residual, its K map and the side and residual bits it took."""
         shape = self.shapes[c]
-        if sources is not None:
-            e16, cls, shape_of_t = sources.result()
-        else:
-            if ts is not None and isinstance(ts[c], Future):
-                ts[c] = ts[c].result()
-            e16, cls, shape_of_t = self.context_sources(
-                c, chart, self.prev_q[c] if self.prev_q is not None else None, luma_q,
-                ts[c][0] if ts is not None else None, self.refs[c][self.head] if ts is not None else None)
+        e16, cls, shape_of_t = sources.result() if sources is not None else self.channel_sources(c, chart, luma_q, ts)
         stats = self.stats[c]
         side_before = stats.side_bits
         residual_before = sum(stats.bits.values())
@@ -198,6 +191,16 @@ class _Segment:
                               self.prev_kb[c] if self.prev_kb is not None else None, stats, self.modulus(c),
                               raw_trial)
         return q, kb, stats.side_bits - side_before, sum(stats.bits.values()) - residual_before
+
+    def channel_sources(self, c: int, chart: Chart, luma_q: np.ndarray | None, ts: list | None) -> tuple:
+        """context_sources of channel c of the frame being coded, from the segment's state (the
+        previous frame's residual, the newest reference) and ``ts`` (motion_compensated's; a
+        future in it is waited for)."""
+        t = ts[c] if ts is not None else None
+        if isinstance(t, Future):
+            t = t.result()
+        return self.context_sources(c, chart, self.prev_q[c] if self.prev_q is not None else None, luma_q,
+                                    t[0] if t is not None else None, self.refs[c][self.head] if t is not None else None)
 
     def context_sources(self, c: int, chart: Chart, prev_q: np.ndarray | None, luma_q: np.ndarray | None,
                         t: np.ndarray | None, newest: np.ndarray | None) -> tuple:
@@ -765,14 +768,13 @@ class FrameDecoder:
         def hook(c, q, coded, chart, ts):
             if c == 0:  # the chroma's context sources, first (this thread decodes the next chart meanwhile)
                 for k in range(1, len(seg.shapes)):
-                    sources[k] = self._pool.submit(self._chroma_sources, k, chart, coded, ts)
+                    sources[k] = self._pool.submit(seg.channel_sources, k, chart, coded, ts)
             if c + 1 < len(seg.shapes) and self._in_range(c, q):  # else as without threads
                 started[c] = self._pool.submit(_decode_plane, q, *seg.plane_args(c, chart, ts))
                 if c == 0 and following is not None and seg.refs is not None:
                     self._ahead = self._look_ahead(following, chart, started[0], coded)
         chart, qs = seg.code(coder, None, None, log, on_residual=hook if self._pool is not None else None,
-                            summarise=self.measure, pool=self._pool, ahead=ahead,
-                            sources=sources if self._pool is not None else None)
+                            summarise=self.measure, pool=self._pool, ahead=ahead, sources=sources)
         coder.finish()
         for c, q in enumerate(qs):
             if not self._in_range(c, q, seg.prev_kb[c] if c or chart.qp < 0 else None):
@@ -793,15 +795,6 @@ class FrameDecoder:
         self.count += 1
         planes = colour.inverse(seg.fmt.colour, seg.fmt.bit_depth, recs, seg.fmt.dtype)
         return Frame(tuple(planes), seg.header.pix_fmt)
-
-    def _chroma_sources(self, c: int, chart: Chart, luma_q: np.ndarray, ts: list | None) -> tuple:
-        """_Segment.context_sources of chroma channel c of the frame being decoded (the second
-        thread's task: its prediction, ts[c], is a future that thread has finished)."""
-        seg = self.segment
-        t = ts[c] if ts is not None else None
-        t = t.result() if isinstance(t, Future) else t
-        return seg.context_sources(c, chart, seg.prev_q[c] if seg.prev_q is not None else None, luma_q,
-                                   t[0] if t is not None else None, seg.refs[c][seg.head] if t is not None else None)
 
     def _look_ahead(self, payload: bytes, chart: Chart, luma: Future, luma_q: np.ndarray) -> _Lookahead:
         """The next frame's chart, decoded from ``payload`` now (it reads only this frame's
