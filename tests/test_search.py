@@ -2,6 +2,7 @@
 and the search following them."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -377,16 +378,24 @@ def test_coarse_search_finds_the_least_sad(kind):
 def test_quantised_costs_are_the_costs_with_the_step(step):
     """search_frame costs near-lossless residuals from motion.quantised_costs's tables with step
     1: for every magnitude (and sign) a sample can have, the same bits as _cost and _causal_cost
-    with the step, from the fixed curve and from a measured table alike."""
+    with the step, from the fixed curve and from a measured table alike, plus the weighted square
+    of the magnitude's quantisation error (none when lossless, and at E = 121)."""
     from triadic.kernels import motion
 
+    planes = round(math.log(step, 3))
+    weight = int(motion.DISTORTION_WEIGHT[min(planes, motion.DISTORTION_WEIGHT.size - 1)])
+    assert (weight > 0) == (1 <= planes <= 4)
     measured = search.residual_costs(9, np.array([0] * 50 + [1] * 30 + [-2] * 15 + [5] * 5))
     for table in (motion.COST, measured):
         plain, causal = motion.quantised_costs(table, step)
         assert plain.size == causal.size == table.size
         for r in list(range(-300, 301)) + [65535, -65535]:
-            assert motion._cost(plain, r, 1) == motion._cost(table, r, step)
-            assert motion._causal_cost(causal, r, 1) == motion._causal_cost(table, r, step)
+            a = min(abs(r), table.size - 1)  # (the tables' last entry prices every larger magnitude)
+            error = a - step * round(a / step)  # |error| <= step // 2: step is odd, no ties
+            extra = (weight * error * error) >> 6
+            assert abs(error) <= step // 2
+            assert motion._cost(plain, r, 1) == motion._cost(table, r, step) + extra
+            assert motion._causal_cost(causal, r, 1) - extra == motion._causal_cost(table, r, step)
 
 
 def _compare_early_exit(monkeypatch) -> list:
