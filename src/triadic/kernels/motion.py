@@ -83,14 +83,11 @@ def blended_cost_table(bits, cost, weight):
 
 #: Near-lossless, the search weighs each residual's quantisation error e (a - 3^j round(a / 3^j)
 #: for magnitude a, |e| <= E) against its bits: at step 3^j its tables (quantised_costs) add
-#: DISTORTION_WEIGHT[j] e^2 / 64 (1/256 bit) to every magnitude's price, so that it takes, of
-#: predictions costing about the same, the one reconstructed nearer the source, which also
-#: predicts the next frames better. Measured (carphone and bikes 30 frames, bigbuckbunny 20; bpppf
-#: and PSNR against none): at E = 4 (weight 2048, 1/8 bit per unit of e^2) the rates fell 1.1% /
-#: 4.8% / 0.0% and the PSNRs rose 0.41 / 0.78 / 0.38 dB; at E = 1 (2048) -0.1% / -1.2% / +0.4%
-#: and +0.01 / +0.01 / -0.01 dB (16384 there: +0.1% / +10.8% / +3.8%); at E = 13 (256) +0.2% /
-#: +2.8% / -1.9% and +0.6 / +1.0 / +0.5 dB; at E = 40 (32) +0.4% / +2.8% / -2.6% and +1.3 / +2.8 /
-#: +0.5 dB. At E = 121 none: 4 made bikes' file 4.4 times larger.
+#: DISTORTION_WEIGHT[j] e^2 / 64 (1/256 bit) to every magnitude's price: 1/8 bit per unit of e^2
+#: at E = 1 and 4, 1/64 at E = 13, 1/512 at E = 40, none at E = 121. Of predictions costing about
+#: the same, the search then takes the one reconstructed nearer the source, which also predicts
+#: the next frames better (at E = 4 on the public clips, rates 0-4.8% lower and PSNRs 0.4-0.8 dB
+#: higher). Measured, with the weights tried and dropped: docs/benchmarks.md, Near-lossless.
 DISTORTION_WEIGHT = np.array([0, 2048, 2048, 256, 32, 0], dtype=np.int64)
 
 
