@@ -377,9 +377,10 @@ def test_coarse_search_finds_the_least_sad(kind):
 @pytest.mark.parametrize("step", [1, 3, 9, 27, 81, 243])
 def test_quantised_costs_are_the_costs_with_the_step(step):
     """search_frame costs near-lossless residuals from motion.quantised_costs's tables with step
-    1: for every magnitude (and sign) a sample can have, the same bits as _cost and _causal_cost
-    with the step, from the fixed curve and from a measured table alike, plus the weighted square
-    of the magnitude's quantisation error (none when lossless, and at E = 121)."""
+    1: for every magnitude (and sign) a sample of the bit depth can have, the same bits as _cost
+    and _causal_cost with the step, from the fixed curve and from a measured table alike, plus the
+    weighted square of the magnitude's quantisation error (none when lossless, and at E = 121).
+    The tables stop at the depth's largest magnitude (maxval + 1 entries)."""
     from triadic.kernels import motion
 
     planes = round(math.log(step, 3))
@@ -387,14 +388,17 @@ def test_quantised_costs_are_the_costs_with_the_step(step):
     assert (weight > 0) == (1 <= planes <= 4)
     measured = search.residual_costs(9, np.array([0] * 50 + [1] * 30 + [-2] * 15 + [5] * 5))
     for table in (motion.COST, measured):
-        plain, causal = motion.quantised_costs(table, step)
-        assert plain.size == causal.size == table.size
-        for r in list(range(-300, 301)) + [65535, -65535]:
-            a = min(abs(r), table.size - 1)  # (the tables' last entry prices every larger magnitude)
-            error = a - step * round(a / step)  # (step is odd: no ties to round)
-            extra = (weight * error * error) >> 6
-            assert motion._cost(plain, r, 1) == motion._cost(table, r, step) + extra
-            assert motion._causal_cost(causal, r, 1) - extra == motion._causal_cost(table, r, step)
+        for maxval in (255, 1023, 65535):
+            plain, causal = motion.quantised_costs(table, step, maxval + 1)
+            assert plain.size == causal.size == maxval + 1
+            magnitudes = sorted(set(range(300)) | {maxval // 2, maxval - 1, maxval})
+            for r in [m for m in magnitudes if m <= maxval] + [-m for m in magnitudes if m <= maxval]:
+                a = abs(r)
+                error = a - step * round(a / step)  # (step is odd: no ties to round)
+                extra = (weight * error * error) >> 6
+                assert motion._cost(plain, r, 1) == motion._cost(table, r, step) + extra
+                assert motion._causal_cost(causal, r, 1) - extra == motion._causal_cost(table, r, step)
+            assert plain.min() == plain[0] and causal.min() == causal[0]  # search_frame's cost_min
 
 
 def _compare_early_exit(monkeypatch) -> list:

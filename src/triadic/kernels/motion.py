@@ -92,19 +92,21 @@ DISTORTION_WEIGHT = np.array([0, 2048, 2048, 256, 32, 0], dtype=np.int64)
 
 
 @njit(cache=True)
-def quantised_costs(cost, step):
-    """(_cost(cost, a, step), _causal_cost(cost, a, step)) for every magnitude a of ``cost``'s
-    range, each plus the weighted square of a's quantisation error (DISTORTION_WEIGHT; the
-    causal predictions' error depends on the decoder's neighbours, and a's own is taken for it):
-    with step 1 (and the magnitude capped at the tables' last entry), each table costs a residual
-    as those two do with ``step``, and its distortion.
+def quantised_costs(cost, step, size):
+    """(_cost(cost, a, step), _causal_cost(cost, a, step)) for every magnitude a below ``size``
+    (and ``cost``'s length), each plus the weighted square of a's quantisation error
+    (DISTORTION_WEIGHT; the causal predictions' error depends on the decoder's neighbours, and
+    a's own is taken for it): with step 1, each table costs a residual of magnitude below its
+    length as those two do with ``step``, and its distortion. A residual's magnitude is at most
+    the largest sample value, so search_frame asks for maxval + 1 entries (256 at 8 bits, not
+    the 2^18 of ``cost``: its bands built the tables in 1.6-2.2 ms each).
 
-    Filled run by run, without a division per entry (search_frame builds them every frame):
+    Filled run by run, without a division per entry (search_frame builds them for each band):
     magnitude a quantises to j = (a + half) // step for INTER and (a + 2 half) // step for the
     causal predictions (half = step // 2), so each j holds ``step`` consecutive magnitudes; the
     error (a + half) mod step - half repeats every ``step`` magnitudes."""
-    n = cost.size
-    top = n - 1
+    n = min(cost.size, size)
+    top = cost.size - 1
     half = step // 2
     plain = np.empty(n, dtype=np.int64)
     causal = np.empty(n, dtype=np.int64)
@@ -1232,12 +1234,12 @@ def search_frame(cur, ph, refs2, cur2, sums, lag_slots, lag_costs, mode_costs, p
     cand_x = np.zeros(4, dtype=np.int32)
     mvd_shift = np.int64(_MVD_SHIFT_FINE if step <= 3 else _MVD_SHIFT)  # _best_vector's vector weight
     # near-lossless: a residual's estimated bits by its magnitude, quantised with ``step``, plus
-    # its weighted squared error (DISTORTION_WEIGHT), as tables worked out once a frame (a read
+    # its weighted squared error (DISTORTION_WEIGHT), as tables worked out for the band (a read
     # per sample instead of a division): INTER's (_cost) and the causal predictions'
     # (_causal_cost); costed from them with step 1 below. Lossless: ``cost`` itself for both
     causal = cost
     if step > 1:
-        cost, causal = quantised_costs(cost, step)
+        cost, causal = quantised_costs(cost, step, maxval + 1)
         step = np.int64(1)
     intra_g = _intra_cells(cur, cell, gh, gw, maxval, causal, step, row0, row1)
     qx = np.zeros(4, dtype=np.int64)
@@ -1261,7 +1263,7 @@ def search_frame(cur, ph, refs2, cur2, sums, lag_slots, lag_costs, mode_costs, p
     # lower bounds: every residual costs at least cost_min, every vector component at least
     # _mvd_cost(0); a leaf already at the bound of a mode cannot be beaten by it (ties keep the
     # first), so that mode is not tried
-    cost_min = np.int64(cost[0])  # cost is non-decreasing (COST is)
+    cost_min = np.int64(cost[0])  # the least entry (COST rises; quantised_costs adds no error at 0)
     mvd_min = _mvd_cost(np.int64(0))
     known = np.zeros((total, max(nlags, 1)), dtype=np.bool_)  # leaf_vy/leaf_vx[node, lag] searched
     # early termination of the quadtree: a node's children are not searched when no partition of
