@@ -94,12 +94,11 @@ DISTORTION_WEIGHT = np.array([0, 2048, 2048, 256, 32, 0], dtype=np.int64)
 @njit(cache=True)
 def quantised_costs(cost, step, size):
     """(_cost(cost, a, step), _causal_cost(cost, a, step)) for every magnitude a below ``size``
-    (and ``cost``'s length), each plus the weighted square of a's quantisation error
+    (at most ``cost``'s length), each plus the weighted square of a's quantisation error
     (DISTORTION_WEIGHT; the causal predictions' error depends on the decoder's neighbours, and
-    a's own is taken for it): with step 1, each table costs a residual of magnitude below its
-    length as those two do with ``step``, and its distortion. A residual's magnitude is at most
-    the largest sample value, so search_frame asks for maxval + 1 entries (256 at 8 bits, not
-    the 2^18 of ``cost``: its bands built the tables in 1.6-2.2 ms each).
+    a's own is taken for it): with step 1, each table costs a residual as those two do with
+    ``step``, and its distortion. A residual's magnitude is at most the largest sample value:
+    search_frame asks for maxval + 1 entries.
 
     Filled run by run, without a division per entry (search_frame builds them for each band):
     magnitude a quantises to j = (a + half) // step for INTER and (a + 2 half) // step for the
